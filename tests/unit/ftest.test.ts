@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fClassif, fSurvival, lnGamma, regularizedBeta, selectKBest } from '../../trainer/src/model/ftest.js';
+import { gaussian, rng, sklearnRef } from './py/sklearn.js';
+
+function closeRel(actual: number, expected: number, tol: number, what: string): void {
+  if (Number.isNaN(expected)) return assert.ok(Number.isNaN(actual), `${what}: expected NaN, got ${actual}`);
+  if (!Number.isFinite(expected)) return assert.equal(actual, expected, what);
+  const err = Math.abs(actual - expected);
+  assert.ok(err <= tol * Math.max(Math.abs(expected), Math.abs(actual)), `${what}: ${actual} vs ${expected}`);
+}
+
+/** 3 classes of 30/50/70 samples (shuffled) and columns meant to stress the statistic. */
+function stressData() {
+  const u = rng(7);
+  const g = gaussian(u);
+  const y: number[] = [];
+  for (const [c, m] of [[0, 30], [1, 50], [2, 70]]) for (let i = 0; i < m; i++) y.push(c);
+  for (let i = y.length - 1; i > 0; i--) {
+    const j = Math.floor(u() * (i + 1));
+    [y[i], y[j]] = [y[j], y[i]];
+  }
+  const shifts = [0, 0.05, 0.2, 0.5, 1, 2, 5, 12];
+  const X = y.map((c, i) => {
+    const row = [
+      3.5, // constant: F and p are NaN
+      i === 17 ? 1 : 0, // near-constant: a single sample differs
+      c, // constant within each class: F = +Infinity, p = 0
+      100 + c + g(), // large offset
+      1e-3 * (g() + c), // small scale
+    ];
+    for (const s of shifts) row.push(s * c + g());
+    for (const s of shifts) row.push(s * (c === 1 ? 1 : 0) + 3 * g());
+    row.push(row[row.length - 1]); // a duplicate column: tied scores
+    return row;
+  });
+  return { X, y };
+}
+
+test('fClassif matches sklearn f_classif (F and p, NaN and Infinity included)', () => {
+  const { X, y } = stressData();
+  const ks = [1, 3, 7, 12, X[0].length];
+  const ref = sklearnRef<{ F: number[]; p: number[]; selected: Record<string, number[]> }>('f_classif', { X, y, ks });
+  const { F, p } = fClassif(X, y);
+  assert.equal(F.length, ref.F.length);
+  assert.ok(Number.isNaN(ref.F[0]) && ref.F[2] === Infinity, 'the reference has the NaN and Infinity cases');
+  assert.ok(ref.p.some((v) => v > 0 && v < 1e-100), 'the reference has a very small p-value');
+  for (let j = 0; j < F.length; j++) {
+    closeRel(F[j], ref.F[j], 1e-9, `F[${j}]`);
+    closeRel(p[j], ref.p[j], 1e-9, `p[${j}]`);
+  }
+  for (const k of ks) assert.deepEqual(selectKBest(F, k), ref.selected[String(k)], `SelectKBest k=${k}`);
+});
+
+test('fClassif accepts Float32Array rows and any label values', () => {
+  const X = [[1, 5], [2, 5], [3, 6], [4, 7]].map((r) => Float32Array.from(r));
+  const { F } = fClassif(X, [9, 9, 4, 4]);
+  // Column 0: group means 1.5 / 3.5, within SS = 1, between SS = 4 -> F = (4/1)/(1/2) = 8.
+  assert.ok(Math.abs(F[0] - 8) < 1e-12);
+  assert.throws(() => fClassif(X, [1, 1, 1, 1]), /at least two classes/);
+});
+
+test('selectKBest: NaN ranks lowest, ties keep the higher index, output ascending', () => {
+  assert.deepEqual(selectKBest([8, 8, 8, Infinity], 2), [2, 3]);
+  assert.deepEqual(selectKBest([NaN, 1, NaN, 0.5], 3), [1, 2, 3]);
+  assert.deepEqual(selectKBest([5, 1, 9, 3], 0), []);
+  assert.throws(() => selectKBest([1, 2], 3));
+});
+
+test('lnGamma and the incomplete beta agree with closed forms', () => {
+  // Gamma(n) = (n-1)!, Gamma(1/2) = sqrt(pi)
+  closeRel(lnGamma(5), Math.log(24), 1e-14, 'lnGamma(5)');
+  closeRel(lnGamma(0.5), 0.5 * Math.log(Math.PI), 1e-14, 'lnGamma(0.5)');
+  // values of Python's math.lgamma
+  closeRel(lnGamma(171.5), 709.1431630309282, 1e-14, 'lnGamma(171.5)');
+  closeRel(lnGamma(3.2), 0.8854048271549084, 1e-14, 'lnGamma(3.2)');
+  closeRel(lnGamma(1e-3), 6.907178885383854, 1e-14, 'lnGamma(1e-3)');
+  // I_x(a, 1) = x^a and I_x(1, b) = 1 - (1-x)^b
+  closeRel(regularizedBeta(3.5, 1, 0.3), Math.pow(0.3, 3.5), 1e-13, 'I_x(a,1)');
+  closeRel(regularizedBeta(1, 4.5, 0.8), 1 - Math.pow(0.2, 4.5), 1e-13, 'I_x(1,b)');
+  // F(2, d2) survival is (1 + 2f/d2)^(-d2/2)
+  closeRel(fSurvival(3, 2, 40), Math.pow(1 + (2 * 3) / 40, -20), 1e-12, 'F(2,40) sf');
+  assert.equal(fSurvival(0, 2, 10), 1);
+  assert.equal(fSurvival(Infinity, 2, 10), 0);
+});
