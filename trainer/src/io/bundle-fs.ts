@@ -1,0 +1,111 @@
+// Writing model bundles to disk, and reading them back through the same verified reader the viewer uses.
+// A bundle is assembled in a sibling temporary folder and renamed into place, with manifest.json written last,
+// so an interrupted export never leaves a half-written bundle under the final name.
+import type * as tf from '@tensorflow/tfjs';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { saveLayersModel } from './layers-fs.js';
+import {
+  BUNDLE_FORMAT,
+  BUNDLE_VERSION,
+  MANIFEST_FILE,
+  MODEL_PATH,
+  checkRelativePath,
+  sha256Hex,
+  type BundleManifest,
+  type FetchBytes,
+} from '../model/bundle.js';
+
+/** What the pipeline provides; the writer fills in the format, version, creation time, model path and checksums. */
+export type BundleManifestDraft = Omit<BundleManifest, 'files' | 'format' | 'formatVersion' | 'createdAt' | 'model'> & {
+  createdAt?: string;
+  model: Omit<BundleManifest['model'], 'path'> & { path?: string };
+};
+
+async function listFiles(root: string, dir = root): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const nested = await Promise.all(
+    entries.map(async (e) => {
+      const p = join(dir, e.name);
+      return e.isDirectory() ? listFiles(root, p) : [relative(root, p).split(sep).join('/')];
+    }),
+  );
+  return nested.flat().sort();
+}
+
+/**
+ * Writes a bundle folder at `dir`: the model under model/, `extraFiles` at their relative paths, then
+ * manifest.json with a sha256 of every file. An existing bundle at `dir` is replaced. Returns the manifest.
+ */
+export async function writeBundle(
+  dir: string,
+  draft: BundleManifestDraft,
+  model: tf.LayersModel,
+  extraFiles: Record<string, Uint8Array> = {},
+): Promise<BundleManifest> {
+  if (draft.model.path !== undefined && draft.model.path !== MODEL_PATH) {
+    throw new Error(`writeBundle stores the model at ${MODEL_PATH}, not ${draft.model.path}`);
+  }
+  const target = resolve(dir);
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await mkdir(tmp, { recursive: true });
+    await saveLayersModel(model, join(tmp, dirname(MODEL_PATH)));
+    for (const [path, bytes] of Object.entries(extraFiles)) {
+      checkRelativePath(path);
+      if (path === MANIFEST_FILE) throw new Error(`extra file ${path} would overwrite the manifest`);
+      if (path.startsWith(`${dirname(MODEL_PATH)}/`)) throw new Error(`extra file ${path} would collide with the model`);
+      await mkdir(dirname(join(tmp, path)), { recursive: true });
+      await writeFile(join(tmp, path), bytes);
+    }
+    const files: Record<string, string> = {};
+    for (const path of await listFiles(tmp)) files[path] = await sha256Hex(new Uint8Array(await readFile(join(tmp, path))));
+    const manifest: BundleManifest = {
+      format: BUNDLE_FORMAT,
+      formatVersion: BUNDLE_VERSION,
+      ...draft,
+      createdAt: draft.createdAt ?? new Date().toISOString(),
+      model: { ...draft.model, path: MODEL_PATH },
+      files,
+    };
+    if (manifest.segmenter && !(manifest.segmenter.path in files)) {
+      throw new Error(`segmenter.path ${manifest.segmenter.path} is not among the bundle's files`);
+    }
+    await writeFile(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    await replaceDir(tmp, target);
+    return manifest;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Moves `from` to `to`; an existing `to` is moved aside first and removed only once the new one is in place. */
+async function replaceDir(from: string, to: string): Promise<void> {
+  const aside = `${to}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+  let moved = false;
+  try {
+    await rename(to, aside);
+    moved = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  try {
+    await rename(from, to);
+  } catch (e) {
+    if (moved) await rename(aside, to);
+    throw e;
+  }
+  if (moved) await rm(aside, { recursive: true, force: true });
+}
+
+/** Reads bundle files from a folder on disk; refuses paths that would leave it. */
+export function fsFetcher(dir: string): FetchBytes {
+  const root = resolve(dir);
+  return async (path) => {
+    checkRelativePath(path);
+    const buf = await readFile(join(root, path));
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  };
+}

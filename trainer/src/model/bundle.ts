@@ -1,0 +1,317 @@
+// The model bundle: the contract between the trainer (which writes it) and the viewer (which reads it).
+// A bundle is a folder: manifest.json + model/model.json + model/weights.bin (+ optional extra files such as a
+// lung segmenter). The manifest lists a sha256 for every other file; a reader verifies all of them before use, so
+// a truncated download or an edited weight file is refused rather than silently giving wrong predictions.
+// Browser-safe: files come through a `FetchBytes` function (HTTP in the viewer, the file system in Node).
+import * as tf from '@tensorflow/tfjs';
+
+export const BUNDLE_FORMAT = 'zerovar-bundle';
+export const BUNDLE_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const MODEL_PATH = 'model/model.json';
+
+export interface BundleManifest {
+  format: typeof BUNDLE_FORMAT;
+  formatVersion: number;
+  name: string;
+  /** Trained on whole images ('raw') or on lung-masked images ('masked'). */
+  variant: 'raw' | 'masked';
+  createdAt: string;
+  classes: string[];
+  positiveClass?: string;
+  input: { size: number; channels: 3; normalization: 'mobilenet' | 'caffe'; resize: 'stretch' };
+  backbone: { name: string; weights: string };
+  model: {
+    path: string;
+    /** Conv layer explained by Grad-CAM. */
+    gradcamLayer: string;
+    /** Layer whose output feeds the feature selection and the classifier. */
+    featuresLayer: string;
+    outputs: string[];
+  };
+  features: { selected: number[]; total: number; protocol: 'validation' | 'paper' };
+  /** The fitted classifier, serialised by the classifiers module. */
+  classifier: unknown;
+  pruning: unknown;
+  metrics: unknown;
+  provenance: unknown;
+  training?: unknown;
+  /** Optional lung segmenter for the masked variant: another LayersModel inside the bundle. */
+  segmenter?: { path: string; [key: string]: unknown };
+  /** Relative path -> sha256 (lower-case hex) of every file except manifest.json. */
+  files: Record<string, string>;
+}
+
+/** A bundle that cannot be used: unknown format or version, a missing or altered file, an unlisted file. */
+export class BundleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BundleError';
+  }
+}
+
+/** Reads one file of a bundle by its path relative to the bundle's root. */
+export type FetchBytes = (relativePath: string) => Promise<Uint8Array>;
+
+export interface LoadedBundle {
+  manifest: BundleManifest;
+  /** Every listed file, checksum verified, by relative path. */
+  files: Map<string, Uint8Array>;
+}
+
+/** Fetches, checks and verifies a whole bundle. Throws BundleError with a message naming the culprit. */
+export async function readBundle(fetchBytes: FetchBytes): Promise<LoadedBundle> {
+  let manifestBytes: Uint8Array;
+  try {
+    manifestBytes = await fetchBytes(MANIFEST_FILE);
+  } catch (e) {
+    throw new BundleError(`missing file ${MANIFEST_FILE}: ${errorText(e)}`);
+  }
+  const manifest = parseManifest(manifestBytes);
+
+  const files = new Map<string, Uint8Array>();
+  await Promise.all(
+    Object.entries(manifest.files).map(async ([path, expected]) => {
+      let bytes: Uint8Array;
+      try {
+        bytes = await fetchBytes(path);
+      } catch (e) {
+        throw new BundleError(`missing file ${path}: ${errorText(e)}`);
+      }
+      const actual = await sha256Hex(bytes);
+      if (actual !== expected.toLowerCase()) {
+        throw new BundleError(`checksum mismatch for ${path}: expected sha256 ${expected}, got ${actual}`);
+      }
+      files.set(path, bytes);
+    }),
+  );
+  for (const modelPath of modelPaths(manifest)) checkModelFilesListed(manifest, files, modelPath);
+  return { manifest, files };
+}
+
+/** Parses and validates manifest.json (format, version, the fields a reader relies on). */
+export function parseManifest(bytes: Uint8Array): BundleManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new BundleError(`${MANIFEST_FILE} is not valid JSON: ${errorText(e)}`);
+  }
+  if (!isObject(json)) throw new BundleError(`${MANIFEST_FILE} must hold a JSON object`);
+  if (json.format !== BUNDLE_FORMAT) {
+    throw new BundleError(`not a ${BUNDLE_FORMAT} manifest (format: ${JSON.stringify(json.format)})`);
+  }
+  if (json.formatVersion !== BUNDLE_VERSION) {
+    throw new BundleError(
+      `bundle format version ${JSON.stringify(json.formatVersion)} is not supported (this reader supports ${BUNDLE_VERSION})`,
+    );
+  }
+  const need = (ok: boolean, what: string): void => {
+    if (!ok) throw new BundleError(`${MANIFEST_FILE}: ${what}`);
+  };
+  need(Array.isArray(json.classes) && json.classes.length >= 2 && json.classes.every((c) => typeof c === 'string'),
+    'classes must list at least two class names');
+  need(json.variant === 'raw' || json.variant === 'masked', `variant must be "raw" or "masked"`);
+  const input = json.input;
+  need(isObject(input) && Number.isInteger(input.size) && (input.size as number) > 0, 'input.size must be a positive integer');
+  need(isObject(input) && (input.normalization === 'mobilenet' || input.normalization === 'caffe'),
+    'input.normalization must be "mobilenet" or "caffe"');
+  const model = json.model;
+  need(isObject(model) && typeof model.path === 'string', 'model.path is missing');
+  need(isObject(model) && typeof model.gradcamLayer === 'string' && typeof model.featuresLayer === 'string',
+    'model.gradcamLayer and model.featuresLayer must name layers');
+  const features = json.features;
+  need(isObject(features) && Array.isArray(features.selected) && features.selected.every((i) => Number.isInteger(i)),
+    'features.selected must list feature indices');
+  const files = json.files;
+  need(isObject(files), 'files must map relative paths to sha256 checksums');
+  for (const [path, hash] of Object.entries(files as Record<string, unknown>)) {
+    checkRelativePath(path);
+    need(path !== MANIFEST_FILE, `${MANIFEST_FILE} cannot list itself`);
+    need(typeof hash === 'string' && /^[0-9a-fA-F]{64}$/.test(hash), `files["${path}"] is not a sha256 hex digest`);
+  }
+  const manifest = json as unknown as BundleManifest;
+  for (const p of modelPaths(manifest)) {
+    need(p in manifest.files, `${p} is not listed in files`);
+  }
+  return manifest;
+}
+
+/** Rejects paths that could leave the bundle's folder or are not plain relative paths. */
+export function checkRelativePath(path: string): void {
+  const parts = path.split('/');
+  if (path === '' || path.startsWith('/') || path.includes('\\') || parts.some((p) => p === '' || p === '.' || p === '..')) {
+    throw new BundleError(`invalid bundle path ${JSON.stringify(path)}: paths must be relative, without "." or ".."`);
+  }
+}
+
+function modelPaths(manifest: BundleManifest): string[] {
+  return manifest.segmenter ? [manifest.model.path, manifest.segmenter.path] : [manifest.model.path];
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i + 1);
+}
+
+function parseModelJson(files: Map<string, Uint8Array>, modelPath: string): tf.io.ModelJSON {
+  const bytes = files.get(modelPath);
+  if (!bytes) throw new BundleError(`missing file ${modelPath}`);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as tf.io.ModelJSON;
+  } catch (e) {
+    throw new BundleError(`${modelPath} is not valid JSON: ${errorText(e)}`);
+  }
+}
+
+/** Weight shards named by a model.json, as bundle-relative paths. */
+function weightPaths(json: tf.io.ModelJSON, modelPath: string): string[] {
+  const base = dirOf(modelPath);
+  return (json.weightsManifest ?? []).flatMap((group) => group.paths.map((p) => base + p));
+}
+
+function checkModelFilesListed(manifest: BundleManifest, files: Map<string, Uint8Array>, modelPath: string): void {
+  const json = parseModelJson(files, modelPath);
+  for (const p of weightPaths(json, modelPath)) {
+    checkRelativePath(p);
+    if (!(p in manifest.files)) {
+      throw new BundleError(`model file ${p} (named by ${modelPath}) is not listed in the manifest's files`);
+    }
+  }
+}
+
+/** A tfjs IOHandler that loads a LayersModel from a verified bundle's bytes (no further fetching). */
+export function modelIOHandler(
+  manifest: BundleManifest,
+  files: Map<string, Uint8Array>,
+  modelPath: string = manifest.model.path,
+): tf.io.IOHandler {
+  return {
+    async load(): Promise<tf.io.ModelArtifacts> {
+      const json = parseModelJson(files, modelPath);
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      const shards: Uint8Array[] = [];
+      for (const group of json.weightsManifest ?? []) {
+        specs.push(...group.weights);
+        for (const p of group.paths) {
+          const bytes = files.get(dirOf(modelPath) + p);
+          if (!bytes) throw new BundleError(`missing file ${dirOf(modelPath) + p}`);
+          shards.push(bytes);
+        }
+      }
+      return {
+        modelTopology: json.modelTopology,
+        format: json.format,
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+        weightSpecs: specs,
+        weightData: concat(shards).buffer as ArrayBuffer,
+        trainingConfig: json.trainingConfig,
+        userDefinedMetadata: json.userDefinedMetadata,
+      };
+    },
+  };
+}
+
+/** Loads the bundle's classification model (or, with `modelPath`, another model it carries). */
+export async function loadBundleModel(bundle: LoadedBundle, modelPath?: string): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(modelIOHandler(bundle.manifest, bundle.files, modelPath));
+}
+
+/** Fetches bundle files over HTTP(S) relative to `baseUrl` (the bundle's folder), for browsers and workers. */
+export function httpFetcher(baseUrl: string): FetchBytes {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  return async (path) => {
+    const response = await fetch(base + path);
+    if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText} for ${base + path}`);
+    return new Uint8Array(await response.arrayBuffer());
+  };
+}
+
+/** sha256 as lower-case hex: WebCrypto where available, else a small built-in implementation (WebCrypto is
+ * missing in pages served over plain HTTP to another host). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const subtle = globalThis.crypto?.subtle;
+  if (subtle) {
+    const digest = await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+    return toHex(new Uint8Array(digest));
+  }
+  return toHex(sha256(bytes));
+}
+
+function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+const K256 = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+  0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+  0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+  0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+  0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+  0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+  0xc67178f2,
+]);
+
+/** Plain SHA-256 (FIPS 180-4); exported for tests, used only when WebCrypto is unavailable. */
+export function sha256(bytes: Uint8Array): Uint8Array {
+  const bitLen = bytes.length * 8;
+  const padded = new Uint8Array(Math.ceil((bytes.length + 9) / 64) * 64);
+  padded.set(bytes);
+  padded[bytes.length] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(padded.length - 8, Math.floor(bitLen / 2 ** 32));
+  view.setUint32(padded.length - 4, bitLen >>> 0);
+  const h = new Uint32Array([
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+  ]);
+  const w = new Uint32Array(64);
+  const rotr = (x: number, n: number): number => (x >>> n) | (x << (32 - n));
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + i * 4);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+    }
+    let [a, b, c, d, e, f, g, hh] = h;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i]) >>> 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = (d + t1) >>> 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) >>> 0;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  const out = new Uint8Array(32);
+  const outView = new DataView(out.buffer);
+  h.forEach((v, i) => outView.setUint32(i * 4, v));
+  return out;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
