@@ -151,7 +151,12 @@ test('gradients flow through a custom score function, and the map follows the ta
   assert.ok(max0 === 1 && max1 === 1, `both maps carry evidence (max ${max0}, ${max1})`);
   const diff = r0.cam.reduce((m, v, i) => Math.max(m, Math.abs(v - r1.cam[i])), 0);
   assert.ok(diff > 0.05, `maps of different classes differ (max diff ${diff})`);
+  const beforeDispose = tf.tidy(() => (model.predict(xt) as tf.Tensor).dataSync());
+  const held = tf.memory().numTensors;
   gc.dispose();
+  assert.ok(tf.memory().numTensors < held, 'dispose frees the head copy');
+  const afterDispose = tf.tidy(() => (model.predict(xt) as tf.Tensor).dataSync());
+  assert.deepEqual(Array.from(afterDispose), Array.from(beforeDispose), 'the original model is untouched by dispose');
   [xt, wLin, bLin].forEach((t) => t.dispose());
   model.dispose();
 });

@@ -211,7 +211,7 @@ export function confusionMatrixChart(matrix: number[][], classes: string[], titl
   const labelW = Math.min(140, 20 + Math.max(...classes.map((c) => c.length), 4) * 7);
   const left = 30 + labelW;
   const top = 72;
-  const width = Math.max(320, left + n * cell + 20);
+  const width = Math.max(320, left + n * cell + 20, title.length * 8.5 + 20);
   const height = top + n * cell + 50;
   let s = svgOpen(width, height, title);
   s += `<text x="${left + (n * cell) / 2}" y="${top - 24}" text-anchor="middle" font-weight="bold">Predicted</text>`;
