@@ -1,0 +1,40 @@
+// Seeded pseudo-random numbers so splits, shuffles and sampling are reproducible from one integer seed.
+
+/** mulberry32: a tiny 32-bit generator, good enough for shuffling and sampling (not for cryptography). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A uniform integer in [0, n). */
+export function randomInt(rand: () => number, n: number): number {
+  return Math.floor(rand() * n);
+}
+
+/** Fisher-Yates shuffle into a new array; the input is left untouched. */
+export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomInt(rand, i + 1);
+    const t = out[i]!;
+    out[i] = out[j]!;
+    out[j] = t;
+  }
+  return out;
+}
+
+/** Derives an independent seed from a seed and a label, e.g. one stream per epoch or per class. */
+export function deriveSeed(seed: number, label: string | number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  const s = String(label);
+  for (let i = 0; i < s.length; i++) {
+    h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return mulberry32(h)() * 4294967296 >>> 0;
+}
