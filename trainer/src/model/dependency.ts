@@ -207,7 +207,6 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
       case 'GlobalAveragePooling2D':
       case 'GlobalMaxPooling2D':
         checkChannelsLast(node);
-        if (node.config['keepDims'] === true && rank !== 4) throw unsupported(node, 'keepDims');
         channelwise(node.inputs[0]!);
         break;
       case 'ReLU':
