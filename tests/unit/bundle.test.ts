@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { initBackend } from '../../trainer/src/backend.js';
 import { fsFetcher, writeBundle, type BundleManifestDraft } from '../../trainer/src/io/bundle-fs.js';
 import {
   BundleError,
+  httpFetcher,
   loadBundleModel,
   readBundle,
   sha256,
@@ -187,4 +190,26 @@ test('writeBundle leaves nothing behind when it fails', async () => {
   await assert.rejects(writeBundle(dir, draft(), tinyModel(), { '../escape.txt': new Uint8Array(1) }), /invalid bundle path/);
   const left = (await readdir(root)).filter((e) => e.startsWith('failing'));
   assert.deepEqual(left, []);
+});
+
+test('httpFetcher reads a bundle over HTTP, and a 404 is reported as a missing file', async () => {
+  const { dir } = await freshBundle();
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? '/').replace(/^\/bundles\/tiny\//, ''));
+    readFile(join(dir, path)).then(
+      (bytes) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes),
+      () => res.writeHead(404).end('not found'),
+    );
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bundles/tiny`;
+    const bundle = await readBundle(httpFetcher(base));
+    assert.equal(bundle.manifest.name, 'tiny test bundle');
+    assert.equal(bundle.files.size, 2);
+    await unlink(join(dir, 'model', 'model.json'));
+    await assert.rejects(readBundle(httpFetcher(`${base}/`)), /missing file model\/model\.json: HTTP 404/);
+  } finally {
+    await new Promise((ok) => server.close(ok));
+  }
 });
