@@ -370,8 +370,21 @@ function rawToStored(frame: RawFrame, meta: DicomMeta): StoredValues {
  */
 export async function decodeDicom(bytes: Uint8Array, opts: { frame?: number } = {}): Promise<DecodedDicom> {
   const { ds, part10 } = parse(bytes);
+  return decodeParsed(ds, readMeta(ds, part10), opts.frame ?? 0);
+}
+
+/** The 8-bit grey image of a single-frame grey radiograph, displayed as its header asks (window, inversion). */
+export async function dicomToGrey(bytes: Uint8Array): Promise<GreyImage> {
+  const { ds, part10 } = parse(bytes);
   const meta = readMeta(ds, part10);
-  const frame = opts.frame ?? 0;
+  if (meta.numberOfFrames > 1) {
+    throw new DicomError(`multi-frame image (${meta.numberOfFrames} frames): a single radiograph is expected`);
+  }
+  const { stored } = await decodeParsed(ds, meta, 0);
+  return storedToGrey8(stored);
+}
+
+async function decodeParsed(ds: DataSet, meta: DicomMeta, frame: number): Promise<DecodedDicom> {
   if (!Number.isInteger(frame) || frame < 0 || frame >= meta.numberOfFrames) {
     throw new DicomError(`frame ${frame + 1} requested, the image has ${meta.numberOfFrames}`);
   }
@@ -420,14 +433,4 @@ export async function decodeDicom(bytes: Uint8Array, opts: { frame?: number } = 
     voiLutFunction: meta.voiLutFunction,
   };
   return { meta, stored };
-}
-
-/** The 8-bit grey image of a single-frame grey radiograph, displayed as its header asks (window, inversion). */
-export async function dicomToGrey(bytes: Uint8Array): Promise<GreyImage> {
-  const meta = readDicomMeta(bytes);
-  if (meta.numberOfFrames > 1) {
-    throw new DicomError(`multi-frame image (${meta.numberOfFrames} frames): a single radiograph is expected`);
-  }
-  const { stored } = await decodeDicom(bytes);
-  return storedToGrey8(stored);
 }
