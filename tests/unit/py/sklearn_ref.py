@@ -91,7 +91,16 @@ def logistic(d):
     return {"coef": m.coef_, "intercept": m.intercept_, "predict": m.predict(Xt), "proba": m.predict_proba(Xt)}
 
 
-TASKS = {"f_classif": f_classif, "metrics": metrics, "svc": svc, "logistic": logistic}
+def digits(d):
+    """scikit-learn's bundled handwritten digits (real 8x8 images, no download), first `classes` classes."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    keep = y < d.get("classes", 4)
+    return {"X": X[keep], "y": y[keep]}
+
+
+TASKS = {"digits": digits, "f_classif": f_classif, "metrics": metrics, "svc": svc, "logistic": logistic}
 
 if __name__ == "__main__":
     task, path = sys.argv[1], sys.argv[2]
