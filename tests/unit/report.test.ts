@@ -183,7 +183,7 @@ test('the HTML report holds every section, self-contained, with parseable inline
   const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
   assert.ok(svgs.length >= 8, `${svgs.length} inline charts`); // 2 training, 1 pruning, 2 sweeps, 3 confusion, 1 roc
   svgs.forEach((svg, i) => assertWellFormedXml(svg, `inline chart ${i}`));
-  const png = decodePng(svgToPng(svgs[0]));
+  const png = decodePng(svgToPng(svgs[0] ?? ''));
   assert.ok(inkShare(new Uint8Array(png.data)) > 0.005, 'an inline chart renders');
 });
 
