@@ -336,3 +336,27 @@ test('Sequential models are pruned into an equivalent functional model', async (
   assert.ok(diff <= 1e-5, `max |diff| ${diff}`);
   x.dispose();
 });
+
+test('a layer keeps its last unit even when every unit is constant; a threshold admits near-constant units', async () => {
+  const input = tf.input({ shape: [4] });
+  const h = tf.layers.dense({ units: 3, activation: 'relu', name: 'h', kernelInitializer: 'zeros', biasInitializer: tf.initializers.constant({ value: 0.5 }) }).apply(input) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 2, name: 'out', kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }) }).apply(h) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: out });
+  const x = tf.randomNormal([10, 4], 0, 1, 'float32', 3);
+  const stats = { samples: 10, tensors: { h: { count: 10, mean: new Float64Array([0.5, 0.5, 0.5]), m2: new Float64Array([0, 0, 1e-9]) } } };
+  const strict = planZeroVariancePruning(model, stats);
+  assert.deepEqual(removed(strict, 'h'), [0, 1]);
+  assert.equal(strict.keptLastUnit, 0);
+  // With the threshold all three units count as constant; the last one stays.
+  const loose = planZeroVariancePruning(model, stats, { threshold: 1e-9 });
+  assert.deepEqual(removed(loose, 'h'), [0, 1]);
+  assert.equal(loose.keptLastUnit, 1);
+  assert.ok(loose.kept.some((k) => k.reason === 'last-unit' && k.producers[0] === 'h'));
+  const pruned = applyPruning(model, loose);
+  assert.equal(countUnits(pruned), countUnits(model) - 2);
+  const diff = maxAbsDiff((model.predict(x) as tf.Tensor).arraySync() as number[][], (pruned.predict(x) as tf.Tensor).arraySync() as number[][]);
+  assert.ok(diff <= 1e-5, `max |diff| ${diff}`);
+  // Statistics the planner needs must be there.
+  assert.throws(() => planZeroVariancePruning(model, { tensors: {} }), /no statistics for tensor 'h'/);
+  x.dispose();
+});

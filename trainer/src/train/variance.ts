@@ -22,6 +22,8 @@ export interface UnitStats {
 export interface MeasureOptions {
   /** Dispose each input batch once it has been used (for generators that hand over ownership). */
   disposeBatches?: boolean;
+  /** With the default tensor list: also measure these layers (the planner's `protect`). */
+  protect?: string[];
 }
 
 /** Population variance per channel (M2 / count). */
@@ -80,7 +82,7 @@ export async function measureUnitStats(
   options: MeasureOptions = {},
 ): Promise<UnitStats> {
   const fm = functionalModel(model);
-  const names = tensorNames ?? statTensorNames(buildDependencyGraph(fm));
+  const names = tensorNames ?? statTensorNames(buildDependencyGraph(fm), options.protect);
   if (names.length === 0) throw new Error('no tensors to measure');
   const outputs = names.map((n) => fm.getLayer(n).output as tf.SymbolicTensor);
   const probe = tf.model({ inputs: fm.inputs, outputs });
