@@ -132,3 +132,19 @@ test('applyMask zeroes outside the (resized) mask', () => {
   assert.deepEqual([...out.data], [200, 200, 0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200, 0, 0]);
   assert.deepEqual([...img.data], new Array(16).fill(200)); // input untouched
 });
+
+test('typed integer arrays (lookup-table path) match the per-pixel path exactly', () => {
+  const n = 5000;
+  const signed = new Int16Array(n);
+  for (let i = 0; i < n; i++) signed[i] = ((Math.imul(i, 2654435761) >>> 0) % 8192) - 4096;
+  for (const extra of [
+    { windowCenter: 40, windowWidth: 400, rescaleSlope: 1.5, rescaleIntercept: -20 },
+    { windowCenter: 0, windowWidth: 3000, voiLutFunction: 'SIGMOID' as const, photometric: 'MONOCHROME1' as const },
+    {},
+  ]) {
+    const typed = storedToGrey8({ ...stored([]), width: 100, height: 50, data: signed, pixelRepresentation: 1, ...extra });
+    const plain = storedToGrey8({ ...stored([]), width: 100, height: 50, data: Array.from(signed), pixelRepresentation: 1, ...extra });
+    assert.deepEqual([...typed.data], [...plain.data]);
+    assert.ok(new Set(typed.data).size > 50); // a real spread of values, not a constant
+  }
+});

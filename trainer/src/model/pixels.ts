@@ -52,15 +52,45 @@ export function storedToGrey8(p: StoredPixels): GreyImage {
   const intercept = p.rescaleIntercept ?? 0;
   const voi = makeVoi(p, slope, intercept, n);
   const invert = p.photometric === 'MONOCHROME1';
-  const out = new Uint8Array(n);
-  const src = p.data;
-  for (let i = 0; i < n; i++) {
-    let y = Math.round(voi(src[i]! * slope + intercept));
+  const toByte = (stored: number): number => {
+    let y = Math.round(voi(stored * slope + intercept));
     if (y < 0) y = 0;
     else if (y > 255) y = 255;
-    out[i] = invert ? 255 - y : y;
+    return invert ? 255 - y : y;
+  };
+  const out = new Uint8Array(n);
+  const src = p.data;
+  // Integer stored values (every decoder's typed arrays): one lookup table over their range is several times
+  // faster than evaluating the window per pixel on multi-megapixel radiographs.
+  if (isIntegerArray(src)) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = src[i]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (hi - lo <= 1 << 20) {
+      const lut = new Uint8Array(hi - lo + 1);
+      for (let v = lo; v <= hi; v++) lut[v - lo] = toByte(v);
+      for (let i = 0; i < n; i++) out[i] = lut[src[i]! - lo]!;
+      return { width: p.width, height: p.height, data: out };
+    }
   }
+  for (let i = 0; i < n; i++) out[i] = toByte(src[i]!);
   return { width: p.width, height: p.height, data: out };
+}
+
+function isIntegerArray(a: ArrayLike<number>): boolean {
+  return (
+    a instanceof Int8Array ||
+    a instanceof Uint8Array ||
+    a instanceof Uint8ClampedArray ||
+    a instanceof Int16Array ||
+    a instanceof Uint16Array ||
+    a instanceof Int32Array ||
+    a instanceof Uint32Array
+  );
 }
 
 /** The VOI transform for one frame, from modality value to 0..255 (not yet rounded). */
