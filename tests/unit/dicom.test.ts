@@ -101,13 +101,14 @@ test('JPEG 2000 lossy and JPEG-LS near-lossless of the same radiograph agree clo
   assert.ok(mad < 0.01 * range, `mean abs difference ${mad.toFixed(1)} of range ${range}`);
 });
 
-test('JPEG lossless (process 14, SV1 and other predictors, point transform) matches the source pixels', async () => {
+test('JPEG lossless (process 14, SV1 and other predictors, point transform) and deflated files match the source pixels', async () => {
   // Fixtures: a synthetic 12-bit pattern compressed with DCMTK's dcmcjpeg (+e1; +el +sv 5; +el +sv 7 +pt 2).
   const pattern = (x: number, y: number) => (x * 37 + y * 91 + ((x * y) % 13) * 5) % 4096;
   for (const [name, ts, pt] of [
     ['synthetic-12bit-jpeg-lossless-sv1.dcm', '1.2.840.10008.1.2.4.70', 0],
     ['synthetic-12bit-jpeg-lossless-p14-sv5.dcm', '1.2.840.10008.1.2.4.57', 0],
     ['synthetic-12bit-jpeg-lossless-p14-sv7-pt2.dcm', '1.2.840.10008.1.2.4.57', 2],
+    ['synthetic-12bit-deflated.dcm', '1.2.840.10008.1.2.1.99', 0],
   ] as const) {
     const bytes = new Uint8Array(readFileSync(join(projectRoot, 'tests', 'fixtures', 'dicom', name)));
     const { meta, stored } = await decodeDicom(bytes);
