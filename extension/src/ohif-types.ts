@@ -1,0 +1,79 @@
+// The small part of OHIF's and Cornerstone3D's runtime API this extension uses, typed structurally: the real
+// objects come from the viewer at runtime (nothing of OHIF or Cornerstone is bundled).
+export interface PubSub {
+  subscribe(event: string, callback: (...args: unknown[]) => void): { unsubscribe(): void };
+  EVENTS: Record<string, string>;
+}
+
+export interface ViewportGridService extends PubSub {
+  getActiveViewportId(): string | undefined;
+}
+
+export interface CornerstoneViewportService extends PubSub {
+  getCornerstoneViewport(viewportId: string): CsViewport | undefined;
+}
+
+export interface ToolbarService {
+  register(buttons: unknown[], replace?: boolean): void;
+  updateSection(key: string, buttonIds: string[]): void;
+  refreshToolbarState?(props?: unknown): void;
+}
+
+export interface UINotificationService {
+  show(o: { title: string; message: string; type?: 'info' | 'success' | 'warning' | 'error'; duration?: number }): void;
+}
+
+export interface Services {
+  viewportGridService: ViewportGridService;
+  cornerstoneViewportService: CornerstoneViewportService;
+  toolbarService: ToolbarService;
+  uiNotificationService?: UINotificationService;
+}
+
+export interface ServicesManager {
+  services: Services;
+}
+
+export interface ExtensionManager {
+  getModuleEntry(id: string): { exports?: Record<string, unknown> } | undefined;
+}
+
+export interface CommandsManager {
+  runCommand(name: string, options?: Record<string, unknown>, context?: string): unknown;
+}
+
+export interface ExtensionParams {
+  servicesManager: ServicesManager;
+  extensionManager: ExtensionManager;
+  commandsManager: CommandsManager;
+}
+
+/** vtkImageData-like: maps index (i, j, k) to world coordinates. */
+export interface CsImageData {
+  indexToWorld(ijk: number[], out?: number[]): number[];
+}
+
+export interface CsViewport {
+  id: string;
+  element: HTMLDivElement;
+  getCurrentImageId?(): string | undefined;
+  getImageData(): { dimensions: number[]; imageData: CsImageData; scalarData?: ArrayLike<number> } | undefined;
+  worldToCanvas(world: number[]): number[];
+  render?(): void;
+}
+
+export interface CsImage {
+  rows: number;
+  columns: number;
+  getPixelData(): ArrayLike<number>;
+  minPixelValue?: number;
+  maxPixelValue?: number;
+  slope?: number;
+  intercept?: number;
+}
+
+export interface CornerstoneLib {
+  metaData: { get(module: string, imageId: string): unknown };
+  cache: { getImage(imageId: string): CsImage | undefined };
+  Enums: { Events: Record<string, string> };
+}

@@ -1,0 +1,148 @@
+// The attention overlay: a pointer-events:none canvas laid over a Cornerstone3D viewport, redrawn on every
+// IMAGE_RENDERED with the image-to-canvas transform, so it follows pan, zoom, flip and rotation.
+import type { CsViewport } from './ohif-types.js';
+
+/** An RGBA image covering the whole displayed image (any resolution; it is stretched over the image). */
+export interface Heatmap {
+  width: number;
+  height: number;
+  rgba: Uint8ClampedArray;
+  /** What it shows, e.g. `test-pattern` or `grad-cam`. */
+  label: string;
+}
+
+const IMAGE_RENDERED = 'CORNERSTONE_IMAGE_RENDERED';
+
+export class ViewportOverlay {
+  readonly canvas: HTMLCanvasElement;
+  private source: HTMLCanvasElement | null = null;
+  private heatmap: Heatmap | null = null;
+  private visible = false;
+  private readonly onRendered = () => this.redraw();
+
+  constructor(readonly viewport: CsViewport, private readonly renderedEvent = IMAGE_RENDERED) {
+    const canvas = document.createElement('canvas');
+    canvas.dataset.zerovarOverlay = 'hidden';
+    canvas.dataset.zerovarHeatmap = 'none';
+    Object.assign(canvas.style, {
+      position: 'absolute', left: '0', top: '0', width: '100%', height: '100%', pointerEvents: 'none', zIndex: '2',
+    });
+    this.canvas = canvas;
+    viewport.element.appendChild(canvas);
+    viewport.element.addEventListener(renderedEvent, this.onRendered);
+  }
+
+  get element(): HTMLDivElement {
+    return this.viewport.element;
+  }
+
+  isVisible(): boolean {
+    return this.visible;
+  }
+
+  getHeatmap(): Heatmap | null {
+    return this.heatmap;
+  }
+
+  setHeatmap(h: Heatmap | null): void {
+    if (h && h.rgba.length !== h.width * h.height * 4) throw new Error('heatmap size does not match its RGBA data');
+    this.heatmap = h;
+    this.source = null;
+    if (h) {
+      const src = document.createElement('canvas');
+      src.width = h.width;
+      src.height = h.height;
+      src.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(h.rgba), h.width, h.height), 0, 0);
+      this.source = src;
+    }
+    this.canvas.dataset.zerovarHeatmap = h ? h.label : 'none';
+    this.redraw();
+  }
+
+  setVisible(v: boolean): void {
+    this.visible = v;
+    this.canvas.dataset.zerovarOverlay = v ? 'visible' : 'hidden';
+    this.redraw();
+  }
+
+  redraw(): void {
+    const el = this.viewport.element;
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(el.clientWidth * dpr));
+    const h = Math.max(1, Math.round(el.clientHeight * dpr));
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w;
+      this.canvas.height = h;
+    }
+    const ctx = this.canvas.getContext('2d')!;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    if (!this.visible || !this.source || !this.heatmap) return;
+    const data = this.viewport.getImageData();
+    if (!data) return;
+    const [cols, rows] = data.dimensions as [number, number];
+    // Pixel edges of the image (index space has pixel centres at integers) mapped to canvas CSS pixels.
+    const toCanvas = (i: number, j: number) => this.viewport.worldToCanvas(data.imageData.indexToWorld([i, j, 0]));
+    const o = toCanvas(-0.5, -0.5);
+    const x = toCanvas(cols - 0.5, -0.5);
+    const y = toCanvas(-0.5, rows - 0.5);
+    const hw = this.heatmap.width;
+    const hh = this.heatmap.height;
+    ctx.setTransform(
+      (dpr * (x[0]! - o[0]!)) / hw, (dpr * (x[1]! - o[1]!)) / hw,
+      (dpr * (y[0]! - o[0]!)) / hh, (dpr * (y[1]! - o[1]!)) / hh,
+      dpr * o[0]!, dpr * o[1]!,
+    );
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(this.source, 0, 0);
+  }
+
+  destroy(): void {
+    this.viewport.element.removeEventListener(this.renderedEvent, this.onRendered);
+    this.canvas.remove();
+  }
+}
+
+const overlays = new Map<string, ViewportOverlay>();
+
+/** The overlay of a viewport, created on first use (and again when the viewport's element was replaced). */
+export function overlayFor(viewport: CsViewport, renderedEvent?: string): ViewportOverlay {
+  const existing = overlays.get(viewport.id);
+  if (existing && existing.viewport === viewport && existing.element.isConnected) return existing;
+  existing?.destroy();
+  const created = new ViewportOverlay(viewport, renderedEvent);
+  overlays.set(viewport.id, created);
+  return created;
+}
+
+export function existingOverlay(viewportId: string | undefined): ViewportOverlay | undefined {
+  return viewportId ? overlays.get(viewportId) : undefined;
+}
+
+export function destroyAllOverlays(): void {
+  for (const o of overlays.values()) o.destroy();
+  overlays.clear();
+}
+
+/** A smooth two-blob pattern (one per lung field) in a jet-like colour map, half transparent. */
+export function testPattern(size = 64): Heatmap {
+  const rgba = new Uint8ClampedArray(size * size * 4);
+  const blobs = [
+    [0.32, 0.45],
+    [0.68, 0.5],
+  ];
+  for (let j = 0; j < size; j++) {
+    for (let i = 0; i < size; i++) {
+      const u = (i + 0.5) / size;
+      const v = (j + 0.5) / size;
+      let t = 0;
+      for (const [cx, cy] of blobs) t = Math.max(t, Math.exp(-((u - cx!) ** 2 + (v - cy!) ** 2) / 0.02));
+      const k = (j * size + i) * 4;
+      rgba[k] = 255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * t - 3)));
+      rgba[k + 1] = 255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * t - 2)));
+      rgba[k + 2] = 255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * t - 1)));
+      rgba[k + 3] = Math.round(140 * Math.min(1, t * 1.5));
+    }
+  }
+  return { width: size, height: size, rgba, label: 'test-pattern' };
+}

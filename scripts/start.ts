@@ -1,0 +1,54 @@
+// `npm start`: build our bundles, obtain the prebuilt OHIF viewer, serve both with a DICOMweb source.
+//   npm start [-- --port 3000] [--dicom DIR] [--dicomweb http://127.0.0.1:8042/dicom-web] [--no-build]
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildBundles } from './host/build.js';
+import { startViewer } from './host/viewer.js';
+
+const projectRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '3000' },
+    host: { type: 'string', default: '127.0.0.1' },
+    dicom: { type: 'string' },
+    dicomweb: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: npm start -- [--port N] [--host ADDR] [--dicom DIR] [--dicomweb URL] [--no-build]
+  --dicom DIR      serve a folder of DICOM files as the embedded DICOMweb source (default ../shared/dicom if present)
+  --dicomweb URL   use a DICOMweb server (e.g. Orthanc http://127.0.0.1:8042/dicom-web) through a same-origin proxy
+  --no-build       use the bundles already in dist/zerovar`);
+  process.exit(0);
+}
+
+const defaultDicom = join(projectRoot, '..', 'shared', 'dicom');
+const dicomDir = values.dicom ? resolve(values.dicom) : !values.dicomweb && existsSync(defaultDicom) ? defaultDicom : undefined;
+if (values.dicom && !existsSync(values.dicom)) {
+  console.error(`no such folder: ${values.dicom}`);
+  process.exit(2);
+}
+
+if (!values['no-build']) {
+  console.log('building dist/zerovar (extension, mode) ...');
+  await buildBundles(projectRoot, 'production');
+}
+const viewer = await startViewer({
+  projectRoot,
+  dicomDir,
+  dicomweb: values.dicomweb,
+  port: Number(values.port),
+  host: values.host,
+  log: (line) => console.log(line),
+});
+console.log(`data sources: ${viewer.dataSources.map((s) => `${s.name} (${s.friendlyName})`).join(', ')}`);
+console.log(`viewer ready: ${viewer.url}/`);
+const stop = () => void viewer.close().then(() => process.exit(0));
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
