@@ -90,6 +90,16 @@ async function visibleEntries(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => !n.startsWith('.')).sort(byCodePoint);
 }
 
+/** Image files of a folder, sorted; file types come with the listing, so only symlinks cost a stat. */
+async function imageFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    if (!isImageName(d.name)) continue;
+    if (d.isFile() || (d.isSymbolicLink() && (await isFile(join(dir, d.name))))) out.push(d.name);
+  }
+  return out.sort(byCodePoint);
+}
+
 /** Index of mask files by name, for matching `<name>` or `<stem>_mask.png` / `<stem>.png`. */
 async function maskIndex(dir: string): Promise<Set<string> | undefined> {
   if (!(await isDir(dir))) return undefined;
@@ -143,10 +153,7 @@ export async function discoverDataset(dir: string): Promise<Dataset> {
     const dirWithImages = hasImagesDir ? imagesDir : classDir;
     const masksDir = join(classDir, 'masks');
     const masks = hasImagesDir ? await maskIndex(masksDir) : undefined;
-    const names: string[] = [];
-    for (const name of await visibleEntries(dirWithImages)) {
-      if (isImageName(name) && (await isFile(join(dirWithImages, name)))) names.push(name);
-    }
+    const names = await imageFiles(dirWithImages);
     if (names.length === 0) {
       throw new DatasetError(
         `class '${className}' has no images (looked for ${IMAGE_EXTENSIONS.join(' ')} in ${dirWithImages})`,
