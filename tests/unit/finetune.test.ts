@@ -144,7 +144,14 @@ test('resume after an interruption gives the same history and weights as an unin
     const d = tf.tidy(() => tf.max(tf.abs(tf.sub(full.getLayer(name).getWeights()[0]!, second.getLayer(name).getWeights()[0]!))).dataSync()[0]!);
     assert.ok(d < 1e-5, `${name} differs by ${d}`);
   }
-  // Without resume the same folder starts over; only the current files remain on disk.
+  // Resuming a finished run trains nothing and restores the best weights.
+  const third = classifier(9);
+  const b3 = await fineTune(third, data, options('resume', { resume: true }));
+  assert.equal(b3.resumedFrom, 4);
+  assert.equal(b3.cacheSeconds, 0);
+  assert.deepEqual(b3.history, b2.history);
+  assert.deepEqual(third.getLayer('logits').getWeights()[0]!.dataSync(), second.getLayer('logits').getWeights()[0]!.dataSync());
+  // Only the current files remain on disk.
   const files = readdirSync(join(work, 'resume')).sort();
   assert.ok(files.includes('state.json') && files.every((f) => !f.includes('.tmp-')), files.join());
   assert.ok(files.length <= 4, files.join());

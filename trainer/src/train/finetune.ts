@@ -456,6 +456,9 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     }
   } else if (opts.resume) {
     log(`no checkpoint in ${opts.checkpointDir}: starting from epoch 1`);
+  } else {
+    // Starting over: an older run's state must not be resumed later if this one stops before its first epoch.
+    await rm(join(opts.checkpointDir, 'state.json'), { force: true });
   }
 
   const optimizer = tf.train.adam(opts.learningRate);
