@@ -1,0 +1,157 @@
+// The `zerovar` command line. It keeps the paper's interface (`--dataset DIR --experiment_id ID`) and exposes
+// the pipeline's steps as subcommands; `compress` runs them all.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { PipelineOptions } from '../train/options.js';
+import { DEFAULTS } from '../train/options.js';
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
+    return n;
+  };
+}
+
+/** Options shared by every command that reads a dataset and trains. */
+function withPipelineOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--dataset <dir>', 'dataset folder: one folder per class (flat or Kaggle <Class>/images layout), or a CSV-labelled folder with --csv')
+    .requiredOption('--experiment_id <id>', 'name of the experiment; everything is written to <experiments-dir>/<id>/')
+    .option('--experiments-dir <dir>', 'where experiments are written', DEFAULTS.experimentsDir)
+    .option('--csv <file>', 'label images from this CSV (e.g. metadata.csv of ieee8023), relative to --dataset')
+    .option('--mapping <spec>', "CSV finding -> class mapping, e.g. 'COVID-19*=COVID,No Finding=Normal'", DEFAULTS.mapping)
+    .option('--classes <list>', 'comma-separated subset of classes to use (default: all found)')
+    .addOption(
+      new Option('--backbone <name>', 'ImageNet backbone').choices(['mobilenet_v2_0.35', 'mobilenet_v1_0.25', 'vgg16']).default(DEFAULTS.backbone),
+    )
+    .option('--weights <path|url|none>', 'backbone weights: a tfjs LayersModel folder, model.json path or URL; default: the public ImageNet URL of the backbone (or $ZEROVAR_WEIGHTS_DIR)')
+    .option('--input-size <px>', 'network input size (square)', int('--input-size'))
+    .option('--fc1 <units>', 'width of fc1 (the paper: 4096)', int('--fc1'), DEFAULTS.fc1)
+    .option('--fc2 <units>', 'width of fc2, the penultimate features (the paper: 4096)', int('--fc2'), DEFAULTS.fc2)
+    .option('--l2 <lambda>', 'L2 penalty on the softmax layer (the paper: 0.05)', num('--l2'), DEFAULTS.l2)
+    .option('--dropout <rate>', 'dropout between fc1 and fc2', num('--dropout'), DEFAULTS.dropout)
+    .option('--epochs <n>', 'fine-tuning epochs (the paper: 30)', int('--epochs'), DEFAULTS.epochs)
+    .option('--batch-size <n>', 'batch size (the paper: 32)', int('--batch-size'), DEFAULTS.batchSize)
+    .option('--lr <rate>', 'Adam learning rate (the paper: 1e-4)', num('--lr'), DEFAULTS.learningRate)
+    .option('--no-freeze-backbone', 'train the backbone too (slow on CPU; see --trainable-from)')
+    .option('--trainable-from <layer>', 'train from this backbone layer on; layers before it stay frozen')
+    .option('--variance-threshold <v>', 'remove units whose variance over the training set is <= this', num('--variance-threshold'), 0)
+    .addOption(
+      new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
+    )
+    .addOption(
+      new Option('--classifier <kind>', 'deployed classifier (auto: best on validation)')
+        .choices(['auto', 'svm-poly', 'svm-rbf', 'svm-linear', 'logistic', 'knn', 'random-forest'])
+        .default('auto'),
+    )
+    .option('--gradcam-samples <n>', 'test images per class drawn with Grad-CAM', int('--gradcam-samples'), DEFAULTS.gradcamSamples)
+    .option('--limit <n>', 'use at most n images per class (quick runs)', int('--limit'))
+    .option('--seed <n>', 'seed for splits, initialisation and shuffling', (v) => Number(v), DEFAULTS.seed)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
+    .option('--quiet', 'no progress output', false);
+}
+
+type RawOptions = Record<string, unknown>;
+
+function toPipelineOptions(o: RawOptions): PipelineOptions {
+  return {
+    dataset: String(o.dataset),
+    experimentId: String(o.experiment_id),
+    experimentsDir: String(o.experimentsDir),
+    csv: o.csv as string | undefined,
+    mapping: String(o.mapping),
+    classes: o.classes ? String(o.classes).split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    backbone: o.backbone as PipelineOptions['backbone'],
+    weights: o.weights as string | undefined,
+    inputSize: o.inputSize as number | undefined,
+    fc1: o.fc1 as number,
+    fc2: o.fc2 as number,
+    l2: o.l2 as number,
+    dropout: o.dropout as number,
+    epochs: o.epochs as number,
+    batchSize: o.batchSize as number,
+    learningRate: o.lr as number,
+    freezeBackbone: o.freezeBackbone !== false,
+    trainableFrom: o.trainableFrom as string | undefined,
+    varianceThreshold: o.varianceThreshold as number,
+    kProtocol: o.kProtocol as PipelineOptions['kProtocol'],
+    classifier: o.classifier as PipelineOptions['classifier'],
+    gradcamSamples: o.gradcamSamples as number,
+    limit: o.limit as number | undefined,
+    seed: o.seed as number,
+    backend: o.backend as PipelineOptions['backend'],
+    resume: Boolean(o.resume),
+    quiet: Boolean(o.quiet),
+    external: o.external as string | undefined,
+    bundleOut: o.out as string | undefined,
+  };
+}
+
+export function buildProgram(run: (command: string, opts: PipelineOptions | RawOptions) => Promise<void>): Command {
+  const program = new Command('zerovar')
+    .description('Removing zero-variance units of deep models for COVID-19 detection (research use only)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  withPipelineOptions(program.command('compress'))
+    .description("the paper's model_compression.py end to end: fine-tune, remove zero-variance units, F-test selection, classifiers, Grad-CAM, report and bundle")
+    .option('--out <dir>', 'also copy the exported bundle to this folder')
+    .action((o: RawOptions) => run('compress', toPipelineOptions(o)));
+
+  withPipelineOptions(program.command('xai'))
+    .description("the paper's xai.py: a binary COVID vs Normal model with Grad-CAM figures, optionally tested on external data")
+    .option('--external <dir>', 'external test data (folder per class, or CSV layout with --external-csv)')
+    .option('--out <dir>', 'also copy the exported bundle to this folder')
+    .action((o: RawOptions) => run('xai', toPipelineOptions(o)));
+
+  for (const [name, what] of [
+    ['train', 'discover and split the data, then fine-tune the backbone + head'],
+    ['prune', 'measure unit variance on the training split and remove zero-variance units (exact surgery)'],
+    ['select', 'F-test ranking of the penultimate features, k sweep, classifiers'],
+    ['explain', 'Grad-CAM attention grids of the deployed model on test images'],
+    ['export', 'write the model bundle (and the report)'],
+  ] as const) {
+    withPipelineOptions(program.command(name))
+      .description(`${what} (a step of compress; earlier steps run first when missing)`)
+      .option('--out <dir>', 'bundle destination (export)')
+      .action((o: RawOptions) => run(name, toPipelineOptions(o)));
+  }
+
+  program
+    .command('evaluate')
+    .description('metrics of a bundle on a dataset (any layout the trainer reads)')
+    .requiredOption('--bundle <dir>', 'bundle folder (manifest.json + model)')
+    .requiredOption('--dataset <dir>', 'dataset folder')
+    .option('--csv <file>', 'label images from this CSV, relative to --dataset')
+    .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
+    .option('--limit <n>', 'at most n images per class', int('--limit'))
+    .option('--json', 'print the metrics as JSON on stdout', false)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .action((o: RawOptions) => run('evaluate', o));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { runCommand } = await import('./commands.js');
+  const program = buildProgram(runCommand);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
+    process.stderr.write(`zerovar: ${e.message ?? String(err)}\n`);
+    return 1;
+  }
+}

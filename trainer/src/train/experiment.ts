@@ -1,0 +1,115 @@
+// An experiment folder holds everything one run produces: log, per-step state, models, figures, report, bundle.
+// Each finished step records its result in state.json before the next starts, so an interrupted run resumes
+// where it stopped and never loses finished work.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const STEPS = ['data', 'train', 'prune', 'select', 'export', 'explain', 'report'] as const;
+export type StepName = (typeof STEPS)[number];
+
+export interface StepRecord<T = unknown> {
+  finishedAt: string;
+  seconds: number;
+  result: T;
+}
+
+export interface ExperimentState {
+  id: string;
+  createdAt: string;
+  options: Record<string, unknown>;
+  steps: Partial<Record<StepName, StepRecord>>;
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2));
+  renameSync(tmp, path);
+}
+
+export function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+export class Experiment {
+  readonly dir: string;
+  readonly state: ExperimentState;
+  private readonly logPath: string;
+  quiet = false;
+
+  private constructor(dir: string, state: ExperimentState) {
+    this.dir = dir;
+    this.state = state;
+    this.logPath = join(dir, 'log.txt');
+  }
+
+  /** Opens `root/<id>`, creating it, or loading its state when it already exists. */
+  static open(root: string, id: string, options: Record<string, unknown> = {}): Experiment {
+    if (!/^[\w.-]+$/.test(id)) {
+      throw new Error(`experiment id '${id}' may only hold letters, digits, '.', '_' and '-'`);
+    }
+    const dir = resolve(root, id);
+    mkdirSync(dir, { recursive: true });
+    const statePath = join(dir, 'state.json');
+    const state: ExperimentState = existsSync(statePath)
+      ? readJson<ExperimentState>(statePath)
+      : { id, createdAt: new Date().toISOString(), options, steps: {} };
+    const exp = new Experiment(dir, state);
+    exp.save();
+    return exp;
+  }
+
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  ensureDir(...parts: string[]): string {
+    const p = this.path(...parts);
+    mkdirSync(p, { recursive: true });
+    return p;
+  }
+
+  log(line: string): void {
+    appendFileSync(this.logPath, `[${new Date().toISOString()}] ${line}\n`);
+    if (!this.quiet) process.stderr.write(line + '\n');
+  }
+
+  done(step: StepName): boolean {
+    return this.state.steps[step] !== undefined;
+  }
+
+  result<T>(step: StepName): T {
+    const r = this.state.steps[step];
+    if (!r) throw new Error(`step '${step}' has not run in experiment '${this.state.id}' (run it first)`);
+    return r.result as T;
+  }
+
+  seconds(step: StepName): number | undefined {
+    return this.state.steps[step]?.seconds;
+  }
+
+  /** Runs a step unless it already finished; records its result and time. */
+  async step<T>(step: StepName, run: () => Promise<T>): Promise<T> {
+    if (this.done(step)) {
+      this.log(`step ${step}: already done, reusing its result`);
+      return this.result<T>(step);
+    }
+    this.log(`step ${step}: start`);
+    const t0 = performance.now();
+    const result = await run();
+    const seconds = (performance.now() - t0) / 1000;
+    this.state.steps[step] = { finishedAt: new Date().toISOString(), seconds, result };
+    this.save();
+    this.log(`step ${step}: done in ${seconds.toFixed(1)} s`);
+    return result;
+  }
+
+  /** Forgets a step and every step after it, so they run again. */
+  invalidateFrom(step: StepName): void {
+    for (const s of STEPS.slice(STEPS.indexOf(step))) delete this.state.steps[s];
+    this.save();
+  }
+
+  save(): void {
+    writeJsonAtomic(join(this.dir, 'state.json'), this.state);
+  }
+}

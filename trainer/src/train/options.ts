@@ -1,0 +1,55 @@
+// Options of a pipeline run. Defaults follow the paper where that is practical on a 2-core CPU, and say so
+// where they differ (frozen backbone, smaller fc layers).
+import type { BackboneName } from '../model/backbones.js';
+
+export type ClassifierChoice = 'auto' | 'svm-poly' | 'svm-rbf' | 'svm-linear' | 'logistic' | 'knn' | 'random-forest';
+
+export interface PipelineOptions {
+  dataset: string;
+  experimentId: string;
+  experimentsDir: string;
+  csv?: string;
+  mapping: string;
+  classes?: string[];
+  backbone: BackboneName;
+  weights?: string;
+  inputSize?: number;
+  fc1: number;
+  fc2: number;
+  l2: number;
+  dropout: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  freezeBackbone: boolean;
+  trainableFrom?: string;
+  varianceThreshold: number;
+  kProtocol: 'validation' | 'paper';
+  classifier: ClassifierChoice;
+  gradcamSamples: number;
+  limit?: number;
+  seed: number;
+  backend: 'auto' | 'wasm' | 'cpu';
+  resume: boolean;
+  /** Step subcommands work on an existing experiment without --resume. */
+  continueExisting?: boolean;
+  quiet: boolean;
+  external?: string;
+  bundleOut?: string;
+}
+
+export const DEFAULTS = {
+  experimentsDir: 'experiments',
+  mapping: 'COVID-19*=COVID,No Finding=Normal',
+  backbone: 'mobilenet_v2_0.35' as BackboneName,
+  // The paper's fc layers are 4096 wide on VGG16; 512 keeps the head in proportion to a 1280-feature MobileNetV2.
+  fc1: 512,
+  fc2: 512,
+  l2: 0.05,
+  dropout: 0,
+  epochs: 30,
+  batchSize: 32,
+  learningRate: 1e-4,
+  gradcamSamples: 4,
+  seed: 42,
+};

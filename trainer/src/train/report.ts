@@ -1,0 +1,229 @@
+// The experiment's report: report.json (every figure the pipeline measured), a self-contained report.html, and
+// the charts as PNG files beside the Grad-CAM grids.
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { barChart, confusionMatrixChart, lineChart, rocChart } from '../report/charts.js';
+import { renderReportHtml, type EvaluationEntry, type ReportData } from '../report/html.js';
+import { svgToPng } from '../report/png.js';
+import { rocAuc, rocCurve } from '../model/metrics.js';
+import { writeJsonAtomic } from './experiment.js';
+import type { DataResult, ExplainResult, ExportResult, Pipeline, PruneResult, SelectResult, TrainResult } from './pipeline.js';
+
+function versions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const v: Record<string, string> = { node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend() };
+  for (const pkg of ['libsvm-js', 'ml-random-forest', 'ml-knn', 'dicom-parser']) {
+    try {
+      v[pkg] = (require(`${pkg}/package.json`) as { version: string }).version;
+    } catch {
+      // not resolvable from here: leave it out
+    }
+  }
+  return v;
+}
+
+function metricsToEntry(name: string, group: EvaluationEntry['group'], classes: string[], metrics: EvaluationEntry['metrics']): EvaluationEntry {
+  return { name, group, split: 'test', classes, metrics };
+}
+
+function rocFromScores(y: number[], scores: number[][], classes: string[]) {
+  return classes.map((c, k) => {
+    const yb = y.map((l) => (l === k ? 1 : 0));
+    const s = scores.map((row) => row[k]!);
+    const r = rocCurve(yb, s);
+    return { name: c, fpr: r.fpr, tpr: r.tpr, auc: rocAuc(yb, s) };
+  });
+}
+
+export async function writeReport(p: Pipeline): Promise<{ json: string; html: string }> {
+  const exp = p.exp;
+  const data = exp.result<DataResult>('data');
+  const tr = exp.done('train') ? exp.result<TrainResult>('train') : undefined;
+  const pr = exp.done('prune') ? exp.result<PruneResult>('prune') : undefined;
+  const sel = exp.done('select') ? exp.result<SelectResult>('select') : undefined;
+  const ex = exp.done('export') ? exp.result<ExportResult>('export') : undefined;
+  const xp = exp.done('explain') ? exp.result<ExplainResult>('explain') : undefined;
+  const external = p.external();
+  const yTest = data.split.test.map((s) => s.label);
+  const timings = Object.fromEntries(
+    Object.entries(exp.state.steps).map(([k, v]) => [k, Math.round((v?.seconds ?? 0) * 10) / 10]),
+  );
+
+  const report = {
+    experiment: exp.state.id,
+    createdAt: exp.state.createdAt,
+    seed: p.opts.seed,
+    options: exp.state.options,
+    versions: versions(),
+    data: {
+      dataset: data.dataset,
+      layout: data.layout,
+      classes: data.classes,
+      found: data.found,
+      split: { train: data.split.train.length, val: data.split.val.length, test: data.split.test.length },
+      skipped: data.skipped,
+      notes: data.notes,
+    },
+    training: tr && { history: tr.history, bestEpoch: tr.bestEpoch, trainBackend: tr.trainBackend, params: tr.params, cacheSeconds: tr.cacheSeconds },
+    pruning: pr && {
+      unitsBefore: pr.unitsBefore,
+      unitsAfter: pr.unitsAfter,
+      paramsBefore: pr.paramsBefore,
+      paramsAfter: pr.paramsAfter,
+      maxAbsDiff: pr.maxAbsDiff,
+      maxAbsDiffTrain: pr.maxAbsDiffTrain,
+      maxAbsDiffFeatures: pr.maxAbsDiffFeatures,
+      maxAbsDiffLogits: pr.maxAbsDiffLogits,
+      keptForPadding: pr.keptForPadding,
+      keptProtected: pr.keptProtected,
+      keptLastUnit: pr.keptLastUnit,
+      layers: pr.layers,
+    },
+    selection: sel && {
+      k: sel.k,
+      protocol: sel.protocol,
+      optimistic: sel.protocol === 'paper',
+      totalFeatures: sel.totalFeatures,
+      afterPruning: pr?.keptFeatures.length,
+      sweep: sel.sweep,
+      selected: sel.selected,
+    },
+    metrics: {
+      finetuned: tr?.metrics,
+      classifiers: sel && Object.fromEntries(sel.classifiers.map((c) => [c.kind, { val: c.val, test: c.test, fitSeconds: c.fitSeconds }])),
+      deployed: sel?.deployed,
+      compressed: sel?.compressed,
+      external: external?.metrics,
+    },
+    compressedParams: sel?.compressedParams,
+    bundle: ex && { dir: ex.dir, sizeBytes: ex.sizeBytes, reproduceMaxAbsDiff: ex.reproduceMaxAbsDiff },
+    gradcam: xp,
+    timings,
+  };
+  const jsonPath = exp.path('report.json');
+  writeJsonAtomic(jsonPath, report);
+
+  // Charts: inline SVG in the HTML, and PNG files for papers and slides.
+  const charts: { file: string; title: string; svg: string }[] = [];
+  if (tr) {
+    const epochs = tr.history.map((h) => h.epoch);
+    charts.push({
+      file: 'training-curves.png',
+      title: 'Training curves',
+      svg: lineChart({
+        title: 'Fine-tuning: accuracy per epoch',
+        xLabel: 'epoch',
+        yLabel: 'accuracy',
+        series: [
+          { name: 'train', x: epochs, y: tr.history.map((h) => h.accuracy) },
+          { name: 'validation', x: epochs, y: tr.history.map((h) => h.valAccuracy), dashed: true },
+        ],
+        markers: [{ x: tr.bestEpoch, label: 'best' }],
+      }),
+    });
+  }
+  if (pr) {
+    const layers = pr.layers.filter((l) => l.unitsAfter < l.unitsBefore);
+    charts.push({
+      file: 'units-removed.png',
+      title: 'Zero-variance units removed per layer',
+      svg: barChart({
+        title: 'Units per layer before and after removing zero-variance units',
+        categories: layers.map((l) => l.name),
+        series: [
+          { name: 'before', values: layers.map((l) => l.unitsBefore) },
+          { name: 'after', values: layers.map((l) => l.unitsAfter) },
+        ],
+        yLabel: 'units',
+      }),
+    });
+  }
+  if (sel) {
+    charts.push({
+      file: 'k-sweep.png',
+      title: 'F-test k sweep',
+      svg: lineChart({
+        title: `SVM accuracy on the ${sel.protocol === 'paper' ? 'test split (paper protocol, optimistic)' : 'validation split'} by k`,
+        xLabel: 'k (selected features)',
+        yLabel: 'accuracy',
+        series: [{ name: 'svm-poly', x: sel.sweep.map((s) => s.k), y: sel.sweep.map((s) => s.score) }],
+        markers: [{ x: sel.k, label: `k=${sel.k}` }],
+      }),
+    });
+    charts.push({ file: 'confusion-compressed.png', title: 'Confusion matrix: compressed model', svg: confusionMatrixChart(sel.compressed.confusion, data.classes, 'Compressed model (test)') });
+    charts.push({ file: 'roc-compressed.png', title: 'ROC: compressed model', svg: rocChart(rocFromScores(yTest, sel.testProbabilities, data.classes), 'Compressed model (test), one-vs-rest') });
+  }
+  if (tr) charts.push({ file: 'confusion-finetuned.png', title: 'Confusion matrix: fine-tuned', svg: confusionMatrixChart(tr.metrics.confusion, data.classes, 'Fine-tuned softmax model (test)') });
+  const figDir = exp.ensureDir('figures');
+  for (const c of charts) await writeFile(`${figDir}/${c.file}`, svgToPng(c.svg));
+
+  const evaluations: EvaluationEntry[] = [];
+  if (tr) evaluations.push({ ...metricsToEntry('Fine-tuned (softmax)', 'fine-tuned', data.classes, tr.metrics), roc: rocFromScores(yTest, tr.testScores, data.classes) });
+  for (const c of sel?.classifiers ?? []) {
+    evaluations.push(metricsToEntry(`${c.kind} on the ${sel!.k} selected features${c.kind === sel!.deployed ? ' (deployed)' : ''}`, 'classifier', data.classes, c.test));
+  }
+  if (sel) evaluations.push({ ...metricsToEntry(`Compressed model + ${sel.deployed}`, 'compressed', data.classes, sel.compressed), roc: rocFromScores(yTest, sel.testProbabilities, data.classes) });
+  if (external) evaluations.push({ ...metricsToEntry(`Compressed model on external data (${external.n} images)`, 'compressed', data.classes, external.metrics), split: 'external' });
+
+  const html: ReportData = {
+    title: `zerovar experiment ${exp.state.id}`,
+    createdAt: new Date().toISOString(),
+    summary: {
+      dataset: data.dataset,
+      classes: data.classes,
+      classCounts: data.found,
+      splits: { ...report.data.split, ...(external ? { external: external.n } : {}) },
+      skipped: { count: data.skipped.length, examples: data.skipped.slice(0, 50) },
+      seed: p.opts.seed,
+      timings,
+      versions: report.versions,
+      backbone: p.info.name,
+      variant: 'raw',
+      inputSize: p.spec.size,
+    },
+    training: tr && {
+      epochs: tr.history.map((h) => h.epoch),
+      metrics: {
+        accuracy: tr.history.map((h) => h.accuracy),
+        val_accuracy: tr.history.map((h) => h.valAccuracy),
+        loss: tr.history.map((h) => h.loss),
+        val_loss: tr.history.map((h) => h.valLoss),
+      },
+      bestEpoch: tr.bestEpoch,
+      note: p.opts.freezeBackbone && !p.opts.trainableFrom ? 'Backbone frozen (ImageNet features), head trained on cached backbone outputs.' : undefined,
+    },
+    pruning: pr && {
+      unitsBefore: pr.unitsBefore,
+      unitsAfter: pr.unitsAfter,
+      paramsBefore: pr.paramsBefore,
+      paramsAfter: pr.paramsAfter,
+      maxAbsDiff: pr.maxAbsDiff,
+      layers: pr.layers.map((l) => ({ name: l.name, before: l.unitsBefore, after: l.unitsAfter })),
+      note: `Constant units kept because a padded consumer would see them change at the borders: ${pr.keptForPadding}; constant non-zero units of the Grad-CAM layer kept: ${pr.keptProtected}.`,
+    },
+    featureSelection: sel && {
+      protocol: sel.protocol,
+      k: sel.sweep.map((s) => s.k),
+      score: sel.sweep.map((s) => s.score),
+      scoreName: 'accuracy',
+      chosenK: sel.k,
+      total: pr?.keptFeatures.length ?? sel.totalFeatures,
+      classifier: 'svm-poly',
+    },
+    evaluations,
+    gradcam: xp && {
+      caption: `Grad-CAM on layer ${xp.layer} for the deployed model's predicted class.`,
+      figures: xp.figures.map((f) => ({ title: f, png: new Uint8Array(readFileSync(exp.path(f))) })),
+    },
+    notes: [
+      ...(sel?.protocol === 'paper' ? ['k was chosen on the test split (the paper protocol): the compressed test accuracy is optimistic.'] : []),
+      ...(ex ? [`Bundle: ${ex.dir}, ${(ex.sizeBytes / 1e6).toFixed(2)} MB; reproduces the trainer's test probabilities to ${ex.reproduceMaxAbsDiff.toExponential(2)}.`] : []),
+    ],
+  };
+  const htmlPath = exp.path('report.html');
+  await writeFile(htmlPath, renderReportHtml(html));
+  exp.log(`report written: ${jsonPath}, ${htmlPath}`);
+  return { json: jsonPath, html: htmlPath };
+}
