@@ -1,0 +1,168 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../trainer/src/backend.js';
+import { registerWasmGradientKernels } from '../../trainer/src/train/wasm-grad-kernels.js';
+import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
+
+const NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'];
+
+before(async () => {
+  assert.equal(await initBackend('wasm'), 'wasm');
+});
+
+/** Deterministic pseudo-random values in [-1, 1), identical on every backend. */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+type Kind = 'conv' | 'depthwise';
+interface Case {
+  kind: Kind;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  stride: number;
+  pad: 'same' | 'valid';
+}
+
+/** dL/dx and dL/dfilter of sum(conv(x, filter) * r) on the given backend (r: fixed random weights). */
+async function gradients(backend: string, c: Case): Promise<{ dx: Float32Array; dw: Float32Array; leaked: number }> {
+  await tf.setBackend(backend);
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  const x = tf.tensor4d(values(size(c.x), 1), c.x);
+  const w = tf.tensor4d(values(size(c.filter), 2), c.filter);
+  const conv = (xx: tf.Tensor, ww: tf.Tensor) =>
+    c.kind === 'conv'
+      ? tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad)
+      : tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad);
+  const outShape = tf.tidy(() => conv(x, w).shape);
+  const r = tf.tensor(values(size(outShape), 3), outShape);
+  const before = tf.engine().backend.numDataIds();
+  const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(conv(xx, ww), r)))([x, w]);
+  const out = { dx: (await dx!.data()) as Float32Array, dw: (await dw!.data()) as Float32Array };
+  tf.dispose([dx!, dw!]);
+  const leaked = tf.engine().backend.numDataIds() - before;
+  tf.dispose([x, w, r]);
+  return { ...out, leaked };
+}
+
+function relativeError(got: Float32Array, want: Float32Array): number {
+  assert.equal(got.length, want.length);
+  let diff = 0;
+  let mag = 0;
+  for (let i = 0; i < got.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+    mag = Math.max(mag, Math.abs(want[i]!));
+  }
+  assert.ok(mag > 0, 'reference gradient is all zeros');
+  return diff / mag;
+}
+
+const CASES: Case[] = [
+  // 1x1 convs: the matmul route (stride 1) and the im2col route (stride 2 subsamples).
+  { kind: 'conv', x: [3, 7, 9, 5], filter: [1, 1, 5, 6], stride: 1, pad: 'same' },
+  { kind: 'conv', x: [2, 9, 7, 8], filter: [1, 1, 8, 3], stride: 2, pad: 'valid' },
+  // 3x3 convs: im2col + matmul for the filter, the backend's own kernel for the input.
+  { kind: 'conv', x: [3, 7, 9, 5], filter: [3, 3, 5, 6], stride: 1, pad: 'same' },
+  { kind: 'conv', x: [3, 7, 9, 5], filter: [3, 3, 5, 6], stride: 2, pad: 'same' },
+  { kind: 'conv', x: [2, 8, 11, 3], filter: [3, 3, 3, 4], stride: 2, pad: 'valid' },
+  { kind: 'conv', x: [2, 6, 5, 4], filter: [3, 2, 4, 5], stride: 1, pad: 'valid' },
+  // Depthwise: channel counts with and without a SIMD-width remainder, multiplier 2 on the plain-JS route.
+  { kind: 'depthwise', x: [3, 7, 9, 5], filter: [3, 3, 5, 1], stride: 1, pad: 'same' },
+  { kind: 'depthwise', x: [3, 7, 9, 8], filter: [3, 3, 8, 1], stride: 2, pad: 'same' },
+  { kind: 'depthwise', x: [2, 9, 8, 12], filter: [3, 3, 12, 1], stride: 2, pad: 'valid' },
+  { kind: 'depthwise', x: [2, 6, 7, 7], filter: [3, 3, 7, 1], stride: 1, pad: 'valid' },
+  { kind: 'depthwise', x: [2, 8, 8, 3], filter: [3, 3, 3, 2], stride: 2, pad: 'same' },
+  { kind: 'depthwise', x: [2, 7, 7, 6], filter: [1, 1, 6, 1], stride: 1, pad: 'same' },
+];
+
+test('registers the missing conv gradient kernels for wasm, once', () => {
+  const names = registerWasmGradientKernels();
+  assert.deepEqual([...names].sort(), [...NAMES].sort());
+  assert.deepEqual(registerWasmGradientKernels().sort(), [...NAMES].sort());
+  for (const n of NAMES) assert.ok(tf.getKernel(n, 'wasm'), `${n} is registered for wasm`);
+});
+
+for (const c of CASES) {
+  const label = `${c.kind} x=[${c.x}] filter=[${c.filter}] stride ${c.stride} ${c.pad}`;
+  test(`gradients on wasm match the cpu backend: ${label}`, async () => {
+    try {
+      const wasm = await gradients('wasm', c);
+      const cpu = await gradients('cpu', c);
+      assert.ok(relativeError(wasm.dx, cpu.dx) <= 1e-5, `dx relative error ${relativeError(wasm.dx, cpu.dx)}`);
+      assert.ok(relativeError(wasm.dw, cpu.dw) <= 1e-5, `dfilter relative error ${relativeError(wasm.dw, cpu.dw)}`);
+      assert.equal(wasm.leaked, 0, 'the wasm kernels free their intermediate buffers');
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
+}
+
+test('gradients agree at MobileNet-like sizes (batch 4, 32x32, 48 channels)', async () => {
+  try {
+    for (const c of [
+      { kind: 'depthwise', x: [4, 32, 32, 48], filter: [3, 3, 48, 1], stride: 2, pad: 'same' },
+      { kind: 'conv', x: [4, 32, 32, 48], filter: [1, 1, 48, 16], stride: 1, pad: 'same' },
+    ] as Case[]) {
+      const wasm = await gradients('wasm', c);
+      const cpu = await gradients('cpu', c);
+      assert.ok(relativeError(wasm.dx, cpu.dx) <= 1e-4, `${c.kind} dx`);
+      assert.ok(relativeError(wasm.dw, cpu.dw) <= 1e-4, `${c.kind} dfilter`);
+    }
+  } finally {
+    await tf.setBackend('wasm');
+  }
+});
+
+test('a fine-tune step through conv and depthwise layers runs on wasm, without the cpu fallback', async () => {
+  const input = tf.input({ shape: [12, 12, 3] });
+  let h = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', name: 'stem' }).apply(input) as tf.SymbolicTensor;
+  h = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(h) as tf.SymbolicTensor;
+  h = tf.layers.reLU({ maxValue: 6 }).apply(h) as tf.SymbolicTensor;
+  h = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'dw' }).apply(h) as tf.SymbolicTensor;
+  h = tf.layers.conv2d({ filters: 16, kernelSize: 1, name: 'project' }).apply(h) as tf.SymbolicTensor;
+  h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 2, activation: 'softmax', name: 'fc1' }).apply(h) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: out });
+  assert.deepEqual(missingGradientKernels(model.layers, 'wasm'), []);
+
+  const stemBefore = model.getLayer('stem').getWeights()[0]!.dataSync().slice();
+  const dwBefore = model.getLayer('dw').getWeights()[0]!.dataSync().slice();
+  const n = 8;
+  const x = Array.from({ length: n }, (_, i) => values(12 * 12 * 3, 10 + i));
+  const y = Array.from({ length: n }, (_, i) => i % 2);
+  const dir = mkdtempSync(join(tmpdir(), 'zerovar-wasm-grad-'));
+  const logs: string[] = [];
+  try {
+    const result = await fineTune(model, { train: { x, y }, val: { x, y } }, {
+      epochs: 1,
+      batchSize: 4,
+      learningRate: 1e-2,
+      seed: 1,
+      freezeBackbone: false,
+      checkpointDir: dir,
+      resume: false,
+      log: (l) => logs.push(l),
+    });
+    assert.equal(result.trainBackend, 'wasm', logs.join('\n'));
+    assert.ok(!logs.some((l) => /switching to the cpu/.test(l)), logs.join('\n'));
+    assert.ok(Number.isFinite(result.history[0]!.loss));
+    assert.equal(tf.getBackend(), 'wasm');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Both conv kinds were trained: their filters moved.
+  const moved = (a: Float32Array | Int32Array | Uint8Array, b: typeof a) => a.some((v, i) => v !== b[i]);
+  assert.ok(moved(stemBefore, model.getLayer('stem').getWeights()[0]!.dataSync()), 'stem conv filter changed');
+  assert.ok(moved(dwBefore, model.getLayer('dw').getWeights()[0]!.dataSync()), 'depthwise filter changed');
+  model.dispose();
+});

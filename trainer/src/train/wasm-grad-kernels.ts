@@ -1,0 +1,471 @@
+// Gradient kernels for the tfjs wasm backend, which ships none for conv filters or depthwise convs, so that a
+// training step through convolutions stays on wasm instead of falling back to the (much slower) cpu backend.
+//
+// The heavy lifting goes through the backend's own XNNPACK matmul, which is only fast for an un-transposed
+// [1, M, K] x [1, K, N] product; every formulation below is arranged to hit that path:
+//   - Conv2DBackpropFilter: im2col written transposed ([K, M]), then dW = colsT . dy  (1x1 stride 1: colsT = x^T).
+//   - Conv2DBackpropInput (1x1, stride 1 only; other shapes keep the backend's own kernel): dx = dy . W^T.
+//   - Depthwise backprops: per-channel loops over the wasm heap (channels innermost, contiguous), a few multiply-
+//     adds per value, so memory-bound either way.
+// NHWC only (what tf.layers uses); the kernels throw on channelsFirst rather than compute something wrong.
+import * as tf from '@tensorflow/tfjs';
+
+type Info = tf.TensorInfo;
+type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+
+/** The slice of the wasm backend's interface these kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  typedArrayFromHeap(info: Info): tf.TypedArray;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+type KernelArgs = { inputs: Record<string, Info>; backend: unknown; attrs?: Record<string, unknown> };
+type Kernel = (args: KernelArgs) => Info;
+
+const BACKEND = 'wasm';
+/** Upper bound on one im2col buffer (floats); larger batches are processed in slices of images. */
+const MAX_COLS_FLOATS = 1 << 24;
+
+let registered: string[] | null = null;
+
+function kernelOf(name: string): Kernel {
+  const k = tf.getKernel(name, BACKEND);
+  if (!k) throw new Error(`the wasm backend has no ${name} kernel`);
+  return k.kernelFunc as unknown as Kernel;
+}
+
+/** Same data, another shape (no copy, no reference count: never dispose a view). */
+function view(info: Info, shape: number[]): Info {
+  return { dataId: info.dataId, shape, dtype: info.dtype };
+}
+
+function free(b: WasmBackend, ...infos: Info[]): void {
+  for (const i of infos) b.disposeData(i.dataId);
+}
+
+/** [M, K] x [K, N] on the backend's XNNPACK path. */
+function matmul(b: WasmBackend, a: Info, bm: Info, m: number, k: number, n: number): Info {
+  return kernelOf('BatchMatMul')({
+    inputs: { a: view(a, [1, m, k]), b: view(bm, [1, k, n]) },
+    backend: b,
+    attrs: { transposeA: false, transposeB: false },
+  });
+}
+
+function transpose2d(b: WasmBackend, x: Info, rows: number, cols: number): Info {
+  return kernelOf('Transpose')({ inputs: { x: view(x, [rows, cols]) }, backend: b, attrs: { perm: [1, 0] } });
+}
+
+function requireChannelsLast(dataFormat: unknown, kernel: string): void {
+  if (dataFormat !== undefined && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
+    throw new Error(`${kernel} on wasm: only NHWC data is supported (got ${String(dataFormat)})`);
+  }
+}
+
+function isPlainPointwise(c: ConvInfo): boolean {
+  return (
+    c.filterHeight === 1 &&
+    c.filterWidth === 1 &&
+    c.strideHeight === 1 &&
+    c.strideWidth === 1 &&
+    c.padInfo.top === 0 &&
+    c.padInfo.left === 0 &&
+    c.outHeight === c.inHeight &&
+    c.outWidth === c.inWidth
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Conv2D
+
+function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
+  const b = backend as WasmBackend;
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const a = attrs as { strides: number | [number, number]; pad: Pad; dataFormat?: string; dimRoundingMode?: Rounding; filterShape: [number, number, number, number] };
+  requireChannelsLast(a.dataFormat, 'Conv2DBackpropFilter');
+  const c = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode);
+  const cout = c.outChannels;
+  if (isPlainPointwise(c)) {
+    const m = c.batchSize * c.inHeight * c.inWidth;
+    const xT = transpose2d(b, x, m, c.inChannels);
+    const dw = matmul(b, xT, dy, c.inChannels, m, cout);
+    free(b, xT);
+    return view(dw, a.filterShape);
+  }
+  return im2colFilterGrad(b, x, dy, c, a.filterShape);
+}
+
+/** dW = cols^T . dy, with cols^T ([kh*kw*cin, images*oh*ow]) built a slice of images at a time. */
+function im2colFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filterShape: number[]): Info {
+  const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  const k = fh * fw * cin;
+  const perImage = oh * ow;
+  const chunk = Math.max(1, Math.min(c.batchSize, Math.floor(MAX_COLS_FLOATS / (k * perImage))));
+  const out = b.makeOutput(filterShape, 'float32');
+  let acc: Float32Array | null = null;
+  for (let n0 = 0; n0 < c.batchSize; n0 += chunk) {
+    const nImg = Math.min(chunk, c.batchSize - n0);
+    const m = nImg * perImage;
+    const cols = b.makeOutput([k, m], 'float32');
+    // Views are taken after every allocation: growing the heap detaches older views.
+    const colsV = b.typedArrayFromHeap(cols) as Float32Array;
+    const xv = b.typedArrayFromHeap(x) as Float32Array;
+    for (let i = 0; i < fh; i++) {
+      for (let j = 0; j < fw; j++) {
+        for (let ci = 0; ci < cin; ci++) {
+          let o = ((i * fw + j) * cin + ci) * m;
+          for (let n = n0; n < n0 + nImg; n++) {
+            for (let y = 0; y < oh; y++) {
+              const iy = y * sh - pt + i * dh;
+              if (iy < 0 || iy >= H) {
+                colsV.fill(0, o, o + ow);
+                o += ow;
+                continue;
+              }
+              const rowBase = (n * H + iy) * W;
+              for (let xo = 0; xo < ow; xo++) {
+                const ix = xo * sw - pl + j * dw;
+                colsV[o++] = ix < 0 || ix >= W ? 0 : xv[(rowBase + ix) * cin + ci]!;
+              }
+            }
+          }
+        }
+      }
+    }
+    const dySlice = nImg === c.batchSize ? dy : sliceImages(b, dy, n0, nImg);
+    const part = matmul(b, cols, dySlice, k, m, cout);
+    free(b, cols);
+    if (dySlice !== dy) free(b, dySlice);
+    const pv = b.typedArrayFromHeap(part) as Float32Array;
+    if (acc) for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+    else acc = pv.slice();
+    free(b, part);
+  }
+  (b.typedArrayFromHeap(out) as Float32Array).set(acc!);
+  return out;
+}
+
+/** Images [n0, n0 + count) of an NHWC tensor, as a fresh tensor (the matmul caches operators per data id). */
+function sliceImages(b: WasmBackend, t: Info, n0: number, count: number): Info {
+  const per = t.shape.slice(1).reduce((p, q) => p * q, 1);
+  const out = b.makeOutput([count, ...t.shape.slice(1)], 'float32');
+  const src = b.typedArrayFromHeap(t) as Float32Array;
+  (b.typedArrayFromHeap(out) as Float32Array).set(src.subarray(n0 * per, (n0 + count) * per));
+  return out;
+}
+
+let builtinConv2dBackpropInput: Kernel | null = null;
+
+function conv2dBackpropInput(args: KernelArgs): Info {
+  const { inputs, backend, attrs } = args;
+  const b = backend as WasmBackend;
+  const { dy, filter } = inputs as { dy: Info; filter: Info };
+  const a = attrs as { strides: number | [number, number]; pad: Pad; dataFormat?: string; dimRoundingMode?: Rounding; inputShape: [number, number, number, number] };
+  const channelsLast = a.dataFormat === undefined || a.dataFormat === 'NHWC';
+  if (channelsLast) {
+    const c = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode);
+    if (isPlainPointwise(c)) {
+      const m = c.batchSize * c.inHeight * c.inWidth;
+      const wT = transpose2d(b, filter, c.inChannels, c.outChannels);
+      const dx = matmul(b, dy, wT, m, c.outChannels, c.inChannels);
+      free(b, wT);
+      return view(dx, a.inputShape);
+    }
+  }
+  return builtinConv2dBackpropInput!(args);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A hand-assembled wasm SIMD routine on the backend's own heap (no copies):
+//   fma(out, outStep, a, aStep, b, bStep, rows, C): for each of `rows` rows, out[c] += a[c] * b[c] for c < C,
+//   then every pointer moves on by its step (bytes). A step of 0 keeps a pointer in place (an accumulator row,
+//   a filter row). Four floats at a time, then a scalar tail.
+
+type Fma = (out: number, outStep: number, a: number, aStep: number, b: number, bStep: number, rows: number, c: number) => void;
+
+function fmaModuleBytes(): Uint8Array<ArrayBuffer> {
+  const get = (i: number) => [0x20, i];
+  const set = (i: number) => [0x21, i];
+  const i32 = (v: number) => [0x41, v]; // small non-negative constants only (< 64)
+  const add = 0x6a;
+  const ptr = (p: number) => [...get(p), ...get(8), add]; // base + c
+  const v128Load = [0xfd, 0x00, 0x00, 0x00];
+  const v128Store = [0xfd, 0x0b, 0x00, 0x00];
+  const f32Load = [0x2a, 0x02, 0x00];
+  const f32Store = [0x38, 0x02, 0x00];
+  const body = [
+    0x01, 0x03, 0x7f, // locals 8..10: i32 c, cEnd4, cEnd (byte offsets)
+    ...get(7), ...i32(2), 0x74, ...set(10), // cEnd = C << 2
+    ...get(7), 0x41, 0x7c, 0x71, ...i32(2), 0x74, ...set(9), // cEnd4 = (C & -4) << 2
+    0x02, 0x40, 0x03, 0x40, // block, loop (rows)
+    ...get(6), 0x45, 0x0d, 0x01, // if rows == 0 break
+    ...i32(0), ...set(8),
+    0x02, 0x40, 0x03, 0x40, // vector loop
+    ...get(8), ...get(9), 0x4f, 0x0d, 0x01, // c >= cEnd4: leave
+    ...ptr(0), ...ptr(0), ...v128Load, ...ptr(2), ...v128Load, ...ptr(4), ...v128Load,
+    0xfd, 0xe6, 0x01, 0xfd, 0xe4, 0x01, ...v128Store, // out = out + a * b (f32x4.mul, f32x4.add)
+    ...get(8), ...i32(16), add, ...set(8),
+    0x0c, 0x00, 0x0b, 0x0b,
+    0x02, 0x40, 0x03, 0x40, // scalar tail
+    ...get(8), ...get(10), 0x4f, 0x0d, 0x01,
+    ...ptr(0), ...ptr(0), ...f32Load, ...ptr(2), ...f32Load, ...ptr(4), ...f32Load, 0x94, 0x92, ...f32Store,
+    ...get(8), ...i32(4), add, ...set(8),
+    0x0c, 0x00, 0x0b, 0x0b,
+    ...get(0), ...get(1), add, ...set(0),
+    ...get(2), ...get(3), add, ...set(2),
+    ...get(4), ...get(5), add, ...set(4),
+    ...get(6), ...i32(1), 0x6b, ...set(6),
+    0x0c, 0x00, 0x0b, 0x0b, // next row; end loop, end block
+    0x0b, // end function
+  ];
+  const section = (id: number, bytes: number[]) => [id, ...uleb(bytes.length), ...bytes];
+  const str = (s: string) => [s.length, ...[...s].map((ch) => ch.charCodeAt(0))];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [0x01, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00]),
+    ...section(2, [0x01, ...str('env'), ...str('memory'), 0x02, 0x00, 0x00]),
+    ...section(3, [0x01, 0x00]),
+    ...section(7, [0x01, ...str('fma'), 0x00, 0x00]),
+    ...section(10, [0x01, ...uleb(body.length), ...body]),
+  ]);
+}
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+const fmaByMemory = new WeakMap<WebAssembly.Memory, Fma | null>();
+
+/** The SIMD routine bound to the backend's heap, or null where it cannot be (no SIMD, memory not reachable). */
+function simdFma(b: WasmBackend): Fma | null {
+  const memory = (b as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  if (!fmaByMemory.has(memory)) {
+    let fn: Fma | null = null;
+    try {
+      const mod = new WebAssembly.Module(fmaModuleBytes());
+      fn = new WebAssembly.Instance(mod, { env: { memory } }).exports.fma as Fma;
+    } catch {
+      fn = null; // an engine without wasm SIMD: the JS loops below still work
+    }
+    fmaByMemory.set(memory, fn);
+  }
+  return fmaByMemory.get(memory)!;
+}
+
+/** Byte address of a tensor's data on the wasm heap. */
+function addressOf(b: WasmBackend, info: Info): number {
+  const arr = b.typedArrayFromHeap(info);
+  return arr.byteOffset;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Depthwise conv
+
+interface DepthwiseAttrs {
+  strides: number | [number, number];
+  dilations?: number | [number, number];
+  pad: Pad;
+  dimRoundingMode?: Rounding;
+  dataFormat?: string;
+}
+
+function depthwiseInfo(xShape: number[], filterShape: number[], a: DepthwiseAttrs, kernel: string): ConvInfo {
+  requireChannelsLast(a.dataFormat, kernel);
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+    true,
+  );
+}
+
+/** Output columns [x0, x1) whose input column x * stride + offset falls inside [0, width). */
+function validColumns(offset: number, stride: number, width: number, outWidth: number): [number, number] {
+  const x0 = Math.max(0, Math.ceil(-offset / stride));
+  const x1 = Math.min(outWidth, Math.floor((width - 1 - offset) / stride) + 1);
+  return [x0, x1];
+}
+
+function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
+  const b = backend as WasmBackend;
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const a = attrs as unknown as DepthwiseAttrs & { filterShape: [number, number, number, number] };
+  const c = depthwiseInfo(x.shape, a.filterShape, a, 'DepthwiseConv2dNativeBackpropFilter');
+  const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const mult = cout / cin;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  // Sums over batch x rows x columns: float64 keeps them as exact as the cpu backend's.
+  const acc = new Float64Array(fh * fw * cout);
+  const out = b.makeOutput(a.filterShape, 'float32');
+  const fma = mult === 1 ? simdFma(b) : null;
+  if (fma) {
+    // Per image: float32 sums on the heap (SIMD), then added up in float64.
+    const part = b.makeOutput([fh * fw * cout], 'float32');
+    const partAt = addressOf(b, part);
+    const xAt = addressOf(b, x);
+    const yAt = addressOf(b, dy);
+    const row = 4 * cout;
+    for (let n = 0; n < c.batchSize; n++) {
+      (b.typedArrayFromHeap(part) as Float32Array).fill(0);
+      for (let y = 0; y < oh; y++) {
+        for (let i = 0; i < fh; i++) {
+          const iy = y * sh - pt + i * dh;
+          if (iy < 0 || iy >= H) continue;
+          for (let j = 0; j < fw; j++) {
+            const [x0, x1] = validColumns(j * dw - pl, sw, W, ow);
+            if (x1 <= x0) continue;
+            const ix0 = x0 * sw - pl + j * dw;
+            fma(partAt + (i * fw + j) * row, 0, xAt + ((n * H + iy) * W + ix0) * row, sw * row, yAt + ((n * oh + y) * ow + x0) * row, row, x1 - x0, cout);
+          }
+        }
+      }
+      const pv = b.typedArrayFromHeap(part) as Float32Array;
+      for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+    }
+    free(b, part);
+    (b.typedArrayFromHeap(out) as Float32Array).set(acc);
+    return out;
+  }
+  const xv = b.typedArrayFromHeap(x) as Float32Array;
+  const yv = b.typedArrayFromHeap(dy) as Float32Array;
+  for (let n = 0; n < c.batchSize; n++) {
+    for (let y = 0; y < oh; y++) {
+      for (let i = 0; i < fh; i++) {
+        const iy = y * sh - pt + i * dh;
+        if (iy < 0 || iy >= H) continue;
+        const xRow = (n * H + iy) * W;
+        const yRow = (n * oh + y) * ow;
+        for (let xo = 0; xo < ow; xo++) {
+          const yo = (yRow + xo) * cout;
+          for (let j = 0; j < fw; j++) {
+            const ix = xo * sw - pl + j * dw;
+            if (ix < 0 || ix >= W) continue;
+            const xi = (xRow + ix) * cin;
+            const ao = (i * fw + j) * cout;
+            if (mult === 1) {
+              for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ch]! * yv[yo + ch]!;
+            } else {
+              for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ((ch / mult) | 0)]! * yv[yo + ch]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  (b.typedArrayFromHeap(out) as Float32Array).set(acc);
+  return out;
+}
+
+function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
+  const b = backend as WasmBackend;
+  const { dy, filter } = inputs as { dy: Info; filter: Info };
+  const a = attrs as unknown as DepthwiseAttrs & { inputShape: [number, number, number, number] };
+  const c = depthwiseInfo(a.inputShape, filter.shape, a, 'DepthwiseConv2dNativeBackpropInput');
+  const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const mult = cout / cin;
+  const pt = c.padInfo.top;
+  const pl = c.padInfo.left;
+  const out = b.makeOutput(a.inputShape, 'float32');
+  const dx = b.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  const fma = mult === 1 ? simdFma(b) : null;
+  if (fma) {
+    const dxAt = addressOf(b, out);
+    const yAt = addressOf(b, dy);
+    const wAt = addressOf(b, filter);
+    const row = 4 * cout;
+    for (let n = 0; n < c.batchSize; n++) {
+      for (let y = 0; y < oh; y++) {
+        for (let i = 0; i < fh; i++) {
+          const iy = y * sh - pt + i * dh;
+          if (iy < 0 || iy >= H) continue;
+          for (let j = 0; j < fw; j++) {
+            const [x0, x1] = validColumns(j * dw - pl, sw, W, ow);
+            if (x1 <= x0) continue;
+            const ix0 = x0 * sw - pl + j * dw;
+            fma(dxAt + ((n * H + iy) * W + ix0) * row, sw * row, yAt + ((n * oh + y) * ow + x0) * row, row, wAt + (i * fw + j) * row, 0, x1 - x0, cout);
+          }
+        }
+      }
+    }
+    return out;
+  }
+  const yv = b.typedArrayFromHeap(dy) as Float32Array;
+  const wv = b.typedArrayFromHeap(filter) as Float32Array;
+  // Scatter form: each dy value adds into the kh*kw inputs it was computed from.
+  for (let n = 0; n < c.batchSize; n++) {
+    for (let y = 0; y < oh; y++) {
+      for (let i = 0; i < fh; i++) {
+        const iy = y * sh - pt + i * dh;
+        if (iy < 0 || iy >= H) continue;
+        const xRow = (n * H + iy) * W;
+        const yRow = (n * oh + y) * ow;
+        for (let xo = 0; xo < ow; xo++) {
+          const yo = (yRow + xo) * cout;
+          for (let j = 0; j < fw; j++) {
+            const ix = xo * sw - pl + j * dw;
+            if (ix < 0 || ix >= W) continue;
+            const xi = (xRow + ix) * cin;
+            const wo = (i * fw + j) * cout;
+            if (mult === 1) {
+              for (let ch = 0; ch < cout; ch++) dx[xi + ch]! += yv[yo + ch]! * wv[wo + ch]!;
+            } else {
+              for (let ch = 0; ch < cout; ch++) dx[xi + ((ch / mult) | 0)]! += yv[yo + ch]! * wv[wo + ch]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Registers the gradient kernels above for the wasm backend (once; later calls return the same list). Returns the
+ * kernel names now served by this module. Call after the wasm backend is registered (importing
+ * '@tensorflow/tfjs-backend-wasm' is enough; it need not be the active backend yet).
+ */
+export function registerWasmGradientKernels(): string[] {
+  if (registered) return [...registered];
+  const names: string[] = [];
+  const add = (kernelName: string, kernelFunc: Kernel): void => {
+    const previous = tf.getKernel(kernelName, BACKEND);
+    if (previous) tf.unregisterKernel(kernelName, BACKEND);
+    // The replaced kernel's setup (binding its wasm function) must still run when the backend starts later.
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: kernelFunc as unknown as tf.KernelFunc, setupFunc: previous?.setupFunc });
+    names.push(kernelName);
+  };
+  const builtin = tf.getKernel('Conv2DBackpropInput', BACKEND);
+  if (builtin) {
+    // Keep the backend's kernel for the general case; only 1x1 stride-1 convs are rerouted through the matmul.
+    builtinConv2dBackpropInput = builtin.kernelFunc as unknown as Kernel;
+    add('Conv2DBackpropInput', conv2dBackpropInput);
+  }
+  add('Conv2DBackpropFilter', conv2dBackpropFilter);
+  add('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter);
+  add('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput);
+  registered = names;
+  return [...names];
+}
