@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fClassif, fSurvival, lnGamma, regularizedBeta, selectKBest } from '../../trainer/src/model/ftest.js';
+import { coarseStep, sweepK, sweepKWithSvm } from '../../trainer/src/train/kselect.js';
 import { gaussian, rng, sklearnRef } from './py/sklearn.js';
 
 function closeRel(actual: number, expected: number, tol: number, what: string): void {
@@ -82,4 +83,63 @@ test('lnGamma and the incomplete beta agree with closed forms', () => {
   closeRel(fSurvival(3, 2, 40), Math.pow(1 + (2 * 3) / 40, -20), 1e-12, 'F(2,40) sf');
   assert.equal(fSurvival(0, 2, 10), 1);
   assert.equal(fSurvival(Infinity, 2, 10), 0);
+});
+
+test('sweepK: coarse pass every step (n included), then every k in the best window; ties -> smallest k', () => {
+  const n = 256;
+  const F = Float64Array.from({ length: n }, (_, j) => n - j + (j % 3) * 0.1); // a known ranking
+  const calls: number[] = [];
+  const peak = 37;
+  const fit = (cols: number[]) => {
+    assert.deepEqual(cols, selectKBest(F, cols.length), 'fit gets the top-k columns');
+    calls.push(cols.length);
+    return -Math.abs(cols.length - peak);
+  };
+  const r = sweepK(F, fit, { fineStep: 1 });
+  assert.equal(coarseStep(n), 26);
+  assert.equal(r.k, peak);
+  const coarse = [26, 52, 78, 104, 130, 156, 182, 208, 234, 256];
+  assert.deepEqual(calls.slice(0, coarse.length), coarse);
+  // Best coarse k is 26 (score -11) -> window 1..51, every k once.
+  assert.deepEqual(new Set(calls), new Set([...coarse, ...Array.from({ length: 51 }, (_, i) => i + 1)]));
+  assert.equal(calls.length, new Set(calls).size, 'no k evaluated twice');
+  assert.equal(r.sweep.length, calls.length);
+
+  // Constant score: the smallest k wins.
+  assert.equal(sweepK(F, () => 0.5, { fineStep: 1 }).k, 1);
+  // Without the fine pass only coarse ks are tried.
+  assert.equal(sweepK(F, fit, { fine: false }).k, 26);
+  assert.equal(coarseStep(4096), 100);
+});
+
+test("sweepK 'auto' refines hierarchically: same optimum on a unimodal curve with far fewer fits", () => {
+  const n = 4096;
+  const F = Float64Array.from({ length: n }, (_, j) => -j);
+  const fit = (cols: number[]) => -Math.abs(cols.length - 1234);
+  const full = sweepK(F, fit, { fineStep: 1 });
+  const auto = sweepK(F, fit);
+  assert.equal(full.k, 1234);
+  assert.equal(auto.k, 1234);
+  assert.ok(auto.sweep.length < full.sweep.length / 2, `${auto.sweep.length} vs ${full.sweep.length} fits`);
+});
+
+test('sweepKWithSvm picks a k that keeps the informative features and scores the paper SVM', () => {
+  const u = rng(5);
+  const g = gaussian(u);
+  const make = (m: number) => {
+    const y = Array.from({ length: m }, (_, i) => i % 2);
+    // 4 informative columns among 30 noise columns
+    const X = y.map((c) => Array.from({ length: 34 }, (_, j) => (j < 4 ? 1.2 * c : 0) + g()));
+    return { X, y };
+  };
+  const tr = make(200);
+  const va = make(100);
+  const { F } = fClassif(tr.X, tr.y);
+  const r = sweepKWithSvm(tr.X, tr.y, va.X, va.y, F, { fineStep: 1 });
+  const best = r.sweep.find((s) => s.k === r.k)!.score;
+  const all = r.sweep.find((s) => s.k === 34)!.score;
+  assert.ok(r.k <= 12, `best k ${r.k}`);
+  assert.ok(best >= all, 'the selected k is at least as good as all features');
+  assert.ok(best > 0.8, `validation accuracy ${best}`);
+  assert.ok(r.sweep.every((s) => s.score >= 0 && s.score <= 1));
 });

@@ -71,8 +71,16 @@ function freshLibsvm(): { SVM: typeof SVMType; heap: { HEAP32: Int32Array; HEAPF
   const core = require.resolve('libsvm-js/out/asm/libsvm');
   delete require.cache[entry];
   delete require.cache[core];
+  // The emscripten runtime registers process-wide error handlers on every load; drop them again so that many
+  // fits neither pile up listeners nor change how this process reports errors.
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const proc = process as unknown as NodeJS.EventEmitter;
+  const before = events.map((e) => new Set(proc.listeners(e)));
   const SVM = require(entry) as typeof SVMType;
   const heap = require(core) as { HEAP32: Int32Array; HEAPF64: Float64Array };
+  events.forEach((e, t) => {
+    for (const l of proc.listeners(e)) if (!before[t].has(l)) proc.removeListener(e, l as (...args: unknown[]) => void);
+  });
   return { SVM, heap };
 }
 
