@@ -1,5 +1,5 @@
 // `npm start`: build our bundles, obtain the prebuilt OHIF viewer, serve both with a DICOMweb source.
-//   npm start [-- --port 3000] [--dicom DIR] [--dicomweb http://127.0.0.1:8042/dicom-web] [--no-build]
+//   npm start [-- --port 3000] [--dicom DIR] [--dicomweb http://127.0.0.1:8042/dicom-web] [--models DIR] [--no-build]
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,15 +15,17 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     dicom: { type: 'string' },
     dicomweb: { type: 'string' },
+    models: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  console.log(`usage: npm start -- [--port N] [--host ADDR] [--dicom DIR] [--dicomweb URL] [--no-build]
+  console.log(`usage: npm start -- [--port N] [--host ADDR] [--dicom DIR] [--dicomweb URL] [--models DIR] [--no-build]
   --dicom DIR      serve a folder of DICOM files as the embedded DICOMweb source (default ../shared/dicom if present)
   --dicomweb URL   use a DICOMweb server (e.g. Orthanc http://127.0.0.1:8042/dicom-web) through a same-origin proxy
+  --models DIR     model bundles (DIR/raw, DIR/masked) served at /zerovar/models/ (default: models/)
   --no-build       use the bundles already in dist/zerovar`);
   process.exit(0);
 }
@@ -43,6 +45,7 @@ const viewer = await startViewer({
   projectRoot,
   dicomDir,
   dicomweb: values.dicomweb,
+  modelsDir: values.models ? resolve(values.models) : undefined,
   port: Number(values.port),
   host: values.host,
   log: (line) => console.log(line),

@@ -1,4 +1,4 @@
-// Commands: show / hide the attention overlay on the active viewport, draw the test pattern, clear it.
+// Commands: toggle / show / hide the attention overlay on the active viewport, draw the test pattern, clear it.
 import { getActiveViewport, getCornerstone } from './cornerstone.js';
 import { COMMANDS } from './ids.js';
 import type { ExtensionParams } from './ohif-types.js';
@@ -22,6 +22,15 @@ export default function getCommandsModule({ servicesManager, extensionManager }:
     return { ok: false, message };
   };
   const refresh = () => services.toolbarService.refreshToolbarState?.({});
+  const setVisible = (visible: boolean) => {
+    try {
+      activeOverlay().setVisible(visible);
+      refresh();
+      return { ok: true, visible };
+    } catch (err) {
+      return notifyFailure('Attention overlay', err);
+    }
+  };
 
   const actions = {
     [COMMANDS.toggleOverlay]: () => {
@@ -34,6 +43,8 @@ export default function getCommandsModule({ servicesManager, extensionManager }:
         return notifyFailure('Attention overlay', err);
       }
     },
+    [COMMANDS.showOverlay]: () => setVisible(true),
+    [COMMANDS.hideOverlay]: () => setVisible(false),
     [COMMANDS.showTestPattern]: () => {
       try {
         const overlay = activeOverlay();

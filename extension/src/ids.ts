@@ -7,6 +7,8 @@ export const OVERLAY_EVALUATOR = 'evaluate.zerovar.overlay';
 
 export const COMMANDS = {
   toggleOverlay: 'zerovarToggleOverlay',
+  showOverlay: 'zerovarShowOverlay',
+  hideOverlay: 'zerovarHideOverlay',
   showTestPattern: 'zerovarShowTestPattern',
   clearOverlay: 'zerovarClearOverlay',
 } as const;

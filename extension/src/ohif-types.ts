@@ -60,6 +60,8 @@ export interface CsViewport {
   getImageData(): { dimensions: number[]; imageData: CsImageData; scalarData?: ArrayLike<number> } | undefined;
   worldToCanvas(world: number[]): number[];
   render?(): void;
+  /** Display properties; `voiRange` is the current window in modality units. */
+  getProperties?(): { voiRange?: { lower: number; upper: number }; invert?: boolean } | undefined;
 }
 
 export interface CsImage {
@@ -70,6 +72,10 @@ export interface CsImage {
   maxPixelValue?: number;
   slope?: number;
   intercept?: number;
+  color?: boolean;
+  numberOfComponents?: number;
+  isPreScaled?: boolean;
+  preScale?: { enabled?: boolean; scaled?: boolean };
 }
 
 export interface CornerstoneLib {

@@ -9,9 +9,20 @@ export interface Heatmap {
   rgba: Uint8ClampedArray;
   /** What it shows, e.g. `test-pattern` or `grad-cam`. */
   label: string;
+  /** The image it belongs to: it is not drawn while the viewport shows another one (e.g. after scrolling). */
+  imageId?: string;
 }
 
 const IMAGE_RENDERED = 'CORNERSTONE_IMAGE_RENDERED';
+
+type OverlayListener = (overlay: ViewportOverlay) => void;
+const listeners = new Set<OverlayListener>();
+
+/** Calls `listener` whenever an overlay is shown, hidden or given a new heatmap; returns the unsubscribe. */
+export function subscribeOverlays(listener: OverlayListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
 
 export class ViewportOverlay {
   readonly canvas: HTMLCanvasElement;
@@ -57,12 +68,24 @@ export class ViewportOverlay {
     }
     this.canvas.dataset.zerovarHeatmap = h ? h.label : 'none';
     this.redraw();
+    this.notify();
   }
 
   setVisible(v: boolean): void {
     this.visible = v;
     this.canvas.dataset.zerovarOverlay = v ? 'visible' : 'hidden';
     this.redraw();
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const l of listeners) {
+      try {
+        l(this);
+      } catch {
+        // a listener's failure must not break drawing
+      }
+    }
   }
 
   redraw(): void {
@@ -78,6 +101,7 @@ export class ViewportOverlay {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, w, h);
     if (!this.visible || !this.source || !this.heatmap) return;
+    if (this.heatmap.imageId && this.viewport.getCurrentImageId?.() !== this.heatmap.imageId) return;
     const data = this.viewport.getImageData();
     if (!data) return;
     const [cols, rows] = data.dimensions as [number, number];

@@ -13,6 +13,8 @@ export interface ViewerOptions {
   dicomDir?: string;
   /** Upstream DICOMweb root (a PACS); when given it is the default data source. */
   dicomweb?: string;
+  /** Folder of model bundles (`raw/`, `masked/`) served at /zerovar/models/; default the project's models/. */
+  modelsDir?: string;
   port?: number;
   host?: string;
   log?: (line: string) => void;
@@ -46,7 +48,7 @@ export async function startViewer(o: ViewerOptions): Promise<RunningViewer> {
   if (dataSources.length === 0) throw new Error('no data source: give a DICOM folder or a DICOMweb URL');
   const defaultDataSource = dataSources[0]!.name;
   const appConfig = renderAppConfig({ dataSources, defaultDataSource });
-  const models = join(o.projectRoot, 'models');
+  const models = o.modelsDir ?? join(o.projectRoot, 'models');
   const host = await startHost({
     ohifDist,
     appConfig,

@@ -1,8 +1,10 @@
-// DICOM fixtures for the viewer's end-to-end test: what each study should show, and a folder with broken files.
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Fixtures for the viewer's end-to-end test: what each study should show, a folder with broken files, a CT
+// instance, and a tampered copy of a model bundle.
+import { copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
+import { buildDicom } from '../helpers/dicom-writer.js';
 
 export interface ExpectedStudy {
   studyUid: string;
@@ -45,4 +47,40 @@ export function folderWithCorruptFiles(dir: string): { dir: string; corrupt: str
   const real = readFileSync(join(dir, names[0]!));
   writeFileSync(join(out, 'corrupt-truncated.dcm'), real.subarray(0, Math.floor(real.length / 2)));
   return { dir: out, corrupt: ['corrupt-noise.dcm', 'corrupt-truncated.dcm'] };
+}
+
+/**
+ * A synthetic CT instance (a smooth 16-bit ramp) in its own study: the DICOM writer makes DX files, so the
+ * Modality value is patched in place (same length). Returns the study UID.
+ */
+export function writeCtInstance(file: string): string {
+  const size = 128;
+  const samples = new Uint16Array(size * size);
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) samples[y * size + x] = 40 * x + 20 * y;
+  const bytes = buildDicom({ rows: size, columns: size, samples, bitsStored: 16, windowCenter: '3000', windowWidth: '6000' });
+  // (0008,0060) CS, length 2, "DX" in explicit VR little endian.
+  const pattern = [0x08, 0x00, 0x60, 0x00, 0x43, 0x53, 0x02, 0x00, 0x44, 0x58];
+  const at = bytes.findIndex((_, i) => pattern.every((b, k) => bytes[i + k] === b));
+  if (at < 0) throw new Error('the DICOM writer no longer writes Modality DX where expected');
+  bytes[at + 8] = 0x43; // C
+  bytes[at + 9] = 0x54; // T
+  writeFileSync(file, bytes);
+  return dicomParser.parseDicom(bytes).string('x0020000d')!;
+}
+
+/**
+ * A copy of a trainer-made models folder whose raw bundle has one byte of its weights flipped: the viewer must
+ * refuse it by checksum. Returns the folder (holding `raw/` only).
+ */
+export function tamperedModels(modelsDir: string): string {
+  const out = mkdtempSync(join(tmpdir(), 'zerovar-models-'));
+  cpSync(join(modelsDir, 'raw'), join(out, 'raw'), { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(out, 'raw', 'manifest.json'), 'utf8')) as { files: Record<string, string> };
+  const weights = Object.keys(manifest.files).find((p) => p.endsWith('.bin'));
+  if (!weights) throw new Error('the raw bundle lists no weight file');
+  const path = join(out, 'raw', weights);
+  const bytes = readFileSync(path);
+  bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+  writeFileSync(path, bytes);
+  return out;
 }

@@ -1,9 +1,11 @@
 // End to end: our bundles in the prebuilt OHIF viewer, in Debian Chromium, against Orthanc (through the host's
-// same-origin proxy) and against the embedded DICOMweb folder source (with corrupt files in the folder).
+// same-origin proxy) and against the embedded DICOMweb folder source (with corrupt files and a CT instance in the
+// folder): real classification in the inference worker with a trainer-made model bundle, the Grad-CAM overlay
+// following pan and zoom, the raw / masked choice, a tampered bundle refused by checksum.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { projectRoot, sharedPath } from '../helpers/shared.js';
 import { buildBundles } from '../../scripts/host/build.js';
@@ -11,10 +13,14 @@ import { orthancMissing, startOrthanc, type RunningOrthanc } from '../../scripts
 import { startViewer, type RunningViewer } from '../../scripts/host/viewer.js';
 import { ROUTE_NAME } from '../../mode/src/index.js';
 import { chromiumMissing, launchBrowser, waitForRenderedImages, type TestBrowser } from './browser.js';
-import { expectedStudies, folderWithCorruptFiles, type ExpectedStudy } from './fixtures.js';
+import { expectedStudies, folderWithCorruptFiles, tamperedModels, writeCtInstance, type ExpectedStudy } from './fixtures.js';
 
 const artifacts = join(projectRoot, 'test-artifacts', 'viewer');
 const RENDER_TIMEOUT = 60_000;
+/** Cold WebGL on a software renderer compiles its shaders on the first run: allow for it. */
+const RUN_TIMEOUT = 90_000;
+/** The model bundles the viewer serves: the project's released ones, or another trainer-made folder. */
+const modelsDir = resolve(process.env.ZEROVAR_MODELS ?? join(projectRoot, 'models'));
 /**
  * Shared files that OHIF's own decoders cannot decode, whichever source serves them (the same bytes decode to
  * nothing with @cornerstonejs/codec-openjpeg in Node as well).
@@ -22,74 +28,251 @@ const RENDER_TIMEOUT = 60_000;
 const UNDECODABLE: Record<string, string> = {
   'dx-mono1-12bit-jpeg2000-lossless.dcm': 'OpenJPEG rejects this codestream ("Stream too short, expected SOT")',
 };
+const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 let orthanc: RunningOrthanc | undefined;
 let pacsViewer: RunningViewer | undefined;
 let localViewer: RunningViewer | undefined;
+let tamperViewer: RunningViewer | undefined;
 let browser: TestBrowser | undefined;
 let studies: ExpectedStudy[] = [];
 let corrupt: { dir: string; corrupt: string[] } | undefined;
+let tampered: string | undefined;
+let ctStudy = '';
+const timings: string[] = [];
+/** Studies whose (non-empty) attention overlay was checked against pan and zoom. */
+const overlaysChecked: string[] = [];
 
 function requireTools(): void {
   const missing = [chromiumMissing(), orthancMissing()].filter(Boolean);
   if (missing.length) throw new Error(`${missing.join('\n')}\n.ci/run installs them (apt packages chromium orthanc orthanc-dicomweb).`);
+  if (!existsSync(join(modelsDir, 'raw', 'manifest.json'))) {
+    throw new Error(
+      `no model bundle at ${join(modelsDir, 'raw')}: the viewer test needs a trainer-made bundle. Make one with\n` +
+        '  node trainer/bin/zerovar.mjs compress --dataset ../shared/data/covid19-radiography-subset --experiment_id dev ' +
+        '--weights ../shared/weights/mobilenet_v2_0.35_224_notop --limit 50 --input-size 96 --epochs 4 --fc1 64 --fc2 64 ' +
+        '--quiet --out models/raw\n(or point ZEROVAR_MODELS at a folder holding raw/).',
+    );
+  }
 }
 
-/** Opens a study in our mode, checks panel, Run and the overlay toggle; returns the Run result's text. */
-async function checkStudy(page: Page, base: string, study: ExpectedStudy, shot: string): Promise<void> {
-  await page.goto(`${base}/${ROUTE_NAME}?StudyInstanceUIDs=${study.studyUid}`);
+const resultLocator = (page: Page) =>
+  page.locator('[data-cy="zerovar-result"][data-state="done"], [data-cy="zerovar-result"][data-state="failed"]');
+
+async function openStudy(page: Page, base: string, studyUid: string, backends?: string): Promise<void> {
+  const query = backends ? `&zerovarBackends=${backends}` : '';
+  await page.goto(`${base}/${ROUTE_NAME}?StudyInstanceUIDs=${studyUid}${query}`);
   const [imageId] = await waitForRenderedImages(page, RENDER_TIMEOUT);
   assert.ok(imageId?.startsWith('wadors:'), `expected a WADO-RS image id, got ${imageId}`);
+  await page.locator('[data-cy="zerovar-panel"]').waitFor({ state: 'visible', timeout: 20_000 });
+}
 
-  const panel = page.locator('[data-cy="zerovar-panel"]');
-  await panel.waitFor({ state: 'visible', timeout: 20_000 });
+/** Presses Run and waits for the outcome; returns 'done' or 'failed' and the elapsed milliseconds. */
+async function run(page: Page): Promise<{ state: string; ms: number }> {
+  const runs = Number(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-runs'));
+  const t0 = Date.now();
+  await page.locator('[data-cy="zerovar-run"]').click();
+  // data-runs counts finished runs: wait for this one, not a result left from the previous run.
+  const result = page.locator(
+    `[data-cy="zerovar-result"][data-runs="${runs + 1}"]:is([data-state="done"], [data-state="failed"])`,
+  );
+  await result.waitFor({ timeout: RUN_TIMEOUT });
+  return { state: (await result.getAttribute('data-state'))!, ms: Date.now() - t0 };
+}
+
+/** The shown probabilities sum to one, the predicted class is the most probable one, a backend is named. */
+async function checkClassification(page: Page): Promise<{ backend: string; predicted: string; inference: string }> {
+  const rows = page.locator('[data-cy="zerovar-probabilities"] [data-probability]');
+  const n = await rows.count();
+  assert.ok(n >= 2, `at least two classes shown, got ${n}`);
+  const probs: { cls: string; p: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = rows.nth(i);
+    probs.push({ cls: (await row.getAttribute('data-class'))!, p: Number(await row.getAttribute('data-probability')) });
+  }
+  const sum = probs.reduce((s, x) => s + x.p, 0);
+  assert.ok(Math.abs(sum - 1) <= 0.01, `probabilities sum to 1: ${JSON.stringify(probs)}`);
+  assert.ok(probs.every((x) => x.p >= 0 && x.p <= 1), 'each probability is in [0, 1]');
+  const predicted = (await page.locator('[data-cy="zerovar-predicted"]').getAttribute('data-class'))!;
+  const best = probs.reduce((a, b) => (b.p > a.p ? b : a));
+  assert.equal(predicted, best.cls, 'the predicted class is the most probable one');
+  assert.match(await page.locator('[data-cy="zerovar-predicted"]').innerText(), new RegExp(`Predicted: ${predicted}`));
+  const backend = await page.locator('[data-cy="zerovar-run-info-backend"]').innerText();
+  assert.ok(BACKENDS.includes(backend), `a backend is shown: ${backend}`);
+  const inference = await page.locator('[data-cy="zerovar-run-info-inference"]').innerText();
+  assert.match(inference, /\d+(\.\d)? ms \+ Grad-CAM \d+(\.\d)? ms/);
+  // The model's facts from its manifest.
+  for (const k of ['units-removed', 'parameters-removed', 'bundle-size', 'classifier', 'features-k']) {
+    assert.ok(await page.locator(`[data-cy="zerovar-facts-${k}"]`).count(), `model fact ${k} is shown`);
+  }
+  return { backend, predicted, inference };
+}
+
+interface OverlayState {
+  /** Pixels with alpha > 0. */
+  painted: number;
+  /** Painted bounding box in CSS pixels, and the same box relative to the image's rectangle on the canvas. */
+  box?: { x0: number; y0: number; x1: number; y1: number };
+  rel?: { x0: number; y0: number; x1: number; y1: number };
+}
+
+/** Reads the overlay canvas and the image's rectangle on the canvas (from Cornerstone's own transform). */
+function overlayState(page: Page): Promise<OverlayState> {
+  return page.evaluate(() => {
+    const c = document.querySelector('canvas[data-zerovar-overlay]') as HTMLCanvasElement | null;
+    if (!c) return { painted: 0 };
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let painted = 0;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (let y = 0; y < c.height; y++) {
+      for (let x = 0; x < c.width; x++) {
+        if (d[(y * c.width + x) * 4 + 3]! > 0) {
+          painted++;
+          if (x < x0) x0 = x;
+          if (x > x1) x1 = x;
+          if (y < y0) y0 = y;
+          if (y > y1) y1 = y;
+        }
+      }
+    }
+    if (painted === 0) return { painted };
+    const dpr = c.width / c.clientWidth;
+    const box = { x0: x0 / dpr, y0: y0 / dpr, x1: (x1 + 1) / dpr, y1: (y1 + 1) / dpr };
+    type Vp = {
+      getImageData(): { dimensions: number[]; imageData: { indexToWorld(i: number[]): number[] } };
+      worldToCanvas(w: number[]): number[];
+    };
+    const cs = (window as unknown as { cornerstone: { getRenderingEngines(): { getViewports(): Vp[] }[] } }).cornerstone;
+    const vp = cs.getRenderingEngines()[0]!.getViewports()[0]!;
+    const { dimensions, imageData } = vp.getImageData();
+    // (No local helper functions here: the test runner's transpiler would wrap them in a helper the page lacks.)
+    const o = vp.worldToCanvas(imageData.indexToWorld([-0.5, -0.5, 0]));
+    const e = vp.worldToCanvas(imageData.indexToWorld([dimensions[0]! - 0.5, dimensions[1]! - 0.5, 0]));
+    const [ox, ex] = [Math.min(o[0]!, e[0]!), Math.max(o[0]!, e[0]!)];
+    const [oy, ey] = [Math.min(o[1]!, e[1]!), Math.max(o[1]!, e[1]!)];
+    const rel = {
+      x0: (box.x0 - ox) / (ex - ox), x1: (box.x1 - ox) / (ex - ox),
+      y0: (box.y0 - oy) / (ey - oy), y1: (box.y1 - oy) / (ey - oy),
+    };
+    return { painted, box, rel };
+  });
+}
+
+/** Zooms out and pans the viewport through Cornerstone; resolves after the overlay had a chance to redraw. */
+async function zoomAndPan(page: Page, zoom: number, pan: [number, number]): Promise<void> {
+  await page.evaluate(
+    ({ zoom, pan }) => {
+      type Vp = { setZoom(z: number): void; setPan(p: number[]): void; render(): void };
+      const cs = (window as unknown as { cornerstone: { getRenderingEngines(): { getViewports(): Vp[] }[] } }).cornerstone;
+      const vp = cs.getRenderingEngines()[0]!.getViewports()[0]!;
+      vp.setZoom(zoom);
+      vp.setPan(pan);
+      vp.render();
+    },
+    { zoom, pan },
+  );
+  await page.waitForTimeout(400);
+}
+
+/** Toolbar toggle on -> Grad-CAM painted over the image; pan / zoom -> it moves with the image; toggle off -> gone. */
+async function checkOverlay(page: Page, shot: string): Promise<void> {
+  const button = page.locator('[data-cy="zerovar-overlay"]');
+  await button.waitFor({ state: 'visible', timeout: 10_000 });
+  const canvas = page.locator('canvas[data-zerovar-overlay]');
+  await button.click();
+  await page.waitForFunction(() => document.querySelector('canvas[data-zerovar-overlay]')?.getAttribute('data-zerovar-overlay') === 'visible');
+  assert.equal(await canvas.getAttribute('data-zerovar-heatmap'), 'grad-cam');
+  assert.ok(await page.locator('[data-cy="zerovar-overlay-toggle"]').isChecked(), 'the panel shows the overlay as on');
+  const before = await overlayState(page);
+  assert.ok(before.painted > 200, `the attention map is drawn over the image (${before.painted} pixels)`);
+  const within = (r: NonNullable<OverlayState['rel']>) => r.x0 >= -0.02 && r.y0 >= -0.02 && r.x1 <= 1.02 && r.y1 <= 1.02;
+  assert.ok(within(before.rel!), `painted pixels lie on the image: ${JSON.stringify(before.rel)}`);
+  await page.screenshot({ path: join(artifacts, `${shot}-overlay.png`) });
+
+  await zoomAndPan(page, 0.6, [40, -25]);
+  const moved = await overlayState(page);
+  assert.ok(moved.painted > 0, 'still drawn after zoom and pan');
+  const w0 = before.box!.x1 - before.box!.x0;
+  const w1 = moved.box!.x1 - moved.box!.x0;
+  assert.ok(Math.abs(w1 / w0 - 0.6) < 0.12, `the painted box scaled with the zoom: ${w0.toFixed(1)} -> ${w1.toFixed(1)} px`);
+  const cx = (b: NonNullable<OverlayState['box']>) => (b.x0 + b.x1) / 2;
+  assert.ok(Math.abs(cx(moved.box!) - cx(before.box!)) > 5, 'the painted box moved with the pan');
+  for (const k of ['x0', 'y0', 'x1', 'y1'] as const) {
+    assert.ok(Math.abs(moved.rel![k] - before.rel![k]) < 0.04, `relative to the image, the map stayed put (${k}: ${before.rel![k].toFixed(3)} -> ${moved.rel![k].toFixed(3)})`);
+  }
+  await page.screenshot({ path: join(artifacts, `${shot}-overlay-zoomed.png`) });
+
+  await button.click();
+  assert.equal(await canvas.getAttribute('data-zerovar-overlay'), 'hidden');
+  assert.equal((await overlayState(page)).painted, 0, 'hiding clears the overlay');
+}
+
+/** Opens a study in our mode and checks panel, notice, Run with the raw model and, when it runs, the overlay. */
+async function checkStudy(page: Page, base: string, study: ExpectedStudy, shot: string, backends?: string): Promise<void> {
+  await openStudy(page, base, study.studyUid, backends);
   const notice = page.locator('[data-cy="zerovar-notice"]');
   assert.ok(await notice.isVisible(), 'research notice is visible');
   assert.match(await notice.innerText(), /Research use only .* not for diagnosis/);
-  assert.ok(await page.locator('[data-cy="zerovar-model"] option[value="masked"]').count(), 'masked model is offered');
+  await page.locator('[data-cy="zerovar-model"]').selectOption('raw');
 
-  await page.locator('[data-cy="zerovar-run"]').click();
-  const result = page.locator('[data-cy="zerovar-result"][data-state="done"], [data-cy="zerovar-result"][data-state="failed"]');
-  await result.waitFor({ timeout: 20_000 });
+  const outcome = await run(page);
   const undecodable = study.images.map((im) => UNDECODABLE[im.file]).find(Boolean);
   if (undecodable) {
-    // The viewer stays usable and the panel says why it has nothing to read.
-    assert.equal(await result.getAttribute('data-state'), 'failed', `${undecodable}: Run cannot succeed`);
+    // The viewer stays usable and the panel says why it has nothing to classify.
+    assert.equal(outcome.state, 'failed', `${undecodable}: Run cannot succeed`);
     assert.match(await page.locator('[data-cy="zerovar-error"]').innerText(), /could not decode/);
     await page.screenshot({ path: join(artifacts, `${shot}.png`) });
     return;
   }
-  assert.equal(await result.getAttribute('data-state'), 'done', `Run failed: ${await result.innerText()}`);
-  const modality = await page.locator('[data-cy="zerovar-result-rows-modality"]').innerText();
-  const size = await page.locator('[data-cy="zerovar-result-rows-size"]').innerText();
-  const shown = study.images.find((im) => im.modality === modality && size === `${im.columns} × ${im.rows}`);
-  assert.ok(shown, `Run reported ${modality} ${size}; the study has ${study.images.map((i) => `${i.modality} ${i.columns} × ${i.rows}`).join(', ')}`);
-  const pixelsRead = await page.locator('[data-cy="zerovar-result-rows-pixels-read"]').innerText();
-  assert.ok(pixelsRead.startsWith(`${shown.columns * shown.rows} `), `all pixels were read: ${pixelsRead}`);
-
-  // The toolbar toggle shows and hides the overlay; the test pattern puts visible pixels on it.
-  const overlayButton = page.locator('[data-cy="zerovar-overlay"]');
-  await overlayButton.waitFor({ state: 'visible', timeout: 10_000 });
-  await page.locator('[data-cy="zerovar-test-overlay"]').click();
-  const canvas = page.locator('canvas[data-zerovar-overlay]');
-  await page.waitForFunction(() => document.querySelector('canvas[data-zerovar-overlay]')?.getAttribute('data-zerovar-overlay') === 'visible');
-  assert.equal(await canvas.getAttribute('data-zerovar-heatmap'), 'test-pattern');
-  const painted = () =>
-    canvas.evaluate((c: HTMLCanvasElement) => {
-      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
-      return n;
-    });
-  assert.ok((await painted()) > 1000, 'the test pattern is drawn over the image');
-  await page.screenshot({ path: join(artifacts, `${shot}-overlay.png`) });
-  await overlayButton.click();
-  assert.equal(await canvas.getAttribute('data-zerovar-overlay'), 'hidden');
-  assert.equal(await painted(), 0, 'hiding clears the overlay');
-  await overlayButton.click();
-  assert.equal(await canvas.getAttribute('data-zerovar-overlay'), 'visible');
-  assert.ok((await painted()) > 1000, 'showing again redraws it');
+  assert.equal(outcome.state, 'done', `Run failed: ${await resultLocator(page).innerText()}`);
+  const modality = await page.locator('[data-cy="zerovar-image-info-modality"]').innerText();
+  const size = await page.locator('[data-cy="zerovar-image-info-size"]').innerText();
+  assert.ok(study.images.some((im) => im.modality === modality && size === `${im.columns} × ${im.rows}`), `panel describes the shown image: ${modality} ${size}`);
+  const c = await checkClassification(page);
+  timings.push(`${shot}: ${c.backend}, cold run ${outcome.ms} ms (${c.inference}, ${await page.locator('[data-cy="zerovar-run-info-model-load"]').innerText()})`);
+  const warm = await run(page);
+  assert.equal(warm.state, 'done');
+  timings.push(`${shot}: warm run ${warm.ms} ms (${await page.locator('[data-cy="zerovar-run-info-inference"]').innerText()})`);
+  if ((await page.locator('[data-cy="zerovar-attention"]').getAttribute('data-empty')) === 'true') {
+    // Grad-CAM can be all zero (no region raised the class score): the toggle then shows nothing, honestly.
+    await checkEmptyOverlay(page);
+  } else {
+    await checkOverlay(page, shot);
+    overlaysChecked.push(shot);
+  }
   await page.screenshot({ path: join(artifacts, `${shot}.png`) });
+}
+
+/** An empty attention map: toggling the overlay on paints nothing; toggling it off again restores the state. */
+async function checkEmptyOverlay(page: Page): Promise<void> {
+  const button = page.locator('[data-cy="zerovar-overlay"]');
+  await button.click();
+  await page.waitForFunction(() => document.querySelector('canvas[data-zerovar-overlay]')?.getAttribute('data-zerovar-overlay') === 'visible');
+  assert.equal((await overlayState(page)).painted, 0, 'an empty attention map paints nothing');
+  await button.click();
+}
+
+/** Masked: classifies when the bundle exists, else the panel says it is not available; raw still works after. */
+async function checkMaskedChoice(page: Page): Promise<void> {
+  const select = page.locator('[data-cy="zerovar-model"]');
+  await select.selectOption('masked');
+  if (existsSync(join(modelsDir, 'masked', 'manifest.json'))) {
+    const r = await run(page);
+    assert.equal(r.state, 'done', `the masked model classifies: ${await resultLocator(page).innerText()}`);
+    await checkClassification(page);
+    assert.match(await page.locator('[data-cy="zerovar-facts-name"]').innerText(), /\(masked\)/);
+  } else {
+    await page.locator('[data-cy="zerovar-model-status"]').waitFor({ timeout: 10_000 });
+    assert.match(await page.locator('[data-cy="zerovar-model-status"]').innerText(), /masked model not available/);
+    const r = await run(page);
+    assert.equal(r.state, 'failed');
+    assert.match(await page.locator('[data-cy="zerovar-error"]').innerText(), /masked model not available/);
+  }
+  await page.screenshot({ path: join(artifacts, 'masked-choice.png') });
+  await select.selectOption('raw');
+  const again = await run(page);
+  assert.equal(again.state, 'done', 'raw still classifies after choosing masked');
+  await checkClassification(page);
 }
 
 function assertSameOrigin(requests: string[], origins: string[]): void {
@@ -105,13 +288,16 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     const dicom = sharedPath('dicom');
     studies = expectedStudies(dicom);
     corrupt = folderWithCorruptFiles(dicom);
+    ctStudy = writeCtInstance(join(corrupt.dir, 'synthetic-ct.dcm'));
+    tampered = tamperedModels(modelsDir);
     await buildBundles(projectRoot, 'production');
     orthanc = await startOrthanc();
     const { uploaded, refused } = await orthanc.upload(dicom);
     assert.deepEqual(refused, [], 'Orthanc accepts every shared DICOM file');
     assert.ok(uploaded.length >= studies.length);
-    pacsViewer = await startViewer({ projectRoot, dicomweb: orthanc.dicomWebUrl, port: 0 });
-    localViewer = await startViewer({ projectRoot, dicomDir: corrupt.dir, port: 0 });
+    pacsViewer = await startViewer({ projectRoot, dicomweb: orthanc.dicomWebUrl, port: 0, modelsDir });
+    localViewer = await startViewer({ projectRoot, dicomDir: corrupt.dir, port: 0, modelsDir });
+    tamperViewer = await startViewer({ projectRoot, dicomDir: dicom, port: 0, modelsDir: tampered });
     browser = await launchBrowser();
   });
 
@@ -119,11 +305,14 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     await browser?.close();
     await pacsViewer?.close();
     await localViewer?.close();
+    await tamperViewer?.close();
     await orthanc?.stop();
     if (corrupt) rmSync(corrupt.dir, { recursive: true, force: true });
+    if (tampered) rmSync(tampered, { recursive: true, force: true });
+    if (timings.length) console.log(`inference timings (headless Chromium):\n  ${timings.join('\n  ')}`);
   });
 
-  test('the host serves the viewer cross-origin isolated with our app-config', async () => {
+  test('the host serves the viewer cross-origin isolated with our app-config, worker and wasm', async () => {
     const r = await fetch(`${pacsViewer!.url}/${ROUTE_NAME}`);
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('cross-origin-opener-policy'), 'same-origin');
@@ -133,34 +322,71 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     assert.match(config, /"\/pacs\/dicom-web"/);
     const qido = (await (await fetch(`${pacsViewer!.url}/pacs/dicom-web/studies`)).json()) as unknown[];
     assert.equal(qido.length, studies.length, 'the proxy answers QIDO from Orthanc');
+    const wasm = await fetch(`${pacsViewer!.url}/zerovar/tfjs-backend-wasm-simd.wasm`);
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    const manifest = await fetch(`${pacsViewer!.url}/zerovar/models/raw/manifest.json`);
+    assert.equal(manifest.status, 200, 'the raw bundle is served');
   });
 
-  test('every study opens in our mode from Orthanc: panel, notice, Run, overlay toggle', async () => {
+  test('every study opens from Orthanc and classifies with the raw model: probabilities, backend, overlay', async () => {
     const b = browser!;
     const start = b.requests.length;
     for (const [k, study] of studies.entries()) {
-      await checkStudy(b.page, pacsViewer!.url, study, `pacs-${k + 1}`);
+      // The first study uses the default backend order (WebGPU, WebGL, wasm); the rest use wasm, which starts
+      // in well under a second here (WebGL on a software renderer compiles shaders for ~10 s on each page load).
+      await checkStudy(b.page, pacsViewer!.url, study, `pacs-${k + 1}`, k === 0 ? undefined : 'wasm');
+      if (k === 0) await checkMaskedChoice(b.page);
     }
-    assertSameOrigin(b.requests.slice(start), [pacsViewer!.url]);
-    assert.ok(b.requests.slice(start).some((u) => u.includes('/pacs/dicom-web/') && u.includes('/frames/')), 'frames came through the proxy');
+    assert.ok(overlaysChecked.length >= 1, 'at least one study has a non-empty attention map whose overlay was checked');
+    const requests = b.requests.slice(start);
+    assertSameOrigin(requests, [pacsViewer!.url]);
+    assert.ok(requests.some((u) => u.includes('/pacs/dicom-web/') && u.includes('/frames/')), 'frames came through the proxy');
+    assert.ok(requests.some((u) => u.endsWith('/zerovar/models/raw/model/model.json')), 'the bundle came from the host');
     const crashes = b.errors.filter((e) => e.startsWith('pageerror'));
     assert.deepEqual(crashes, [], 'no uncaught page errors');
   });
 
-  test('the embedded DICOM folder source serves the viewer and survives corrupt files', async () => {
+  test('the embedded DICOM folder source survives corrupt files and warns about a CT image', async () => {
     const v = localViewer!;
     const skipped = v.skippedFiles.map((s) => s.file);
     for (const c of corrupt!.corrupt) assert.ok(skipped.includes(c), `${c} is skipped (${JSON.stringify(v.skippedFiles)})`);
     const qido = (await (await fetch(`${v.url}/dicom-web/studies`)).json()) as unknown[];
-    assert.equal(qido.length, studies.length, 'every valid study is listed');
+    assert.equal(qido.length, studies.length + 1, 'every valid study (and the CT one) is listed');
     const b = browser!;
     const start = b.requests.length;
     // The 10-bit native study (explicit + implicit VR copies) and the JPEG 2000 / JPEG-LS study.
     const picks = studies.filter((s) => s.images.some((i) => /explicit|jpegls/.test(i.file)));
     assert.ok(picks.length >= 1);
-    for (const [k, study] of picks.entries()) await checkStudy(b.page, v.url, study, `local-${k + 1}`);
+    for (const [k, study] of picks.entries()) await checkStudy(b.page, v.url, study, `local-${k + 1}`, 'wasm');
+
+    // A CT image: a warning in the panel; running is still allowed.
+    await openStudy(b.page, v.url, ctStudy, 'wasm');
+    const warnings = b.page.locator('[data-cy="zerovar-warnings"]');
+    await warnings.waitFor({ timeout: 10_000 });
+    assert.match(await warnings.innerText(), /Modality CT is not a radiograph/);
+    const r = await run(b.page);
+    assert.equal(r.state, 'done', `a CT image may still be run: ${await resultLocator(b.page).innerText()}`);
+    await checkClassification(b.page);
+    await b.page.screenshot({ path: join(artifacts, 'local-ct-warning.png') });
+
     assertSameOrigin(b.requests.slice(start), [v.url]);
     const health = await fetch(`${v.url}/dicom-web/studies`);
     assert.equal(health.status, 200, 'the server still answers after the viewer session');
+  });
+
+  test('a tampered bundle is refused by checksum and the viewer keeps rendering', async () => {
+    const b = browser!;
+    const study = studies.find((s) => s.images.some((i) => /jpeg-baseline\.dcm$/.test(i.file))) ?? studies[0]!;
+    await openStudy(b.page, tamperViewer!.url, study.studyUid, 'wasm');
+    const r = await run(b.page);
+    assert.equal(r.state, 'failed', 'a tampered bundle is not used');
+    const text = await b.page.locator('[data-cy="zerovar-error"]').innerText();
+    assert.match(text, /refused: checksum mismatch for model\/weights\.bin/);
+    await b.page.screenshot({ path: join(artifacts, 'tampered-bundle.png') });
+    const ids = await waitForRenderedImages(b.page, 10_000);
+    assert.equal(ids.length, 1, 'the viewport still shows the image');
+    const crashes = b.errors.filter((e) => e.startsWith('pageerror'));
+    assert.deepEqual(crashes, [], 'no uncaught page errors');
   });
 });

@@ -1,0 +1,65 @@
+// Messages between the panel (main thread) and the inference worker. Pure types and data: both sides import it.
+import type { GreyImage } from '../../trainer/src/model/pixels.js';
+import type { ModelFacts } from './modelFacts.js';
+
+export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+/** Tried in this order; a backend that fails to initialise or to run a tiny op is skipped. */
+export const DEFAULT_BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+export interface InitRequest {
+  type: 'init';
+  backends: BackendName[];
+  /** Folder (URL ending in '/') holding tfjs-backend-wasm's .wasm files. */
+  wasmPath: string;
+}
+
+export interface ClassifyRequest {
+  type: 'classify';
+  /** The bundle's folder URL (ending in '/'). */
+  modelUrl: string;
+  /** The displayed image after modality LUT, VOI window and MONOCHROME1 inversion. */
+  image: GreyImage;
+  /** Also compute the Grad-CAM map of the predicted class. */
+  explain: boolean;
+  /** Longest side of the returned attention map (it is upsampled to the image's aspect ratio). */
+  camSize: number;
+}
+
+export type WorkerRequest = (InitRequest | ClassifyRequest) & { id: number };
+
+export interface InitResult {
+  backend: BackendName;
+  /** Backends skipped before `backend`, with the reason. */
+  skipped: string[];
+  ms: number;
+}
+
+export interface ClassifyResult {
+  backend: BackendName;
+  probabilities: number[];
+  classIndex: number;
+  className: string;
+  classes: string[];
+  facts: ModelFacts;
+  /** The bundle was fetched, verified and loaded for this request (first use in this worker). */
+  cold: boolean;
+  /** Fetch + checksum + model load; 0 when the bundle was cached. */
+  loadMs: number;
+  /** Classification (network + classifier). */
+  classifyMs: number;
+  /** Grad-CAM; 0 when not asked. */
+  explainMs: number;
+  attention?: { cam: Float32Array; width: number; height: number; classIndex: number; className: string };
+}
+
+export interface WorkerError {
+  /** `BundleError` for a bundle that cannot be used (missing file, checksum mismatch, unknown format). */
+  name: string;
+  message: string;
+  /** HTTP 404 for the bundle's manifest: the model is not installed. */
+  missing?: boolean;
+}
+
+export type WorkerResponse =
+  | { id: number; ok: true; result: InitResult | ClassifyResult }
+  | { id: number; ok: false; error: WorkerError };
