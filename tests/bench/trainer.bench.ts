@@ -1,0 +1,243 @@
+// Trainer benchmark: forward and full fine-tune training-step cost of MobileNetV2 (alpha 0.35 and 1.0, random
+// init, 2 classes) on the tfjs CPU backends, against PyTorch on the CPU with the same architecture, input and
+// batch. Every case runs in a fresh process, so peak memory is per case and an out-of-memory case cannot take
+// the others down.
+//
+//   node --import tsx tests/bench/trainer.bench.ts [--quick] [--no-torch]
+//
+// Training step: softmax cross-entropy, plain SGD, every layer trainable, BatchNormalization in inference mode
+// (frozen statistics, as the trainer fine-tunes), no dropout; PyTorch runs the same (model.eval() with grads).
+import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { initBackend, type BackendName } from '../../trainer/src/backend.js';
+import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Case {
+  backend: 'wasm' | 'cpu';
+  alpha: number;
+  size: number;
+  batch: number;
+  /** Micro-batch size for gradient accumulation (equal to batch: one pass). */
+  micro: number;
+  iters: number;
+}
+
+interface Result {
+  ok: boolean;
+  error?: string;
+  forwardMsPerImg?: number;
+  trainMsPerImg?: number;
+  rssMB?: number;
+  heapMB?: number;
+  tensorMB?: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MobileNetV2 as Keras builds it (same layers, padding and channel rounding), random weights.
+
+function makeDivisible(v: number, divisor = 8): number {
+  let n = Math.max(divisor, Math.floor((v + divisor / 2) / divisor) * divisor);
+  if (n < 0.9 * v) n += divisor;
+  return n;
+}
+
+export function mobileNetV2(alpha: number, size: number, classes = 2): tf.LayersModel {
+  let seed = 1;
+  const conv = (filters: number, kernelSize: number, strides = 1, padding: 'same' | 'valid' = 'same') =>
+    tf.layers.conv2d({ filters, kernelSize, strides, padding, useBias: false, kernelInitializer: tf.initializers.heNormal({ seed: seed++ }) });
+  const bnRelu = (t: tf.SymbolicTensor, relu = true): tf.SymbolicTensor => {
+    const b = tf.layers.batchNormalization({ epsilon: 1e-3, momentum: 0.999 }).apply(t) as tf.SymbolicTensor;
+    return relu ? (tf.layers.reLU({ maxValue: 6 }).apply(b) as tf.SymbolicTensor) : b;
+  };
+  const pad = (t: tf.SymbolicTensor) => tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]] }).apply(t) as tf.SymbolicTensor;
+  const input = tf.input({ shape: [size, size, 3] });
+  let x = bnRelu(conv(makeDivisible(32 * alpha), 3, 2, 'valid').apply(pad(input)) as tf.SymbolicTensor);
+  let channels = makeDivisible(32 * alpha);
+  const blocks: Array<[number, number, number]> = [
+    [1, 16, 1], [6, 24, 2], [6, 24, 1], [6, 32, 2], [6, 32, 1], [6, 32, 1], [6, 64, 2], [6, 64, 1], [6, 64, 1],
+    [6, 64, 1], [6, 96, 1], [6, 96, 1], [6, 96, 1], [6, 160, 2], [6, 160, 1], [6, 160, 1], [6, 320, 1],
+  ];
+  blocks.forEach(([expansion, filters, stride], id) => {
+    const out = makeDivisible(Math.floor(filters * alpha));
+    let h = x;
+    if (id > 0) h = bnRelu(conv(expansion * channels, 1).apply(h) as tf.SymbolicTensor);
+    if (stride === 2) h = pad(h);
+    h = tf.layers
+      .depthwiseConv2d({ kernelSize: 3, strides: stride, padding: stride === 1 ? 'same' : 'valid', useBias: false, depthwiseInitializer: tf.initializers.heNormal({ seed: seed++ }) })
+      .apply(h) as tf.SymbolicTensor;
+    h = bnRelu(h);
+    h = bnRelu(conv(out, 1).apply(h) as tf.SymbolicTensor, false);
+    x = channels === out && stride === 1 ? (tf.layers.add().apply([x, h]) as tf.SymbolicTensor) : h;
+    channels = out;
+  });
+  x = bnRelu(conv(alpha > 1 ? makeDivisible(1280 * alpha) : 1280, 1).apply(x) as tf.SymbolicTensor);
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One case, in a child process
+
+function wasmHeapBytes(): number {
+  const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
+  return wasm?.HEAPU8?.buffer.byteLength ?? 0;
+}
+
+async function runCase(c: Case): Promise<Result> {
+  const backend = await initBackend(c.backend as BackendName);
+  if (backend !== c.backend) throw new Error(`backend ${c.backend} unavailable (got ${backend})`);
+  const model = mobileNetV2(c.alpha, c.size);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const x = tf.randomUniform([c.batch, c.size, c.size, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: c.batch }, (_, i) => i % 2), 'int32'), 2).toFloat() as tf.Tensor2D;
+  const optimizer = tf.train.sgd(1e-3);
+  let rss = 0;
+  let tensorBytes = 0;
+  const sample = () => {
+    rss = Math.max(rss, process.memoryUsage().rss);
+    tensorBytes = Math.max(tensorBytes, tf.memory().numBytes);
+  };
+  const micro = microBatchRanges(c.batch, c.micro).map(([s, e]) => ({
+    size: e - s,
+    x: c.micro === c.batch ? x : (tf.slice(x, s, e - s) as tf.Tensor4D),
+    y: c.micro === c.batch ? labels : (tf.slice(labels, s, e - s) as tf.Tensor2D),
+  }));
+  const loss = (b: { x: tf.Tensor4D; y: tf.Tensor2D }) => {
+    const probs = model.apply(b.x, { training: false }) as tf.Tensor;
+    const l = tf.losses.softmaxCrossEntropy(b.y, tf.log(tf.clipByValue(probs, 1e-7, 1))) as tf.Scalar;
+    sample(); // every activation kept for the backward pass is alive here
+    return l;
+  };
+  const trainStep = () => {
+    if (micro.length === 1) {
+      const cost = optimizer.minimize(() => loss(micro[0]!), true, vars)!;
+      cost.dataSync();
+      cost.dispose();
+    } else {
+      const { grads } = accumulatedGradients(loss, vars, micro);
+      applyAccumulated(optimizer, vars, grads);
+    }
+    vars[0]!.dataSync(); // wait for the update
+    sample();
+  };
+  const forward = () => {
+    const y = model.predict(x, { batchSize: c.micro }) as tf.Tensor;
+    y.dataSync();
+    sample();
+    y.dispose();
+  };
+  const time = (f: () => void, n: number): number => {
+    f(); // warm-up: operator creation, JIT
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) f();
+    return (performance.now() - t0) / n / c.batch;
+  };
+  const forwardMsPerImg = time(forward, c.iters + 1);
+  const trainMsPerImg = time(trainStep, c.iters);
+  return {
+    ok: true,
+    forwardMsPerImg,
+    trainMsPerImg,
+    rssMB: rss / 2 ** 20,
+    heapMB: wasmHeapBytes() / 2 ** 20,
+    tensorMB: tensorBytes / 2 ** 20,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Driver
+
+function spawnJson(cmd: string, args: string[], timeoutMs: number): Result {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 24 });
+  const line = (r.stdout ?? '').split('\n').reverse().find((l) => l.startsWith('{'));
+  if (line) return JSON.parse(line) as Result;
+  const why = r.error ? String(r.error.message) : (r.stderr ?? '').trim().split('\n').filter(Boolean).slice(-2).join(' | ');
+  const oom = /out of memory|Aborted|allocation failed|RangeError: WebAssembly/i.test(why) || r.signal === 'SIGKILL';
+  return { ok: false, error: oom ? `out of memory (${why.slice(0, 120)})` : r.signal === 'SIGTERM' ? 'timed out' : why.slice(0, 200) };
+}
+
+function python(): string | null {
+  for (const cmd of [process.env.ZEROVAR_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean) as string[]) {
+    const r = spawnSync(cmd, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+    if (r.status === 0) return cmd;
+  }
+  return null;
+}
+
+const fmt = (v: number | undefined, digits = 1) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+const pad = (s: string, n: number) => s.padStart(n);
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const caseArg = args.indexOf('--case');
+  if (caseArg >= 0) {
+    const c = JSON.parse(args[caseArg + 1]!) as Case;
+    try {
+      console.log(JSON.stringify(await runCase(c)));
+    } catch (e) {
+      console.log(JSON.stringify({ ok: false, error: String((e as Error).message ?? e).split('\n')[0] }));
+    }
+    return;
+  }
+  const quick = args.includes('--quick');
+  const alphas = [0.35, 1.0];
+  const sizes = quick ? [128] : [128, 224];
+  const batches = quick ? [8] : [8, 32];
+  const cases: Case[] = [];
+  for (const alpha of alphas) {
+    for (const size of sizes) {
+      for (const batch of batches) {
+        // Batch 32 at 224 px goes through 8-image micro-batches (same update, bounded wasm heap).
+        const micro = size >= 224 && batch > 8 ? 8 : batch;
+        cases.push({ backend: 'wasm', alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2 });
+      }
+    }
+  }
+  // The old baseline: the pure-JS cpu backend (where training used to fall back), one small case only.
+  cases.push({ backend: 'cpu', alpha: 0.35, size: 128, batch: 8, micro: 8, iters: 1 });
+
+  const py = args.includes('--no-torch') ? null : python();
+  if (!py && !args.includes('--no-torch')) {
+    console.log('PyTorch baseline skipped: no python3 with torch + torchvision (Debian: apt-get install python3-torch python3-torchvision)');
+  }
+  console.log(`trainer benchmark: MobileNetV2, random init, 2 classes; training step = full fine-tune, plain SGD, BN frozen; ${py ? 'PyTorch CPU baseline with 2 threads' : 'no PyTorch baseline'}`);
+  const head =
+    'backend  alpha  px  batch  | fwd ms/img  train ms/img  train/fwd  peak RSS MB  wasm heap MB  tensors MB |' +
+    ' torch fwd  torch train  torch t/f  torch RSS MB | tfjs/torch fwd  tfjs/torch train';
+  console.log(head);
+  console.log('-'.repeat(head.length));
+  const self = fileURLToPath(import.meta.url);
+  const torchCache = new Map<string, Result>();
+  for (const c of cases) {
+    const r = spawnJson(process.execPath, ['--import', 'tsx', self, '--case', JSON.stringify(c)], 300_000);
+    const key = `${c.alpha}/${c.size}/${c.batch}`;
+    let t: Result | undefined = torchCache.get(key);
+    if (py && !t) {
+      t = spawnJson(py, [join(here, 'torch_baseline.py'), '--alpha', String(c.alpha), '--size', String(c.size), '--batch', String(c.batch), '--iters', String(c.iters), '--threads', '2'], 300_000);
+      torchCache.set(key, t);
+    }
+    const label = `${c.backend.padEnd(7)} ${pad(String(c.alpha), 5)} ${pad(String(c.size), 4)} ${pad(c.micro < c.batch ? `${c.batch}=${c.batch / c.micro}x${c.micro}` : String(c.batch), 6)}`;
+    if (!r.ok) {
+      console.log(`${label}  | ${r.error}`);
+      continue;
+    }
+    const ratio = (a?: number, b?: number) => (a && b ? fmt(a / b, 2) : '-');
+    console.log(
+      `${label}  | ${pad(fmt(r.forwardMsPerImg), 10)} ${pad(fmt(r.trainMsPerImg), 13)} ${pad(ratio(r.trainMsPerImg, r.forwardMsPerImg), 10)} ` +
+        `${pad(fmt(r.rssMB, 0), 12)} ${pad(fmt(r.heapMB, 0), 13)} ${pad(fmt(r.tensorMB, 0), 11)} | ` +
+        (t?.ok
+          ? `${pad(fmt(t.forwardMsPerImg), 9)} ${pad(fmt(t.trainMsPerImg), 12)} ${pad(ratio(t.trainMsPerImg, t.forwardMsPerImg), 10)} ${pad(fmt(t.rssMB, 0), 13)} | ` +
+            `${pad(ratio(r.forwardMsPerImg, t.forwardMsPerImg), 14)} ${pad(ratio(r.trainMsPerImg, t.trainMsPerImg), 17)}`
+          : `${pad(t ? `(${t.error})` : '-', 9)}`),
+    );
+  }
+  console.log('ms/img: wall time per image of a batch. train/fwd: training step over forward pass (goal <= 4).');
+  console.log('peak RSS: whole process; wasm heap: the backend heap (never shrinks, so its high-water mark); tensors: tf.memory() at the end of the forward pass of a training step.');
+}
+
+await main();
