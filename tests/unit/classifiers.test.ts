@@ -211,13 +211,15 @@ test('classifierScoreFn: differentiable scores whose argmax is the prediction; n
     const agree = scores.filter((s, i) => argmax(s) === pred[i]).length;
     // Multi-class SVM scores can differ from the vote only on tied votes.
     assert.ok(exact ? agree === Xt.length : agree >= Xt.length - 2, `${name}: argmax agrees on ${agree}/${Xt.length}`);
-    const grad = tf.tidy(() => {
-      const x = tf.tensor2d([Xt[0]]);
-      const target = pred[0];
-      const g = tf.grad((f: tf.Tensor) => tf.sum(tf.slice(fn(f as tf.Tensor2D), [0, target], [1, 1])))(x);
-      return g.arraySync() as number[][];
-    });
-    assert.ok(grad[0].every(Number.isFinite), `${name}: finite gradient`);
-    assert.ok(grad[0].some((v) => Math.abs(v) > 1e-6), `${name}: non-zero gradient`);
+    // Every class's score must have a gradient: Grad-CAM explains whichever class was predicted.
+    for (let target = 0; target < json.nClasses; target++) {
+      const grad = tf.tidy(() => {
+        const x = tf.tensor2d([Xt[0]]);
+        const g = tf.grad((f: tf.Tensor) => tf.sum(tf.slice(fn(f as tf.Tensor2D), [0, target], [1, 1])))(x);
+        return g.arraySync() as number[][];
+      });
+      assert.ok(grad[0].every(Number.isFinite), `${name}: finite gradient for class ${target}`);
+      assert.ok(grad[0].some((v) => Math.abs(v) > 1e-6), `${name}: non-zero gradient for class ${target}`);
+    }
   }
 });

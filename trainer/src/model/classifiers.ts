@@ -400,7 +400,7 @@ function argmaxInModelOrder(m: SvmModelJSON, probaByClass: number[]): number {
  * (+d for libsvm's first class, -d for the other), or the Platt logit (A d + B) when the model has
  * probabilities, so the argmax is the prediction; more classes give sklearn's one-vs-rest transform of the
  * pairwise decision values (votes plus a confidence bounded by 1/3), whose argmax is the vote winner except
- * on tied votes (and may differ from the probability argmax in rare borderline cases). Logistic: logits.
+ * on tied votes (and may differ from the probability argmax in rare borderline cases). Logistic: logits (binary: [-z, z]).
  */
 export function classifierScoreFn(json: ClassifierJSON): ((features: tf.Tensor2D) => tf.Tensor2D) | null {
   const n = json.nClasses;
@@ -414,7 +414,8 @@ export function classifierScoreFn(json: ClassifierJSON): ((features: tf.Tensor2D
       return (features) =>
         tf.tidy(() => {
           const z = tf.add(tf.matMul(prep(features), W, false, true), b) as tf.Tensor2D;
-          return z.shape[1] === 1 ? (tf.concat([tf.zerosLike(z), z], 1) as tf.Tensor2D) : z;
+          // Binary: [-z, z] rather than [0, z], so that class 0's score has a gradient too (Grad-CAM of class 0).
+          return z.shape[1] === 1 ? (tf.concat([tf.neg(z), z], 1) as tf.Tensor2D) : z;
         });
     }
     case 'svm-poly':
