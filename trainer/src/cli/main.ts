@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { PipelineOptions } from '../train/options.js';
 import { DEFAULTS } from '../train/options.js';
+import { addSegmenterCommand } from './segmenter.js';
 
 function int(name: string) {
   return (v: string): number => {
@@ -138,6 +139,7 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('evaluate', o));
 
+  addSegmenterCommand(program);
   return program;
 }
 

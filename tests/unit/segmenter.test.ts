@@ -1,0 +1,238 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../trainer/src/backend.js';
+import { SEGMENTER_CLI_DEFAULTS } from '../../trainer/src/cli/segmenter.js';
+import type { GreyImage } from '../../trainer/src/model/pixels.js';
+import {
+  buildSegmenter,
+  diceScore,
+  fillHoles,
+  iouScore,
+  keepLargestComponents,
+  lungMaskedImage,
+  maskOverlap,
+  massInsideMask,
+  refineLungMask,
+  segmentLungs,
+} from '../../trainer/src/model/segmenter.js';
+import {
+  augmentPair,
+  DEFAULT_SEGMENTER_TRAINING,
+  diceBceLoss,
+  evaluateSegmenter,
+  loadPairs,
+  loadSegmenter,
+  quickDice,
+  saveSegmenter,
+  segmentationPairs,
+  segmenterFiles,
+  splitPairs,
+  trainingForward,
+  trainSegmenter,
+} from '../../trainer/src/train/segmenter.js';
+import { DEFAULT_REFINEMENT } from '../../trainer/src/model/segmenter.js';
+import { sharedPath } from '../helpers/shared.js';
+
+let work: string;
+
+before(async () => {
+  await initBackend();
+  work = mkdtempSync(join(tmpdir(), 'zerovar-segmenter-'));
+});
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** A w x h 0/255 mask with the given filled rectangles [x0, y0, x1, y1) (x1, y1 exclusive). */
+function rects(w: number, h: number, boxes: [number, number, number, number][]): GreyImage {
+  const data = new Uint8Array(w * h);
+  for (const [x0, y0, x1, y1] of boxes) for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) data[y * w + x] = 255;
+  return { width: w, height: h, data };
+}
+
+const count = (m: GreyImage) => m.data.reduce((n, v) => n + (v > 127 ? 1 : 0), 0);
+
+test('refineLungMask keeps the two lungs, drops specks and a third blob, fills holes and dilates', () => {
+  const w = 100;
+  // Two "lungs" (20x40 and 18x40), a third blob of 100 px (above the speck floor, 10% of 800: only the
+  // two-component rule removes it) and a 2x2 speck.
+  const m = rects(w, w, [
+    [10, 20, 30, 60],
+    [60, 20, 78, 60],
+    [40, 80, 50, 90],
+    [90, 5, 92, 7],
+  ]);
+  // A hole inside the first lung.
+  for (let y = 35; y < 40; y++) for (let x = 15; x < 20; x++) m.data[y * w + x] = 0;
+  const prob = { width: w, height: w, data: Float32Array.from(m.data, (v) => v / 255) };
+  const plain = refineLungMask(prob, { dilation: 0 });
+  assert.equal(count(plain), 20 * 40 + 18 * 40, 'two lungs with the hole filled, nothing else');
+  assert.equal(plain.data[37 * w + 17], 255, 'hole filled');
+  assert.equal(plain.data[85 * w + 45], 0, 'third blob removed');
+  assert.equal(plain.data[6 * w + 91], 0, 'speck removed');
+  const dilated = refineLungMask(prob, { dilation: 0.01 });
+  assert.equal(count(dilated), 22 * 42 + 20 * 42, 'a 1 px square dilation grows each box by one pixel on every side');
+  const noFill = refineLungMask(prob, { dilation: 0, fillHoles: false });
+  assert.equal(count(noFill), 20 * 40 + 18 * 40 - 25);
+  // Threshold on probabilities.
+  const faint = { width: w, height: w, data: Float32Array.from(m.data, (v) => (v ? 0.4 : 0)) };
+  assert.equal(count(refineLungMask(faint)), 0);
+  assert.ok(count(refineLungMask(faint, { threshold: 0.3, dilation: 0 })) > 0);
+});
+
+test('keepLargestComponents uses 8-connectivity and the size floor', () => {
+  const w = 20;
+  const m = rects(w, w, [
+    [0, 0, 5, 5], // 25
+    [5, 5, 8, 8], // 9, touches the first diagonally: one component of 34
+    [12, 12, 20, 20], // 64
+    [0, 15, 3, 18], // 9
+  ]);
+  const bin = Uint8Array.from(m.data, (v) => (v ? 1 : 0));
+  const two = keepLargestComponents(bin, w, w, 2);
+  assert.equal(two.reduce((a, b) => a + b, 0), 34 + 64);
+  const floor = keepLargestComponents(bin, w, w, 2, 0.6);
+  assert.equal(floor.reduce((a, b) => a + b, 0), 64, 'a component under 60% of the largest is dropped');
+  const ring = rects(7, 7, [[1, 1, 6, 6]]);
+  for (let y = 2; y < 5; y++) for (let x = 2; x < 5; x++) ring.data[y * 7 + x] = 0;
+  const filled = fillHoles(Uint8Array.from(ring.data, (v) => (v ? 1 : 0)), 7, 7);
+  assert.equal(filled.reduce((a, b) => a + b, 0), 25);
+});
+
+test('Dice and IoU of known overlaps', () => {
+  const a = rects(10, 10, [[0, 0, 4, 5]]); // 20 px
+  const b = rects(10, 10, [[2, 0, 6, 5]]); // 20 px, 10 shared
+  assert.equal(diceScore(a, b), (2 * 10) / 40);
+  assert.equal(iouScore(a, b), 10 / 30);
+  assert.deepEqual(maskOverlap(a, a), { dice: 1, iou: 1 });
+  assert.deepEqual(maskOverlap(rects(4, 4, []), rects(4, 4, [])), { dice: 1, iou: 1 });
+  assert.equal(diceScore(a, rects(10, 10, [[6, 6, 9, 9]])), 0);
+  assert.throws(() => diceScore(a, rects(5, 5, [])), /differ in size/);
+});
+
+test('lungMaskedImage blanks outside the (resized) mask and keeps the lungs as they were', () => {
+  const img: GreyImage = { width: 8, height: 8, data: Uint8Array.from({ length: 64 }, (_, i) => 100 + i) };
+  const mask = rects(4, 4, [[0, 0, 2, 4]]); // left half, at half the resolution
+  const out = lungMaskedImage(img, mask);
+  for (let y = 0; y < 8; y++) {
+    for (let x = 0; x < 8; x++) assert.equal(out.data[y * 8 + x], x < 4 ? img.data[y * 8 + x] : 0, `pixel ${x},${y}`);
+  }
+});
+
+test('massInsideMask: the share of attention inside the lungs', () => {
+  const mask = rects(224, 224, [[0, 0, 112, 224]]);
+  const left = Float32Array.from({ length: 49 }, (_, i) => (i % 7 < 3 ? 1 : 0));
+  const right = Float32Array.from({ length: 49 }, (_, i) => (i % 7 > 3 ? 1 : 0));
+  assert.ok(massInsideMask(left, 7, 7, mask) > 0.9);
+  assert.ok(massInsideMask(right, 7, 7, mask) < 0.1);
+  const flat = new Float32Array(49).fill(1);
+  assert.ok(Math.abs(massInsideMask(flat, 7, 7, mask) - 0.5) < 0.01);
+  assert.ok(Number.isNaN(massInsideMask(new Float32Array(49), 7, 7, mask)));
+});
+
+test('augmentPair: no-op settings are the identity, a forced flip mirrors image and mask together', () => {
+  const img: GreyImage = { width: 6, height: 4, data: Uint8Array.from({ length: 24 }, (_, i) => i * 10) };
+  const mask = rects(6, 4, [[0, 0, 2, 4]]);
+  const none = { flip: 0, scale: 0, shift: 0, rotate: 0, brightness: 0, contrast: 0 };
+  const [i0, m0] = augmentPair(img, mask, Math.random, none);
+  assert.deepEqual(i0.data, img.data);
+  assert.deepEqual(m0.data, mask.data);
+  const [i1, m1] = augmentPair(img, mask, Math.random, { ...none, flip: 1 });
+  for (let y = 0; y < 4; y++) {
+    for (let x = 0; x < 6; x++) {
+      assert.equal(i1.data[y * 6 + x], img.data[y * 6 + 5 - x]);
+      assert.equal(m1.data[y * 6 + x], mask.data[y * 6 + 5 - x]);
+    }
+  }
+});
+
+test('the training forward pass (convolutions as convolution gradients) gives the autodiff gradients', () => {
+  const m = buildSegmenter({ inputSize: 16, filters: [3, 5, 6], seed: 3 });
+  const x = tf.randomNormal([2, 16, 16, 1], 0, 1, 'float32', 7) as tf.Tensor4D;
+  const y = tf.cast(tf.greater(tf.randomUniform([2, 16, 16, 1], 0, 1, 'float32', 8), 0.6), 'float32') as tf.Tensor4D;
+  const vars = m.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const ref = tf.variableGrads(() => diceBceLoss(y, m.apply(x) as tf.Tensor4D), vars);
+  const fast = tf.variableGrads(() => diceBceLoss(y, trainingForward(m, x)), vars);
+  assert.ok(Math.abs(ref.value.dataSync()[0]! - fast.value.dataSync()[0]!) < 1e-5);
+  assert.equal(Object.keys(fast.grads).length, vars.length);
+  for (const k of Object.keys(ref.grads)) {
+    const scale = tf.max(tf.abs(ref.grads[k]!)).dataSync()[0]!;
+    const diff = tf.max(tf.abs(tf.sub(ref.grads[k]!, fast.grads[k]!))).dataSync()[0]!;
+    assert.ok(diff <= 1e-4 * Math.max(1, scale), `${k}: max |diff| ${diff} (scale ${scale})`);
+  }
+  tf.dispose([x, y, ref.value, fast.value, ...Object.values(ref.grads), ...Object.values(fast.grads)]);
+  m.dispose();
+});
+
+test('CLI defaults match the training defaults', () => {
+  const { augmentation: _a, ...d } = DEFAULT_SEGMENTER_TRAINING;
+  assert.deepEqual(SEGMENTER_CLI_DEFAULTS, d);
+});
+
+test('ieee8023 pairs carry patient ids; the split never shares a patient', async () => {
+  const pairs = await segmentationPairs(sharedPath('data', 'ieee8023-covid-chestxray'));
+  assert.equal(pairs.length, 192);
+  assert.ok(pairs.every((p) => p.patientId && p.mask.endsWith('_mask.png')));
+  const s = splitPairs(pairs, 42);
+  assert.equal(s.train.length + s.val.length + s.test.length, 192);
+  const ids = (xs: typeof pairs) => new Set(xs.map((p) => p.patientId));
+  const [tr, va, te] = [ids(s.train), ids(s.val), ids(s.test)];
+  for (const id of te) assert.ok(!tr.has(id) && !va.has(id), `patient ${id} in two splits`);
+  for (const id of va) assert.ok(!tr.has(id));
+  assert.ok(s.test.length >= 25 && s.train.length >= 100);
+});
+
+test('a short training run on 16 real pairs at 64 px beats the untrained net; save, load, evaluate', async () => {
+  const pairs = await segmentationPairs(sharedPath('data', 'ieee8023-covid-chestxray'));
+  const s = splitPairs(pairs, 42);
+  const size = 64;
+  const train = await loadPairs(s.train.slice(0, 16), size);
+  const held = await loadPairs(s.test.slice(0, 8), size);
+  const untrained = buildSegmenter({ inputSize: size, filters: [8, 16, 32], seed: 42 });
+  const before = quickDice(untrained, held);
+  untrained.dispose();
+  const t0 = performance.now();
+  const r = await trainSegmenter(train, held, {
+    ...DEFAULT_SEGMENTER_TRAINING,
+    inputSize: size,
+    filters: [8, 16, 32],
+    epochs: 10,
+    batchSize: 4,
+    learningRate: 3e-3,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const afterDice = quickDice(r.model, held);
+  assert.equal(r.history.length, 10);
+  assert.ok(r.history.at(-1)!.loss < r.history[0]!.loss, `loss fell: ${r.history.map((h) => h.loss.toFixed(3)).join(' ')}`);
+  assert.ok(afterDice > before + 0.2 && afterDice > 0.55, `held-out Dice ${before.toFixed(3)} -> ${afterDice.toFixed(3)} (${seconds.toFixed(1)} s)`);
+  assert.ok(Math.abs(afterDice - r.bestValDice) < 1e-9, 'the best epoch weights are the ones kept');
+
+  // Saved and reloaded, it predicts the same; the bundle files list model.json and its weights.
+  const dir = join(work, 'seg');
+  await saveSegmenter(r.model, dir, { kind: 'zerovar-lung-segmenter', inputSize: size, filters: [8, 16, 32], refinement: { ...DEFAULT_REFINEMENT } });
+  const loaded = await loadSegmenter(dir);
+  assert.equal(loaded.meta.inputSize, size);
+  assert.equal(quickDice(loaded.model, held), afterDice);
+  const files = await segmenterFiles(dir);
+  assert.deepEqual(Object.keys(files).sort(), ['segmenter/model.json', 'segmenter/weights.bin']);
+
+  // Full-resolution evaluation with post-processing, and the figure.
+  const figure = join(work, 'fig.png');
+  const ev = await evaluateSegmenter(loaded.model, s.test.slice(0, 4), loaded.meta.refinement, { path: figure, rows: 2 });
+  assert.equal(ev.n, 4);
+  assert.ok(ev.dice > 0.5 && ev.iou > 0.3 && ev.iou <= ev.dice, `Dice ${ev.dice}, IoU ${ev.iou}`);
+  assert.ok(readFileSync(figure).subarray(1, 4).toString() === 'PNG');
+  // segmentLungs answers at the image's own size, 0 or 255.
+  const img = held.images[0]!;
+  const big: GreyImage = { width: 100, height: 80, data: new Uint8Array(8000).fill(120) };
+  const mask = segmentLungs(loaded.model, big);
+  assert.equal(mask.width, 100);
+  assert.equal(mask.height, 80);
+  assert.ok(mask.data.every((v) => v === 0 || v === 255));
+  assert.ok(count(segmentLungs(loaded.model, img)) > 0);
+  r.model.dispose();
+  loaded.model.dispose();
+});
