@@ -240,4 +240,5 @@ async function main(): Promise<void> {
   console.log('peak RSS: whole process; wasm heap: the backend heap (never shrinks, so its high-water mark); tensors: tf.memory() at the end of the forward pass of a training step.');
 }
 
-await main();
+// Run only as a script (the model builder above may be imported).
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

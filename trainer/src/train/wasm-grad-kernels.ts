@@ -441,10 +441,144 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// BatchNormalization gradient (a gradient, not a kernel: it applies on every backend, with the same values)
+//
+// tfjs' own FusedBatchNorm gradient tiles 1/sqrt(var + eps) to the full activation shape and reduces over
+// batch x rows x columns with Sum (a transpose first, on wasm): most of a MobileNetV2 training step. Broadcasting
+// the per-channel factor and taking column sums as ones[1, M] . t[M, C] (one matmul) gives the same values.
+
+const COLUMN_DOT = 'ZerovarColumnDot';
+
+/** sum over rows of a * b (b absent: of a), per channel: [C]. One SIMD pass over the heap on wasm. */
+function columnSums(t: tf.Tensor, channels: number, times?: tf.Tensor): tf.Tensor1D {
+  if (tf.getBackend() === BACKEND && tf.getKernel(COLUMN_DOT, BACKEND)) {
+    const inputs: Record<string, tf.Tensor> = { a: t };
+    if (times) inputs.b = times;
+    return tf.engine().runKernel(COLUMN_DOT, inputs, { channels }) as tf.Tensor1D;
+  }
+  const m = t.size / channels;
+  const prod = times ? tf.mul(t, times) : t;
+  return tf.reshape(tf.matMul(tf.ones([1, m]), tf.reshape(prod, [m, channels])), [channels]) as tf.Tensor1D;
+}
+
+/** Rows summed in float32 per block, blocks added in float64: as accurate as the reference at any batch size. */
+const COLUMN_BLOCK = 256;
+
+function columnDot({ inputs, backend, attrs }: KernelArgs): Info {
+  const b = backend as WasmBackend;
+  const { a, b: other } = inputs as { a: Info; b?: Info };
+  const channels = (attrs as { channels: number }).channels;
+  const rows = a.shape.reduce((p, q) => p * q, 1) / channels;
+  const fma = simdFma(b);
+  const out = b.makeOutput([channels], 'float32');
+  const part = b.makeOutput([channels], 'float32');
+  const ones = other ? null : b.makeOutput([channels], 'float32');
+  if (ones) (b.typedArrayFromHeap(ones) as Float32Array).fill(1);
+  const acc = new Float64Array(channels);
+  const row = 4 * channels;
+  const aAt = addressOf(b, a);
+  const bAt = other ? addressOf(b, other) : addressOf(b, ones!);
+  const bStep = other ? row : 0;
+  const partAt = addressOf(b, part);
+  for (let r0 = 0; r0 < rows; r0 += COLUMN_BLOCK) {
+    const n = Math.min(COLUMN_BLOCK, rows - r0);
+    const pv = b.typedArrayFromHeap(part) as Float32Array;
+    pv.fill(0);
+    if (fma) {
+      fma(partAt, 0, aAt + r0 * row, row, bAt + r0 * bStep, bStep, n, channels);
+    } else {
+      const av = b.typedArrayFromHeap(a) as Float32Array;
+      const bv = b.typedArrayFromHeap(other ?? ones!) as Float32Array;
+      for (let r = r0; r < r0 + n; r++) {
+        for (let ch = 0; ch < channels; ch++) pv[ch]! += av[r * channels + ch]! * bv[(other ? r * channels : 0) + ch]!;
+      }
+    }
+    for (let ch = 0; ch < channels; ch++) acc[ch]! += pv[ch]!;
+  }
+  (b.typedArrayFromHeap(out) as Float32Array).set(acc);
+  free(b, part);
+  if (ones) free(b, ones);
+  return out;
+}
+
+let batchNormGradientRegistered = false;
+
+function registerBatchNormGradient(): void {
+  if (batchNormGradientRegistered) return;
+  const original = tf.getGradient('FusedBatchNorm');
+  if (!original) return;
+  tf.registerGradient({
+    kernelName: 'FusedBatchNorm',
+    inputsToSave: ['x', 'mean', 'variance', 'scale'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+      const dyT = dy as tf.Tensor;
+      // Per-channel statistics over the last axis (what tf.layers uses); anything else: tfjs' own gradient.
+      const channels = x.shape[x.shape.length - 1]!;
+      if (mean.rank !== 1 || mean.shape[0] !== channels || x.rank < 2) return original.gradFunc(dy, saved, attrs);
+      const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
+      const inv = tf.rsqrt(tf.add(variance, eps));
+      const factor = scale ? tf.mul(inv, scale) : inv;
+      return {
+        x: () => tf.mul(dyT, factor),
+        mean: () => tf.neg(tf.mul(columnSums(dyT, channels), factor)),
+        variance: () =>
+          tf.mul(tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, columnSums(dyT, channels))), factor), tf.mul(tf.square(inv), -0.5)),
+        scale: () => tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, columnSums(dyT, channels))), inv),
+        offset: () => columnSums(dyT, channels),
+      };
+    },
+  });
+  batchNormGradientRegistered = true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ClipByValue gradient (ReLU6): tfjs builds it from four full-size comparisons and a select; on wasm one pass
+// over the heap does it. Other backends keep tfjs' own gradient.
+
+const CLIP_GRAD = 'ZerovarClipByValueGrad';
+
+function clipGrad({ inputs, backend, attrs }: KernelArgs): Info {
+  const b = backend as WasmBackend;
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const { clipValueMin: lo, clipValueMax: hi } = attrs as { clipValueMin: number; clipValueMax: number };
+  const out = b.makeOutput(x.shape, 'float32');
+  const o = b.typedArrayFromHeap(out) as Float32Array;
+  const xv = b.typedArrayFromHeap(x) as Float32Array;
+  const g = b.typedArrayFromHeap(dy) as Float32Array;
+  for (let i = 0; i < o.length; i++) {
+    const v = xv[i]!;
+    o[i] = v >= lo && v <= hi ? g[i]! : 0;
+  }
+  return out;
+}
+
+let clipGradientRegistered = false;
+
+function registerClipGradient(): void {
+  if (clipGradientRegistered) return;
+  const original = tf.getGradient('ClipByValue');
+  if (!original) return;
+  if (!tf.getKernel(CLIP_GRAD, BACKEND)) tf.registerKernel({ kernelName: CLIP_GRAD, backendName: BACKEND, kernelFunc: clipGrad as unknown as tf.KernelFunc });
+  tf.registerGradient({
+    kernelName: 'ClipByValue',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as [tf.Tensor];
+      const dyT = dy as tf.Tensor;
+      if (tf.getBackend() !== BACKEND || x.dtype !== 'float32' || dyT.dtype !== 'float32') return original.gradFunc(dy, saved, attrs);
+      return { x: () => tf.engine().runKernel(CLIP_GRAD, { x, dy: dyT }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor };
+    },
+  });
+  clipGradientRegistered = true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * Registers the gradient kernels above for the wasm backend (once; later calls return the same list). Returns the
- * kernel names now served by this module. Call after the wasm backend is registered (importing
+ * kernel names now served by this module. It also replaces the BatchNormalization gradient (for every backend:
+ * same values, without the full-size tiling) and, on wasm, the ClipByValue (ReLU6) gradient. Call after the wasm backend is registered (importing
  * '@tensorflow/tfjs-backend-wasm' is enough; it need not be the active backend yet).
  */
 export function registerWasmGradientKernels(): string[] {
@@ -466,6 +600,10 @@ export function registerWasmGradientKernels(): string[] {
   add('Conv2DBackpropFilter', conv2dBackpropFilter);
   add('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter);
   add('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput);
+  // Helper kernel of the BatchNormalization gradient below (not a tfjs kernel name; not in the returned list).
+  if (!tf.getKernel(COLUMN_DOT, BACKEND)) tf.registerKernel({ kernelName: COLUMN_DOT, backendName: BACKEND, kernelFunc: columnDot as unknown as tf.KernelFunc });
+  registerBatchNormGradient();
+  registerClipGradient();
   registered = names;
   return [...names];
 }
