@@ -1,6 +1,7 @@
 // Options of a pipeline run. Defaults follow the paper where that is practical on a 2-core CPU, and say so
 // where they differ (frozen backbone, smaller fc layers).
 import type { BackboneName } from '../model/backbones.js';
+import type { StepName } from './experiment.js';
 
 export type ClassifierChoice = 'auto' | 'svm-poly' | 'svm-rbf' | 'svm-linear' | 'logistic' | 'knn' | 'random-forest';
 
@@ -31,11 +32,17 @@ export interface PipelineOptions {
   seed: number;
   backend: 'auto' | 'wasm' | 'cpu';
   resume: boolean;
+  /** Forget this step and the later ones of an existing experiment, so they run again. */
+  redo?: StepName;
   /** Step subcommands work on an existing experiment without --resume. */
   continueExisting?: boolean;
   quiet: boolean;
   external?: string;
   bundleOut?: string;
+  /** 'raw' (default): whole images; 'masked': every image lung-masked first (dataset mask, else the segmenter). */
+  variant?: 'raw' | 'masked';
+  /** Folder of a trained lung segmenter (zerovar segmenter train); needed by the masked variant. */
+  segmenter?: string;
 }
 
 export const DEFAULTS = {

@@ -17,7 +17,15 @@ import { fClassif, selectKBest } from '../model/ftest.js';
 import { BundleModel, type BundleClassifier } from '../model/inference.js';
 import { evaluateScores, type ClassificationMetrics } from '../model/metrics.js';
 import type { InputSpec } from '../model/pixels.js';
-import { applyPruning, planZeroVariancePruning, pruneOutputUnits, pruningSummary, type PruningSummary } from '../model/surgery.js';
+import {
+  applyPruning,
+  planZeroVariancePruning,
+  pruneOutputUnits,
+  pruningSummary,
+  restrictPlan,
+  type PlannedUnit,
+  type PruningSummary,
+} from '../model/surgery.js';
 import { fitClassifier } from './classifiers.js';
 import { Experiment, writeJsonAtomic } from './experiment.js';
 import { fineTune, type EpochRecord } from './finetune.js';
@@ -28,6 +36,7 @@ import type { PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
 import { measureUnitStats } from './variance.js';
 import { loadPretrained } from './weights.js';
+import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
 
 export interface DataResult {
   dataset: string;
@@ -60,6 +69,8 @@ export interface PruneResult extends PruningSummary {
   maxAbsDiffTrain: number;
   maxAbsDiffFeatures: number;
   maxAbsDiffLogits: number;
+  /** Unit groups constant on the training split but not on the validation split, hence kept. */
+  unconfirmedOnValidation: number;
   /** Indices (in the fine-tuned fc2) of the penultimate units that survived. */
   keptFeatures: number[];
   removedPerLayer: Record<string, number>;
@@ -115,6 +126,7 @@ export class Pipeline {
   readonly info: BackboneInfo;
   readonly spec: InputSpec;
   private sets: { train: ImageSet; val: ImageSet; test: ImageSet } | null = null;
+  private lungSegmenter: Promise<LoadedSegmenter> | null = null;
 
   constructor(readonly opts: PipelineOptions) {
     const root = resolve(opts.experimentsDir);
@@ -126,8 +138,29 @@ export class Pipeline {
     }
     this.exp = Experiment.open(root, opts.experimentId, { ...opts });
     this.exp.quiet = opts.quiet;
+    if (opts.redo) {
+      this.exp.invalidateFrom(opts.redo);
+      this.log(`redoing from step ${opts.redo}`);
+    }
     this.info = BACKBONES[opts.backbone];
     this.spec = { size: opts.inputSize ?? this.info.inputSize, normalization: this.info.normalization };
+    if (opts.variant === 'masked' && !opts.segmenter) {
+      throw new Error('the masked variant needs --segmenter DIR (train one with: zerovar segmenter train --dataset DIR --out DIR)');
+    }
+  }
+
+  /** The masked variant's segmenter, loaded once. */
+  segmenter(): Promise<LoadedSegmenter> {
+    this.lungSegmenter ??= loadSegmenter(this.opts.segmenter!);
+    return this.lungSegmenter;
+  }
+
+  /** Masked variant: every image lung-masked (the dataset's mask where present, else the segmenter's). */
+  private async lungsOnly(r: { set: ImageSet; skipped: SkippedFile[] }): Promise<{ set: ImageSet; skipped: SkippedFile[] }> {
+    if (this.opts.variant !== 'masked') return r;
+    const m = await maskImageSet(r.set, await this.segmenter());
+    this.log(`lung-masked ${m.set.size} images: ${m.fromDataset} with the dataset's masks, ${m.predicted} with the segmenter's`);
+    return { set: m.set, skipped: r.skipped };
   }
 
   /** Metrics of the exported bundle on external data (xai --external), kept beside the report. */
@@ -205,7 +238,7 @@ export class Pipeline {
     const progress = this.progress('decoding images', all.length);
     let done = 0;
     const load = async (samples: Sample[]) =>
-      loadImageSet(samples, this.spec, () => progress(++done));
+      this.lungsOnly(await loadImageSet(samples, this.spec, () => progress(++done)));
     const train = await load(split.train);
     const val = await load(split.val);
     const test = await load(split.test);
@@ -280,18 +313,12 @@ export class Pipeline {
 
   private async backbone(): Promise<{ backbone: tf.LayersModel; weights: string }> {
     const o = this.opts;
-    if (o.backbone === 'vgg16' && (o.weights === undefined || o.weights === 'none')) {
-      if (o.weights === undefined) {
-        throw new Error('VGG16 has no published tfjs weights: pass --weights DIR|URL (a tfjs LayersModel of VGG16), or --weights none for random init');
-      }
-      this.log('warning: VGG16 with random initialisation (--weights none): no ImageNet features');
-      return { backbone: buildVgg16(this.spec.size, deriveSeed(o.seed, 'vgg16')), weights: 'none' };
-    }
+    // VGG16 has no published tfjs weights: loadPretrained says so unless --weights names some (or 'none').
     const pretrained = await loadPretrained(o.backbone, o.weights);
     if (!pretrained) {
-      this.log(`warning: ${o.backbone} with random initialisation`);
       if (o.backbone !== 'vgg16') throw new Error(`${o.backbone} needs pretrained weights; --weights none is only for vgg16`);
-      return { backbone: buildVgg16(this.spec.size), weights: 'none' };
+      this.log('warning: VGG16 with random initialisation (--weights none): no ImageNet features');
+      return { backbone: buildVgg16(this.spec.size, deriveSeed(o.seed, 'vgg16')), weights: 'none' };
     }
     return { backbone: backboneFromPretrained(o.backbone, pretrained, this.spec.size), weights: o.weights ?? 'default' };
   }
@@ -302,24 +329,35 @@ export class Pipeline {
   async prune(): Promise<PruneResult> {
     await this.train();
     return this.exp.step('prune', async () => {
-      const { train, test } = await this.images();
+      const { train, val, test } = await this.images();
       const model = await loadLayersModel(this.exp.path('finetuned'));
-      const n = train.size;
-      const progress = this.progress('unit statistics', n);
-      let seen = 0;
-      const batches = (function* (): Generator<tf.Tensor4D> {
-        for (const b of train.batches(32)) {
-          seen += b.shape[0];
-          progress(seen);
-          yield b;
-        }
-      })();
       const protect = [this.info.gradcamLayer];
-      const stats = await measureUnitStats(model, batches, undefined, { disposeBatches: true, protect });
-      const plan = planZeroVariancePruning(model, stats, {
-        threshold: this.opts.varianceThreshold,
-        protect,
-      });
+      const measure = async (set: ImageSet, label: string, names?: string[]) => {
+        const progress = this.progress(label, set.size);
+        let seen = 0;
+        const batches = (function* (): Generator<tf.Tensor4D> {
+          for (const b of set.batches(32)) {
+            seen += b.shape[0];
+            progress(seen);
+            yield b;
+          }
+        })();
+        return measureUnitStats(model, batches, names, { disposeBatches: true, protect });
+      };
+      const stats = await measure(train, 'unit statistics (train)');
+      const planned = planZeroVariancePruning(model, stats, { threshold: this.opts.varianceThreshold, protect });
+      // A ReLU unit that never fired on the training images may still fire on new ones (seen in the dense head):
+      // a removal must also hold on the validation split, or the unit stays. The test split is never consulted.
+      const valStats = await measure(val, 'unit statistics (validation)', Object.keys(stats.tensors));
+      const holdsOnVal = (u: PlannedUnit) =>
+        u.constants.every((c) => {
+          const m = valStats.tensors[c.tensor]!;
+          const variance = m.m2[c.channel]! / m.count;
+          return variance <= this.opts.varianceThreshold && Math.abs(m.mean[c.channel]! - c.value) <= 1e-6 * Math.max(1, Math.abs(c.value));
+        });
+      const plan = restrictPlan(planned, holdsOnVal);
+      const unconfirmed = planned.units.length - plan.units.length;
+      this.log(`zero-variance unit groups: ${planned.units.length} on the training split, ${unconfirmed} of them not constant on the validation split (kept)`);
       const pruned = applyPruning(model, plan);
       const summary = pruningSummary(model, pruned, plan);
       const fc2Units = (model.getLayer('fc2').outputShape as number[])[1]!;
@@ -367,6 +405,7 @@ export class Pipeline {
         maxAbsDiffTrain: Math.max(onTrain.features, onTrain.logits),
         keptFeatures,
         removedPerLayer,
+        unconfirmedOnValidation: unconfirmed,
       };
     });
   }
@@ -458,11 +497,14 @@ export class Pipeline {
       const compressed = await loadLayersModel(this.exp.path('compressed'));
       const dir = this.exp.path('bundle');
       const { keptFeatures: _k, ...pruning } = pr;
+      const masked = this.opts.variant === 'masked';
+      const seg = masked ? await this.segmenter() : undefined;
       const manifest = await writeBundle(
         dir,
         {
           name: `${this.opts.experimentId}`,
-          variant: 'raw',
+          variant: masked ? 'masked' : 'raw',
+          ...(seg && { segmenter: { path: 'segmenter/model.json', inputSize: seg.meta.inputSize, threshold: seg.meta.refinement.threshold, refinement: seg.meta.refinement, heldOut: seg.meta.heldOut } }),
           classes: data.classes,
           positiveClass: data.positiveClass,
           input: { size: this.spec.size, channels: 3, normalization: this.spec.normalization, resize: 'stretch' },
@@ -503,6 +545,7 @@ export class Pipeline {
           },
         },
         compressed,
+        seg ? await segmenterFiles(this.opts.segmenter!) : {},
       );
       compressed.dispose();
 
@@ -511,7 +554,7 @@ export class Pipeline {
       const bm = await BundleModel.load(fsFetcher(dir));
       let diff = 0;
       for (let i = 0; i < test.size; i += 32) {
-        const preds = bm.classifyBatch(test.images.slice(i, i + 32));
+        const preds = bm.classifyBatch(test.images.slice(i, i + 32), { premasked: true });
         preds.forEach((p, j) => p.probabilities.forEach((v, c) => (diff = Math.max(diff, Math.abs(v - sel.testProbabilities[i + j]![c]!)))));
       }
       bm.dispose();
@@ -545,8 +588,8 @@ export class Pipeline {
           if (idx.length === 0) continue;
           const rows = idx.map((i) => {
             const img = test.images[i]!;
-            const p = bm.classify(img);
-            const cam = bm.explain(img, p.classIndex);
+            const p = bm.classify(img, { premasked: true });
+            const cam = bm.explain(img, p.classIndex, { premasked: true });
             samples.push({ path: test.samples[i]!.path, trueClass: className, predicted: p.className, probability: p.probabilities[p.classIndex]! });
             return {
               image: img,

@@ -79,6 +79,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       keptForPadding: pr.keptForPadding,
       keptProtected: pr.keptProtected,
       keptLastUnit: pr.keptLastUnit,
+      unconfirmedOnValidation: pr.unconfirmedOnValidation,
       layers: pr.layers,
     },
     selection: sel && {
@@ -201,7 +202,10 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       paramsAfter: pr.paramsAfter,
       maxAbsDiff: pr.maxAbsDiff,
       layers: pr.layers.map((l) => ({ name: l.name, before: l.unitsBefore, after: l.unitsAfter })),
-      note: `Constant units kept because a padded consumer would see them change at the borders: ${pr.keptForPadding}; constant non-zero units of the Grad-CAM layer kept: ${pr.keptProtected}.`,
+      note:
+        `Statistics over the training split; a removal must also hold on the validation split (${pr.unconfirmedOnValidation} unit group(s) constant on training images only were kept). ` +
+        `Constant units kept because a padded consumer would see them change at the borders: ${pr.keptForPadding}; constant non-zero units of the Grad-CAM layer kept: ${pr.keptProtected}. ` +
+        `max |pruned - unpruned|: ${pr.maxAbsDiffTrain.toExponential(2)} on training images, ${pr.maxAbsDiff.toExponential(2)} on the test split.`,
     },
     featureSelection: sel && {
       protocol: sel.protocol,
