@@ -35,6 +35,10 @@ import {
   trainSegmenter,
 } from '../../trainer/src/train/segmenter.js';
 import { DEFAULT_REFINEMENT } from '../../trainer/src/model/segmenter.js';
+import { fsFetcher, writeBundle, type BundleManifestDraft } from '../../trainer/src/io/bundle-fs.js';
+import { BundleError } from '../../trainer/src/model/bundle.js';
+import { BundleModel } from '../../trainer/src/model/inference.js';
+import { fitClassifier } from '../../trainer/src/train/classifiers.js';
 import { sharedPath } from '../helpers/shared.js';
 
 let work: string;
@@ -235,4 +239,62 @@ test('a short training run on 16 real pairs at 64 px beats the untrained net; sa
   assert.ok(count(segmentLungs(loaded.model, img)) > 0);
   r.model.dispose();
   loaded.model.dispose();
+});
+
+test('a masked bundle carries its segmenter and masks what it classifies and explains', async () => {
+  const input = tf.input({ shape: [16, 16, 3] });
+  const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'last_conv', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }).apply(input);
+  const gap = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(conv);
+  const fc2 = tf.layers.dense({ units: 4, name: 'fc2', kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }).apply(gap) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: fc2 });
+  const rand = (() => {
+    let a = 7;
+    return () => ((a = (a * 1103515245 + 12345) % 2147483648) / 2147483648);
+  })();
+  const X = Array.from({ length: 20 }, (_, i) => [0, 1, 2, 3].map(() => rand() + (i % 2)));
+  const classifier = { deployed: fitClassifier('logistic', X, X.map((_, i) => i % 2), { seed: 1 }) };
+  const segDir = join(work, 'bundle-seg');
+  const segmenter = buildSegmenter({ inputSize: 16, filters: [2, 4], seed: 9 });
+  await saveSegmenter(segmenter, segDir, { kind: 'zerovar-lung-segmenter', inputSize: 16, filters: [2, 4], refinement: { ...DEFAULT_REFINEMENT } });
+  segmenter.dispose();
+  const draft: BundleManifestDraft = {
+    name: 'masked test bundle',
+    variant: 'masked',
+    classes: ['COVID', 'Normal'],
+    positiveClass: 'COVID',
+    input: { size: 16, channels: 3, normalization: 'mobilenet', resize: 'stretch' },
+    backbone: { name: 'tiny', weights: 'random' },
+    model: { gradcamLayer: 'last_conv', featuresLayer: 'fc2', outputs: ['fc2'] },
+    features: { selected: [0, 1, 2, 3], total: 4, protocol: 'validation' },
+    classifier,
+    pruning: {},
+    metrics: {},
+    provenance: { dataset: 'synthetic' },
+    segmenter: { path: 'segmenter/model.json', inputSize: 16, threshold: 0.45, refinement: { ...DEFAULT_REFINEMENT, dilation: 0 } },
+  };
+  const dir = join(work, 'masked-bundle');
+  await writeBundle(dir, draft, model, await segmenterFiles(segDir));
+  const bm = await BundleModel.load(fsFetcher(dir));
+  try {
+    assert.equal(bm.masked, true);
+    assert.equal(bm.refinement.threshold, 0.45, 'the manifest threshold wins');
+    const img: GreyImage = { width: 40, height: 30, data: Uint8Array.from({ length: 1200 }, (_, i) => (i * 37) % 256) };
+    const mask = bm.segment(img);
+    assert.equal(mask.width, 40);
+    const masked = lungMaskedImage(img, mask);
+    const auto = bm.classify(img);
+    const manual = bm.classify(masked, { premasked: true });
+    assert.deepEqual(auto.probabilities, manual.probabilities);
+    const e1 = bm.explain(img, 0);
+    const e2 = bm.explain(masked, 0, { premasked: true });
+    assert.deepEqual(Array.from(e1.cam), Array.from(e2.cam));
+  } finally {
+    bm.dispose();
+  }
+  // A masked bundle without its segmenter is refused.
+  const bad = join(work, 'masked-no-seg');
+  const { segmenter: _s, ...noSeg } = draft;
+  await writeBundle(bad, noSeg, model);
+  await assert.rejects(BundleModel.load(fsFetcher(bad)), (e: Error) => e instanceof BundleError && /segmenter/.test(e.message));
+  model.dispose();
 });

@@ -57,6 +57,8 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--limit <n>', 'use at most n images per class (quick runs)', int('--limit'))
     .option('--seed <n>', 'seed for splits, initialisation and shuffling', (v) => Number(v), DEFAULTS.seed)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .addOption(new Option('--variant <v>', "'raw': whole images; 'masked': lungs only (dataset masks, else --segmenter's)").choices(['raw', 'masked']).default('raw'))
+    .option('--segmenter <dir>', 'trained lung segmenter (zerovar segmenter train) for the masked variant; the bundle carries it')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
     .option('--quiet', 'no progress output', false);
 }
@@ -94,6 +96,8 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     quiet: Boolean(o.quiet),
     external: o.external as string | undefined,
     bundleOut: o.out as string | undefined,
+    variant: o.variant as PipelineOptions['variant'],
+    segmenter: o.segmenter as string | undefined,
   };
 }
 

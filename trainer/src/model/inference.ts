@@ -2,10 +2,11 @@
 // `evaluate`, the end-to-end checks and the viewer's worker all go through this, so a bundle gives the same
 // answer everywhere. Browser-safe.
 import * as tf from '@tensorflow/tfjs';
-import { loadBundleModel, readBundle, type BundleManifest, type FetchBytes } from './bundle.js';
+import { BundleError, loadBundleModel, readBundle, type BundleManifest, type FetchBytes } from './bundle.js';
 import { classifierFromJSON, classifierScoreFn, type Classifier, type ClassifierJSON } from './classifiers.js';
 import { GradCAM, type CamResult } from './gradcam.js';
 import { greyToInput, type GreyImage, type InputSpec } from './pixels.js';
+import { DEFAULT_REFINEMENT, lungMaskedImage, segmentLungs, type MaskRefinement } from './segmenter.js';
 
 /** What the manifest's `classifier` field holds: the deployed classifier and, when that one cannot be
  * differentiated (k-NN, random forest), a linear one on the same features used only to draw attention. */
@@ -20,6 +21,12 @@ export interface Prediction {
   className: string;
 }
 
+/** `premasked`: the images are lung-masked already (the trainer's own masked sets); a masked bundle masks
+ * everything else itself before classifying or explaining. */
+export interface InputOptions {
+  premasked?: boolean;
+}
+
 export interface Explanation extends CamResult {
   /** Class the map explains (the predicted one unless asked otherwise). */
   className: string;
@@ -29,21 +36,57 @@ export class BundleModel {
   readonly spec: InputSpec;
   private readonly classifier: Classifier;
   private cam: GradCAM | null = null;
+  /** Masked versions of recently seen images, so classify() then explain() segments once. */
+  private readonly maskedCache = new WeakMap<GreyImage, GreyImage>();
 
   private constructor(
     readonly manifest: BundleManifest,
     readonly model: tf.LayersModel,
     private readonly classifiers: BundleClassifier,
+    /** The lung segmenter a masked bundle carries (null for raw bundles). */
+    readonly segmenter: tf.LayersModel | null = null,
   ) {
     this.spec = { size: manifest.input.size, normalization: manifest.input.normalization };
     this.classifier = classifierFromJSON(classifiers.deployed);
   }
 
-  /** Reads and verifies every file of the bundle, then loads its model. */
+  /** Reads and verifies every file of the bundle, then loads its model (and its segmenter, if any). */
   static async load(fetchBytes: FetchBytes): Promise<BundleModel> {
     const bundle = await readBundle(fetchBytes);
+    if (bundle.manifest.variant === 'masked' && !bundle.manifest.segmenter) {
+      throw new BundleError('a masked bundle must carry its lung segmenter (manifest.segmenter is missing)');
+    }
     const model = await loadBundleModel(bundle);
-    return new BundleModel(bundle.manifest, model, bundle.manifest.classifier as BundleClassifier);
+    const segmenter = bundle.manifest.segmenter ? await loadBundleModel(bundle, bundle.manifest.segmenter.path) : null;
+    return new BundleModel(bundle.manifest, model, bundle.manifest.classifier as BundleClassifier, segmenter);
+  }
+
+  /** Trained on lung-masked images: classify() and explain() mask their input first. */
+  get masked(): boolean {
+    return this.manifest.variant === 'masked';
+  }
+
+  /** The post-processing recorded with the segmenter (threshold, components, holes, dilation). */
+  get refinement(): MaskRefinement {
+    const s = this.manifest.segmenter as { threshold?: number; refinement?: Partial<MaskRefinement> } | undefined;
+    return { ...DEFAULT_REFINEMENT, ...(s?.refinement ?? {}), ...(s?.threshold !== undefined ? { threshold: s.threshold } : {}) };
+  }
+
+  /** The lung mask of a grey image (0 or 255, at the image's size), from the bundle's segmenter. */
+  segment(image: GreyImage): GreyImage {
+    if (!this.segmenter) throw new Error(`bundle '${this.manifest.name}' has no lung segmenter`);
+    return segmentLungs(this.segmenter, image, this.refinement);
+  }
+
+  /** What the network sees: the image itself, or for a masked bundle the image with everything outside the lungs blanked. */
+  prepare(image: GreyImage, opts: InputOptions = {}): GreyImage {
+    if (!this.masked || opts.premasked) return image;
+    let m = this.maskedCache.get(image);
+    if (!m) {
+      m = lungMaskedImage(image, this.segment(image));
+      this.maskedCache.set(image, m);
+    }
+    return m;
   }
 
   get classes(): string[] {
@@ -63,22 +106,24 @@ export class BundleModel {
     return images.map((_, i) => data.slice(i * d, (i + 1) * d));
   }
 
-  classifyBatch(images: GreyImage[]): Prediction[] {
+  classifyBatch(images: GreyImage[], opts: InputOptions = {}): Prediction[] {
     if (images.length === 0) return [];
-    return this.classifier.predictProba(this.features(images)).map((p) => {
+    const inputs = images.map((img) => this.prepare(img, opts));
+    return this.classifier.predictProba(this.features(inputs)).map((p) => {
       let best = 0;
       for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
       return { probabilities: p, classIndex: best, className: this.classes[best]! };
     });
   }
 
-  classify(image: GreyImage): Prediction {
-    return this.classifyBatch([image])[0]!;
+  classify(image: GreyImage, opts: InputOptions = {}): Prediction {
+    return this.classifyBatch([image], opts)[0]!;
   }
 
   /** Grad-CAM of the bundle's Grad-CAM layer for `classIndex` (default: the predicted class). */
-  explain(image: GreyImage, classIndex?: number): Explanation {
-    const target = classIndex ?? this.classify(image).classIndex;
+  explain(image: GreyImage, classIndex?: number, opts: InputOptions = {}): Explanation {
+    image = this.prepare(image, opts);
+    const target = classIndex ?? this.classify(image, { premasked: true }).classIndex;
     const json = this.classifiers.explainer ?? this.classifiers.deployed;
     const score = classifierScoreFn(json);
     if (!score) throw new Error(`the ${json.kind} classifier cannot be explained by gradients and the bundle has no explainer`);
@@ -96,6 +141,7 @@ export class BundleModel {
   dispose(): void {
     this.cam?.dispose();
     this.model.dispose();
+    this.segmenter?.dispose();
   }
 }
 

@@ -13,6 +13,7 @@ import { resizeGrey, type GreyImage } from '../model/pixels.js';
 import {
   buildSegmenter,
   DEFAULT_REFINEMENT,
+  lungMaskedImage,
   DEFAULT_SEGMENTER,
   maskOverlap,
   predictLungProbabilities,
@@ -20,11 +21,13 @@ import {
   resizeMask,
   segmenterInput,
   segmenterInputSize,
+  segmentLungsBatch,
   type MaskRefinement,
   type Overlap,
 } from '../model/segmenter.js';
 import { writeRgbaPng } from '../report/png.js';
 import { writeJsonAtomic } from './experiment.js';
+import { ImageSet } from './images.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Data
@@ -571,4 +574,49 @@ export async function runSegmenterJob(job: SegmenterJob): Promise<SegmenterRepor
   };
   await writeFile(join(resolve(job.out), 'report.json'), JSON.stringify(report, null, 2));
   return report;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Masking a dataset for the masked variant
+
+export interface LoadedSegmenter {
+  model: tf.LayersModel;
+  meta: SegmenterMeta;
+}
+
+/**
+ * Lung masks (0/255, at each image's size) for decoded samples: the dataset's own mask where it has one
+ * (Sample.maskPath), else the segmenter's prediction. Throws when a mask is needed and no segmenter is given.
+ */
+export async function lungMasks(
+  samples: { path: string; maskPath?: string }[],
+  images: GreyImage[],
+  segmenter: LoadedSegmenter | null,
+): Promise<{ masks: GreyImage[]; fromDataset: number; predicted: number }> {
+  const masks: (GreyImage | undefined)[] = new Array(images.length);
+  const need: number[] = [];
+  for (let i = 0; i < images.length; i++) {
+    const mp = samples[i]!.maskPath;
+    if (mp) masks[i] = resizeMask(await readGreyImage(mp), images[i]!.width, images[i]!.height);
+    else need.push(i);
+  }
+  if (need.length && !segmenter) {
+    throw new Error(`${need.length} image(s) have no lung mask (e.g. ${samples[need[0]!]!.path}) and no segmenter was given (--segmenter DIR)`);
+  }
+  for (let s = 0; s < need.length; s += 32) {
+    const idx = need.slice(s, s + 32);
+    const pred = segmentLungsBatch(segmenter!.model, idx.map((i) => images[i]!), segmenter!.meta.refinement);
+    idx.forEach((i, k) => (masks[i] = pred[k]));
+  }
+  return { masks: masks as GreyImage[], fromDataset: images.length - need.length, predicted: need.length };
+}
+
+/** The set with every image lung-masked (lungMaskedImage), for the masked variant. */
+export async function maskImageSet(
+  set: ImageSet,
+  segmenter: LoadedSegmenter | null,
+): Promise<{ set: ImageSet; fromDataset: number; predicted: number }> {
+  const { masks, fromDataset, predicted } = await lungMasks(set.samples, set.images, segmenter);
+  const images = set.images.map((img, i) => lungMaskedImage(img, masks[i]!));
+  return { set: new ImageSet(set.samples, images, set.spec), fromDataset, predicted };
 }
