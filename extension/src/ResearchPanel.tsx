@@ -328,6 +328,7 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
               cy="zerovar-run-info"
               rows={[
                 ['Backend', run.result.backend],
+                ['Skipped', run.result.skipped.length ? run.result.skipped.join('; ') : undefined],
                 ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${ms(run.result.explainMs)}`],
                 ['Model load', run.result.cold ? `${ms(run.result.loadMs)} (first use)` : 'cached'],
                 ['Total', ms(run.totalMs)],

@@ -36,6 +36,8 @@ export interface InitResult {
 
 export interface ClassifyResult {
   backend: BackendName;
+  /** Backends given up after being chosen, with the reason (e.g. wrong results for this model). */
+  skipped: string[];
   probabilities: number[];
   classIndex: number;
   className: string;

@@ -110,6 +110,11 @@ export class ViewportOverlay {
     const o = toCanvas(-0.5, -0.5);
     const x = toCanvas(cols - 0.5, -0.5);
     const y = toCanvas(-0.5, rows - 0.5);
+    // An image without a usable geometry (e.g. Pixel Spacing 0\0 gives Cornerstone a NaN camera) has no
+    // place on the canvas to draw at: draw nothing rather than a map in the wrong place.
+    const finite = [...o, ...x, ...y].slice(0, 6).every(Number.isFinite) && [o, x, y].every((p) => p.length >= 2);
+    this.canvas.dataset.zerovarGeometry = finite ? 'ok' : 'invalid';
+    if (!finite) return;
     const hw = this.heatmap.width;
     const hh = this.heatmap.height;
     ctx.setTransform(

@@ -7,6 +7,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { httpFetcher, type FetchBytes } from '../../trainer/src/model/bundle.js';
 import { upsampleCam } from '../../trainer/src/model/gradcam.js';
 import { BundleModel } from '../../trainer/src/model/inference.js';
+import type { GreyImage } from '../../trainer/src/model/pixels.js';
 import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
 } from './inferenceProtocol.js';
@@ -24,24 +25,72 @@ const models = new Map<string, Promise<{ model: BundleModel; facts: ModelFacts }
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** Initialises `name` and proves it computes: a backend can register and still fail on its first kernel. */
-async function tryBackend(name: BackendName): Promise<void> {
-  if (!(await tf.setBackend(name))) throw new Error('did not initialise');
-  await tf.ready();
-  const t = tf.tidy(() => tf.add(tf.tensor1d([1, 2, 3]), tf.scalar(1)));
-  const v = await t.data();
-  t.dispose();
-  if (v[0] !== 2 || v[1] !== 3 || v[2] !== 4) throw new Error(`a test addition gave ${Array.from(v)}`);
+/**
+ * The kernels a MobileNet runs, fused as tfjs-layers fuses them (conv + bias + ReLU6, depthwise conv + bias,
+ * batch norm, pooling, matmul + bias), on fixed data big enough to take the backends' vectorised paths.
+ */
+async function probeOps(): Promise<Float32Array> {
+  const out = tf.tidy(() => {
+    const fill = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
+    // An input of a model's size (>100 kB): WebGPU on a software adapter fails to upload such buffers.
+    const x = tf.tensor4d(fill(64 * 64 * 8, (i) => Math.sin(i * 0.37)), [1, 64, 64, 8]);
+    const w = tf.tensor4d(fill(3 * 3 * 8 * 16, (i) => 0.2 * Math.cos(i * 0.11)), [3, 3, 8, 16]);
+    const b = tf.tensor1d(fill(16, (i) => 0.05 * (i - 8)));
+    const dw = tf.tensor4d(fill(3 * 3 * 16, (i) => Math.sin(i * 0.53)), [3, 3, 16, 1]);
+    const pw = tf.tensor4d(fill(16 * 32, (i) => 0.1 * Math.cos(i * 0.7)), [1, 1, 16, 32]);
+    let y = tf.fused.conv2d({ x, filter: w, strides: 2, pad: 'same', bias: b, activation: 'relu6' });
+    y = tf.fused.depthwiseConv2d({ x: y, filter: dw, strides: 1, pad: 'same', bias: b, activation: 'relu6' });
+    y = tf.fused.conv2d({ x: y, filter: pw, strides: 1, pad: 'valid' });
+    y = tf.batchNorm(y, tf.scalar(0.1), tf.scalar(1.5), tf.scalar(0.2), tf.scalar(0.9), 1e-3) as tf.Tensor4D;
+    const pooled = tf.mean(y, [1, 2]) as tf.Tensor2D;
+    const m = tf.fused.matMul({ a: pooled, b: tf.tensor2d(fill(32 * 5, (i) => 0.1 * (i - 80)), [32, 5]), bias: tf.tensor1d([1, 2, 3, 4, 5]), activation: 'relu' });
+    return tf.concat([tf.reshape(y, [-1]), tf.reshape(m, [-1])]);
+  });
+  try {
+    return (await out.data()) as Float32Array;
+  } finally {
+    out.dispose();
+  }
 }
 
+let reference: Float32Array | null = null;
+
+/**
+ * Initialises `name` and proves it computes correctly: a backend can register and still fail on its first kernel,
+ * or (seen with WebGPU on a software adapter) give wrong numbers. The check compares with the cpu backend.
+ */
+async function tryBackend(name: BackendName): Promise<void> {
+  if (!reference) {
+    if (!(await tf.setBackend('cpu'))) throw new Error('the cpu reference backend did not initialise');
+    reference = await probeOps();
+  }
+  if (!(await tf.setBackend(name))) throw new Error('did not initialise');
+  await tf.ready();
+  const got = await probeOps();
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < reference.length; i++) {
+    scale = Math.max(scale, Math.abs(reference[i]!));
+    err = Math.max(err, Math.abs(got[i]! - reference[i]!));
+  }
+  if (got.length !== reference.length || !(err <= 1e-3 * Math.max(1, scale))) {
+    throw new Error(`wrong results on a test computation (max error ${err.toPrecision(3)})`);
+  }
+}
+
+let lastInit: InitRequest | null = null;
+/** Backends dropped after they had been chosen (a model gave wrong results or a kernel failed on them). */
+const droppedAtRuntime: string[] = [];
+
 function init(req: InitRequest): Promise<InitResult> {
+  lastInit = req;
   backendReady ??= (async () => {
     const t0 = performance.now();
     setWasmPaths(req.wasmPath);
     // The threaded wasm build starts its pthreads with importScripts() of the main script, which a bundled ES
     // module worker cannot serve; the single-threaded SIMD build needs nothing of the kind.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    const skipped: string[] = [];
+    const skipped: string[] = [...droppedAtRuntime];
     for (const name of req.backends) {
       try {
         await tryBackend(name);
@@ -59,7 +108,60 @@ function init(req: InitRequest): Promise<InitResult> {
   return backendReady;
 }
 
-function loadModel(url: string): Promise<{ model: BundleModel; facts: ModelFacts }> {
+/** Gives up the current backend for the next one in the list; false when none is left. */
+async function dropBackend(current: BackendName, why: string): Promise<boolean> {
+  if (!lastInit) return false;
+  const rest = lastInit.backends.slice(lastInit.backends.indexOf(current) + 1);
+  if (rest.length === 0) return false;
+  droppedAtRuntime.push(`${current}: ${why}`);
+  for (const entry of models.values()) void entry.then(({ model }) => model.dispose(), () => undefined);
+  models.clear();
+  backendReady = null;
+  await init({ ...lastInit, backends: rest });
+  return true;
+}
+
+/** A fixed, structured test image of the model's input size. */
+function probeImage(size: number): GreyImage {
+  const data = new Uint8Array(size * size);
+  for (let i = 0; i < data.length; i++) data[i] = (((i % size) * 7 + Math.floor(i / size) * 3) % 200) + ((i * 13) % 56);
+  return { width: size, height: size, data };
+}
+
+/**
+ * On a GPU backend, the loaded model's features for a test image are compared with the cpu backend's: small
+ * kernel tests can pass while a whole model comes out wrong (seen with WebGPU on a software adapter).
+ */
+async function verifyModel(model: BundleModel, backend: BackendName): Promise<void> {
+  if (backend === 'cpu' || backend === 'wasm') return;
+  const probe = probeImage(model.spec.size);
+  const got = model.features([probe])[0]!;
+  await tf.setBackend('cpu');
+  let ref: Float32Array;
+  try {
+    ref = model.features([probe])[0]!;
+  } finally {
+    await tf.setBackend(backend);
+  }
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < ref.length; i++) {
+    scale = Math.max(scale, Math.abs(ref[i]!));
+    err = Math.max(err, Math.abs(got[i]! - ref[i]!));
+  }
+  if (!(err <= 1e-2 * Math.max(1, scale))) {
+    throw new BackendMismatch(`the model's outputs differ from the cpu backend's (max error ${err.toPrecision(3)} of ${scale.toPrecision(3)})`);
+  }
+}
+
+class BackendMismatch extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendMismatch';
+  }
+}
+
+function loadModel(url: string, backend: BackendName): Promise<{ model: BundleModel; facts: ModelFacts }> {
   let entry = models.get(url);
   if (!entry) {
     const fetchHttp = httpFetcher(url);
@@ -69,18 +171,68 @@ function loadModel(url: string): Promise<{ model: BundleModel; facts: ModelFacts
       bytes += b.length;
       return b;
     };
-    entry = BundleModel.load(counting).then((model) => ({ model, facts: modelFacts(model.manifest, bytes) }));
+    entry = BundleModel.load(counting).then(async (model) => {
+      try {
+        await verifyModel(model, backend);
+      } catch (e) {
+        model.dispose();
+        throw e;
+      }
+      return { model, facts: modelFacts(model.manifest, bytes) };
+    });
     models.set(url, entry);
     entry.catch(() => models.delete(url));
   }
   return entry;
 }
 
+interface GpuErrorScopes {
+  pushErrorScope(filter: 'validation' | 'out-of-memory' | 'internal'): void;
+  popErrorScope(): Promise<{ message: string } | null>;
+}
+
+/**
+ * Runs `fn` inside WebGPU error scopes when the backend is WebGPU: a failed buffer creation there is reported
+ * asynchronously and would otherwise leave garbage in the results instead of an exception.
+ */
+async function gpuChecked<T>(backend: BackendName, fn: () => Promise<T>): Promise<T> {
+  const device = backend === 'webgpu' ? (tf.backend() as unknown as { device?: GpuErrorScopes }).device : undefined;
+  if (!device) return fn();
+  const filters = ['validation', 'out-of-memory', 'internal'] as const;
+  for (const f of filters) device.pushErrorScope(f);
+  let value: T | undefined;
+  let thrown: unknown;
+  try {
+    value = await fn();
+  } catch (e) {
+    thrown = e;
+  }
+  const errors = [];
+  for (let i = 0; i < filters.length; i++) errors.push(await device.popErrorScope());
+  const first = errors.find((e) => e);
+  if (thrown) throw thrown;
+  if (first) throw new Error(`WebGPU reported an error: ${first.message}`);
+  return value as T;
+}
+
+/** Classifies on the chosen backend; a backend failure (not a bundle problem) moves on to the next backend. */
+async function classifyWithFallback(req: ClassifyRequest): Promise<{ result: ClassifyResult; transfer: Transferable[] }> {
+  for (;;) {
+    const { backend } = await (backendReady ?? Promise.reject(new Error('the worker was not initialised')));
+    try {
+      return await gpuChecked(backend, () => classify(req));
+    } catch (e) {
+      if (e instanceof Error && e.name === 'BundleError') throw e;
+      if (!(await dropBackend(backend, errorText(e)))) throw e;
+    }
+  }
+}
+
 async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult; transfer: Transferable[] }> {
   const { backend } = await (backendReady ?? Promise.reject(new Error('the worker was not initialised')));
   const cold = !models.has(req.modelUrl);
   const t0 = performance.now();
-  const { model, facts } = await loadModel(req.modelUrl);
+  const { model, facts } = await loadModel(req.modelUrl, backend);
   const t1 = performance.now();
   const prediction = model.classify(req.image);
   const t2 = performance.now();
@@ -96,6 +248,7 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
   const t3 = performance.now();
   const result: ClassifyResult = {
     backend,
+    skipped: droppedAtRuntime.map((d) => d),
     probabilities: Array.from(prediction.probabilities),
     classIndex: prediction.classIndex,
     className: prediction.className,
@@ -124,7 +277,7 @@ scope.onmessage = async (e) => {
     if (req.type === 'init') {
       scope.postMessage({ id: req.id, ok: true, result: await init(req) });
     } else if (req.type === 'classify') {
-      const { result, transfer } = await classify(req);
+      const { result, transfer } = await classifyWithFallback(req);
       scope.postMessage({ id: req.id, ok: true, result }, transfer);
     } else {
       throw new Error(`unknown request ${(req as { type?: string }).type}`);

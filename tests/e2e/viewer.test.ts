@@ -114,6 +114,8 @@ interface OverlayState {
   /** Painted bounding box in CSS pixels, and the same box relative to the image's rectangle on the canvas. */
   box?: { x0: number; y0: number; x1: number; y1: number };
   rel?: { x0: number; y0: number; x1: number; y1: number };
+  /** The image's corners on the canvas (for messages). */
+  image?: unknown;
 }
 
 /** Reads the overlay canvas and the image's rectangle on the canvas (from Cornerstone's own transform). */
@@ -154,7 +156,7 @@ function overlayState(page: Page): Promise<OverlayState> {
       x0: (box.x0 - ox) / (ex - ox), x1: (box.x1 - ox) / (ex - ox),
       y0: (box.y0 - oy) / (ey - oy), y1: (box.y1 - oy) / (ey - oy),
     };
-    return { painted, box, rel };
+    return { painted, box, rel, image: { o, e, dimensions: Array.from(dimensions) } };
   });
 }
 
@@ -174,8 +176,11 @@ async function zoomAndPan(page: Page, zoom: number, pan: [number, number]): Prom
   await page.waitForTimeout(400);
 }
 
-/** Toolbar toggle on -> Grad-CAM painted over the image; pan / zoom -> it moves with the image; toggle off -> gone. */
-async function checkOverlay(page: Page, shot: string): Promise<void> {
+/**
+ * Toolbar toggle on -> Grad-CAM painted over the image; pan / zoom -> it moves with the image; toggle off -> gone.
+ * Returns false when the image has no valid geometry on the canvas (then it checks that nothing is drawn).
+ */
+async function checkOverlay(page: Page, shot: string): Promise<boolean> {
   const button = page.locator('[data-cy="zerovar-overlay"]');
   await button.waitFor({ state: 'visible', timeout: 10_000 });
   const canvas = page.locator('canvas[data-zerovar-overlay]');
@@ -184,9 +189,15 @@ async function checkOverlay(page: Page, shot: string): Promise<void> {
   assert.equal(await canvas.getAttribute('data-zerovar-heatmap'), 'grad-cam');
   assert.ok(await page.locator('[data-cy="zerovar-overlay-toggle"]').isChecked(), 'the panel shows the overlay as on');
   const before = await overlayState(page);
+  if ((await canvas.getAttribute('data-zerovar-geometry')) === 'invalid') {
+    // Cornerstone has no image-to-canvas transform for this image (its camera is NaN): nothing may be drawn.
+    assert.equal(before.painted, 0, 'no overlay is drawn without a valid image geometry');
+    await button.click();
+    return false;
+  }
   assert.ok(before.painted > 200, `the attention map is drawn over the image (${before.painted} pixels)`);
   const within = (r: NonNullable<OverlayState['rel']>) => r.x0 >= -0.02 && r.y0 >= -0.02 && r.x1 <= 1.02 && r.y1 <= 1.02;
-  assert.ok(within(before.rel!), `painted pixels lie on the image: ${JSON.stringify(before.rel)}`);
+  assert.ok(within(before.rel!), `painted pixels lie on the image: ${JSON.stringify(before)}`);
   await page.screenshot({ path: join(artifacts, `${shot}-overlay.png`) });
 
   await zoomAndPan(page, 0.6, [40, -25]);
@@ -205,6 +216,7 @@ async function checkOverlay(page: Page, shot: string): Promise<void> {
   await button.click();
   assert.equal(await canvas.getAttribute('data-zerovar-overlay'), 'hidden');
   assert.equal((await overlayState(page)).painted, 0, 'hiding clears the overlay');
+  return true;
 }
 
 /** Opens a study in our mode and checks panel, notice, Run with the raw model and, when it runs, the overlay. */
@@ -237,8 +249,7 @@ async function checkStudy(page: Page, base: string, study: ExpectedStudy, shot: 
     // Grad-CAM can be all zero (no region raised the class score): the toggle then shows nothing, honestly.
     await checkEmptyOverlay(page);
   } else {
-    await checkOverlay(page, shot);
-    overlaysChecked.push(shot);
+    if (await checkOverlay(page, shot)) overlaysChecked.push(shot);
   }
   await page.screenshot({ path: join(artifacts, `${shot}.png`) });
 }
