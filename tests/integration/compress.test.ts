@@ -65,6 +65,11 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     assert.equal(resumed.code, 0, resumed.stderr);
     const log = readFileSync(join(dir, 'log.txt'), 'utf8');
     assert.match(log, /step train: already done/);
+    const redo = zerovar([...args, '--redo', 'explain']);
+    assert.equal(redo.code, 0, redo.stderr);
+    const after = readFileSync(join(dir, 'log.txt'), 'utf8');
+    assert.equal(after.match(/step explain: start/g)?.length, 2, 'explain ran again');
+    assert.equal(after.match(/step export: start/g)?.length, 1, 'export was not redone');
   });
 
   await t.test('evaluate --json gives the bundle metrics on a dataset', () => {

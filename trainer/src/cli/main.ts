@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { PipelineOptions } from '../train/options.js';
 import { DEFAULTS } from '../train/options.js';
+import { STEPS } from '../train/experiment.js';
 import { addSegmenterCommand } from './segmenter.js';
 
 function int(name: string) {
@@ -60,6 +61,7 @@ function withPipelineOptions(cmd: Command): Command {
     .addOption(new Option('--variant <v>', "'raw': whole images; 'masked': lungs only (dataset masks, else --segmenter's)").choices(['raw', 'masked']).default('raw'))
     .option('--segmenter <dir>', 'trained lung segmenter (zerovar segmenter train) for the masked variant; the bundle carries it')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
+    .addOption(new Option('--redo <step>', 'run this step of an existing experiment again, and every step after it').choices([...STEPS]))
     .option('--quiet', 'no progress output', false);
 }
 
@@ -92,7 +94,8 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     limit: o.limit as number | undefined,
     seed: o.seed as number,
     backend: o.backend as PipelineOptions['backend'],
-    resume: Boolean(o.resume),
+    resume: Boolean(o.resume) || o.redo !== undefined,
+    redo: o.redo as PipelineOptions['redo'],
     quiet: Boolean(o.quiet),
     external: o.external as string | undefined,
     bundleOut: o.out as string | undefined,
