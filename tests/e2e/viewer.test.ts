@@ -199,6 +199,20 @@ async function checkOverlay(page: Page, shot: string): Promise<boolean> {
   const within = (r: NonNullable<OverlayState['rel']>) => r.x0 >= -0.02 && r.y0 >= -0.02 && r.x1 <= 1.02 && r.y1 <= 1.02;
   assert.ok(within(before.rel!), `painted pixels lie on the image: ${JSON.stringify(before)}`);
   await page.screenshot({ path: join(artifacts, `${shot}-overlay.png`) });
+  // The opacity slider recolours the map: fully opaque attention gives a higher peak alpha than the default 50 %.
+  const peakAlpha = () =>
+    canvas.evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let max = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]! > max) max = d[i]!;
+      return max;
+    });
+  const alphaAtDefault = await peakAlpha();
+  await page.locator('[data-cy="zerovar-opacity"]').fill('1');
+  await page.waitForTimeout(200);
+  const alphaAtFull = await peakAlpha();
+  assert.ok(alphaAtFull > alphaAtDefault + 60, `opacity 100 % raises the peak alpha (${alphaAtDefault} -> ${alphaAtFull})`);
+  await page.locator('[data-cy="zerovar-opacity"]').fill('0.5');
 
   await zoomAndPan(page, 0.6, [40, -25]);
   const moved = await overlayState(page);
