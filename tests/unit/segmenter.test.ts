@@ -298,3 +298,22 @@ test('a masked bundle carries its segmenter and masks what it classifies and exp
   await assert.rejects(BundleModel.load(fsFetcher(bad)), (e: Error) => e instanceof BundleError && /segmenter/.test(e.message));
   model.dispose();
 });
+
+test('bias study HTML and attention figure', async () => {
+  const { biasStudyHtml, writeAttentionFigure } = await import('../../trainer/src/train/bias-study.js');
+  const metrics = { accuracy: 0.9, auc: { macro: 0.95 } } as unknown as import('../../trainer/src/model/metrics.js').ClassificationMetrics;
+  const att = { n: 3, meanInside: 0.42, medianInside: 0.4, masksFromDataset: 1, masksPredicted: 2 };
+  const html = biasStudyHtml(
+    { dataset: 'd', rows: [{ variant: 'raw', experiment: 'x-raw', test: metrics, attention: { test: att } }], figures: [] },
+    [],
+  );
+  assert.match(html, /<td>raw<\/td><td>0\.9000<\/td><td>0\.9500<\/td><td>–<\/td><td>–<\/td><td>42\.0%<\/td>/);
+  const image: GreyImage = { width: 20, height: 20, data: new Uint8Array(400).fill(128) };
+  const rec = { path: 'p', image, mask: rects(20, 20, [[2, 2, 18, 18]]), cams: [new Float32Array(4).fill(1), new Float32Array(4)], camW: 2, camH: 2, inside: [1, NaN] };
+  const file = join(work, 'attention.png');
+  await writeAttentionFigure(file, [rec, rec], 16);
+  const { PNG } = await import('pngjs');
+  const png = PNG.sync.read(readFileSync(file));
+  assert.equal(png.width, 3 * 16 + 4 * 4);
+  assert.equal(png.height, 2 * (16 + 4) + 4);
+});
