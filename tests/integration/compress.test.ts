@@ -20,7 +20,7 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
   const weights = sharedPath('weights', 'mobilenet_v2_0.35_224_notop');
   const root = mkdtempSync(join(tmpdir(), 'zerovar-e2e-'));
   const common = ['--dataset', dataset, '--experiment_id', 'small', '--experiments-dir', root, '--weights', weights];
-  const args = ['compress', ...common, '--limit', '50', '--input-size', '96', '--epochs', '4', '--fc1', '64', '--fc2', '64', '--lr', '1e-3', '--gradcam-samples', '2', '--quiet'];
+  const args = ['compress', ...common, '--limit', '50', '--input-size', '96', '--epochs', '4', '--fc1', '64', '--fc2', '64', '--lr', '1e-3', '--gradcam-samples', '2', '--export-unpruned', '--quiet'];
 
   const run = zerovar(args);
   assert.equal(run.code, 0, `compress failed:\n${run.stderr}`);
@@ -44,6 +44,10 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
       assert.ok(m.auc.macro >= 0 && m.auc.macro <= 1);
     }
     assert.ok(report.bundle.reproduceMaxAbsDiff <= 1e-6, `bundle reproduces to ${report.bundle.reproduceMaxAbsDiff}`);
+    // The unpruned reference keeps every fc2 unit and the whole backbone.
+    assert.ok(report.bundle.unpruned.params > report.compressedParams, 'the reference is larger than the compressed model');
+    const ref = JSON.parse(readFileSync(join(dir, 'bundle-unpruned', 'manifest.json'), 'utf8'));
+    assert.equal(ref.features.selected.length, 64);
   });
 
   await t.test('report.html, log and figures are written', () => {

@@ -62,6 +62,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--segmenter <dir>', 'trained lung segmenter (zerovar segmenter train) for the masked variant; the bundle carries it')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
     .addOption(new Option('--redo <step>', 'run this step of an existing experiment again, and every step after it').choices([...STEPS]))
+    .option('--export-unpruned', 'also write bundle-unpruned/: the fine-tuned network without surgery or selection, same classifier kind (a baseline for benchmarks)', false)
     .option('--quiet', 'no progress output', false);
 }
 
@@ -99,6 +100,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     quiet: Boolean(o.quiet),
     external: o.external as string | undefined,
     bundleOut: o.out as string | undefined,
+    exportUnpruned: Boolean(o.exportUnpruned),
     variant: o.variant as PipelineOptions['variant'],
     segmenter: o.segmenter as string | undefined,
   };

@@ -39,6 +39,8 @@ export interface PipelineOptions {
   quiet: boolean;
   external?: string;
   bundleOut?: string;
+  /** Also export the fine-tuned network without surgery or selection as a bundle (a baseline for benchmarks). */
+  exportUnpruned?: boolean;
   /** 'raw' (default): whole images; 'masked': every image lung-masked first (dataset mask, else the segmenter). */
   variant?: 'raw' | 'masked';
   /** Folder of a trained lung segmenter (zerovar segmenter train); needed by the masked variant. */

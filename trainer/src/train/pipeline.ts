@@ -9,7 +9,7 @@ import { initBackend } from '../backend.js';
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Dataset, type Sample } from '../data/dataset.js';
 import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
-import { fsFetcher, writeBundle } from '../io/bundle-fs.js';
+import { fsFetcher, writeBundle, type BundleManifestDraft } from '../io/bundle-fs.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { BACKBONES, backboneFromPretrained, buildClassifierModel, buildVgg16, type BackboneInfo } from '../model/backbones.js';
 import { classifierFromJSON, classifierScoreFn, CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind } from '../model/classifiers.js';
@@ -104,6 +104,8 @@ export interface ExportResult {
   /** max |bundle - trainer| over the test probabilities, through the same reader the viewer uses. */
   reproduceMaxAbsDiff: number;
   sizeBytes: number;
+  /** The unpruned reference bundle (--export-unpruned). */
+  unpruned?: { dir: string; params: number; accuracy: number; sizeBytes: number };
 }
 
 export interface ExplainResult {
@@ -499,9 +501,7 @@ export class Pipeline {
       const { keptFeatures: _k, ...pruning } = pr;
       const masked = this.opts.variant === 'masked';
       const seg = masked ? await this.segmenter() : undefined;
-      const manifest = await writeBundle(
-        dir,
-        {
+      const draft: BundleManifestDraft = {
           name: `${this.opts.experimentId}`,
           variant: masked ? 'masked' : 'raw',
           ...(seg && { segmenter: { path: 'segmenter/model.json', inputSize: seg.meta.inputSize, threshold: seg.meta.refinement.threshold, refinement: seg.meta.refinement, heldOut: seg.meta.heldOut } }),
@@ -543,10 +543,9 @@ export class Pipeline {
             fc1: this.opts.fc1,
             fc2: this.opts.fc2,
           },
-        },
-        compressed,
-        seg ? await segmenterFiles(this.opts.segmenter!) : {},
-      );
+        };
+      const extraFiles = seg ? await segmenterFiles(this.opts.segmenter!) : {};
+      const manifest = await writeBundle(dir, draft, compressed, extraFiles);
       compressed.dispose();
 
       // The bundle must give the trainer's own test answers through the reader the viewer uses.
@@ -566,8 +565,48 @@ export class Pipeline {
         this.log(`bundle copied to ${out}`);
       }
       const sizeBytes = Object.keys(manifest.files).length ? await dirSize(dir) : 0;
-      return { dir, files: manifest.files, reproduceMaxAbsDiff: diff, sizeBytes };
+      const unpruned = this.opts.exportUnpruned ? await this.exportUnpruned(draft, extraFiles, sel.deployed) : undefined;
+      return { dir, files: manifest.files, reproduceMaxAbsDiff: diff, sizeBytes, unpruned };
     });
+  }
+
+  /**
+   * The reference the compression is measured against, in the same format: the fine-tuned network cut at fc2
+   * with every unit (no surgery, no selection) and the deployed classifier's kind refitted on all its features.
+   */
+  private async exportUnpruned(
+    draft: BundleManifestDraft,
+    extraFiles: Record<string, Uint8Array>,
+    kind: ClassifierKind,
+  ): Promise<NonNullable<ExportResult['unpruned']>> {
+    const { classes } = this.exp.result<DataResult>('data');
+    const { train, test } = await this.images();
+    const finetuned = await loadLayersModel(this.exp.path('finetuned'));
+    const all = [...Array(this.opts.fc2).keys()];
+    const reference = pruneOutputUnits(finetuned, 'fc2', all);
+    const [Xtr] = predictRows(reference, train);
+    const [Xte] = predictRows(reference, test);
+    const deployed = fitClassifier(kind, Xtr!, train.labels, { seed: this.opts.seed, probability: true });
+    const explainer = classifierScoreFn(deployed) ? undefined : fitClassifier('logistic', Xtr!, train.labels, { seed: this.opts.seed });
+    const metrics = evaluateScores(test.labels, classifierFromJSON(deployed).predictProba(Xte!), classes, POSITIVE);
+    const dir = this.exp.path('bundle-unpruned');
+    await writeBundle(
+      dir,
+      {
+        ...draft,
+        name: `${draft.name}-unpruned`,
+        features: { selected: all, total: this.opts.fc2, protocol: draft.features.protocol },
+        classifier: { deployed, explainer } satisfies BundleClassifier,
+        pruning: { unpruned: true, paramsAfter: reference.countParams() },
+        metrics: { compressed: metrics, finetuned: (draft.metrics as { finetuned: unknown }).finetuned, deployed: kind },
+      },
+      reference,
+      extraFiles,
+    );
+    const params = reference.countParams();
+    this.log(`unpruned reference bundle written to ${dir}: ${params} parameters, test accuracy ${metrics.accuracy.toFixed(4)}`);
+    [finetuned, reference].forEach((m) => m.dispose());
+    return { dir, params, accuracy: metrics.accuracy, sizeBytes: await dirSize(dir) };
   }
 
   // -------------------------------------------------------------------------------------------------------

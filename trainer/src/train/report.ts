@@ -99,7 +99,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       external: external?.metrics,
     },
     compressedParams: sel?.compressedParams,
-    bundle: ex && { dir: ex.dir, sizeBytes: ex.sizeBytes, reproduceMaxAbsDiff: ex.reproduceMaxAbsDiff },
+    bundle: ex && { dir: ex.dir, sizeBytes: ex.sizeBytes, reproduceMaxAbsDiff: ex.reproduceMaxAbsDiff, unpruned: ex.unpruned },
     gradcam: xp,
     timings,
   };
