@@ -39,6 +39,7 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     assert.ok(report.selection.k >= 1 && report.selection.k <= 64);
     assert.equal(report.selection.protocol, 'validation');
     assert.equal(Object.keys(report.metrics.classifiers).length, 6);
+    assert.ok(['svm-poly', 'svm-rbf', 'svm-linear', 'logistic'].includes(report.metrics.deployed), `deployed ${report.metrics.deployed}`);
     for (const m of [report.metrics.finetuned, report.metrics.compressed]) {
       assert.ok(m.accuracy > 0.5, `accuracy ${m.accuracy} is no better than chance`);
       assert.ok(m.auc.macro >= 0 && m.auc.macro <= 1);
@@ -47,6 +48,7 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     // The unpruned reference keeps every fc2 unit and the whole backbone.
     assert.ok(report.bundle.unpruned.params > report.compressedParams, 'the reference is larger than the compressed model');
     const ref = JSON.parse(readFileSync(join(dir, 'bundle-unpruned', 'manifest.json'), 'utf8'));
+    assert.equal(ref.provenance.dataset, dataset, 'provenance names the dataset as given');
     assert.equal(ref.features.selected.length, 64);
   });
 

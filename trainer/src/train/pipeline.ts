@@ -122,6 +122,7 @@ export interface EvaluateResultLike {
 }
 
 const POSITIVE = 'COVID';
+const DEPLOYABLE_BY_DEFAULT: readonly ClassifierKind[] = ['svm-poly', 'svm-rbf', 'svm-linear', 'logistic'];
 
 export class Pipeline {
   readonly exp: Experiment;
@@ -448,11 +449,15 @@ export class Pipeline {
         results.push({ kind, val: vm, test: tm, fitSeconds });
         this.log(`${kind.padEnd(13)} val acc ${vm.accuracy.toFixed(4)}  test acc ${tm.accuracy.toFixed(4)}  macro-F1 ${tm.macroF1.toFixed(4)}  AUC ${tm.auc.macro.toFixed(4)}`);
       }
+      // 'auto' deploys the best on validation among the classifiers whose probabilities are calibrated (Platt
+      // scaling, logistic) and whose parameters stay small; k-NN (the training set itself, coarse vote fractions)
+      // and the forest (vote fractions) are compared in the report and deployable on request.
+      const candidates = results.filter((r) => DEPLOYABLE_BY_DEFAULT.includes(r.kind));
       const deployed: ClassifierKind =
         o.classifier !== 'auto'
           ? o.classifier
-          : results.reduce((best, r) => (r.val.accuracy > best.val.accuracy || (r.val.accuracy === best.val.accuracy && r.val.macroF1 > best.val.macroF1) ? r : best)).kind;
-      this.log(`deployed classifier: ${deployed}${o.classifier === 'auto' ? ' (best on validation)' : ''}`);
+          : candidates.reduce((best, r) => (r.val.accuracy > best.val.accuracy || (r.val.accuracy === best.val.accuracy && r.val.macroF1 > best.val.macroF1) ? r : best)).kind;
+      this.log(`deployed classifier: ${deployed}${o.classifier === 'auto' ? ` (best on validation among ${DEPLOYABLE_BY_DEFAULT.join(', ')})` : ''}`);
 
       // The compressed model: pruned network cut to the selected fc2 units, then the deployed classifier.
       const compressed = pruneOutputUnits(pruned, 'fc2', local);
@@ -524,14 +529,14 @@ export class Pipeline {
             deployed: sel.deployed,
           },
           provenance: {
-            dataset: data.dataset,
+            dataset: this.opts.dataset,
             layout: data.layout,
             found: data.found,
             split: { train: data.split.train.length, val: data.split.val.length, test: data.split.test.length },
             skipped: data.skipped.length,
             seed: this.opts.seed,
             experiment: this.opts.experimentId,
-            command: process.argv.slice(2).join(' '),
+            command: `zerovar ${process.argv.slice(2).join(' ')}`,
           },
           training: {
             epochs: this.opts.epochs,
