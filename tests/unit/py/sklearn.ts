@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../../../trainer/src/data/rng.js';
 
 const script = fileURLToPath(new URL('./sklearn_ref.py', import.meta.url));
 
@@ -46,17 +47,8 @@ export function sklearnRef<T>(task: string, input: unknown): T {
   }
 }
 
-/** Deterministic pseudo-random numbers (mulberry32) so test data are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers so test data are reproducible (the trainer's own seeded generator). */
+export const rng = mulberry32;
 
 /** Standard normal draws from a uniform generator (Box-Muller). */
 export function gaussian(u: () => number): () => number {

@@ -14,22 +14,12 @@ export function fsLoader(path: string): tf.io.IOHandler {
   return {
     async load(): Promise<tf.io.ModelArtifacts> {
       const json = JSON.parse(await readFile(modelJson, 'utf8')) as tf.io.ModelJSON;
-      const specs: tf.io.WeightsManifestEntry[] = [];
-      const buffers: Buffer[] = [];
-      for (const group of json.weightsManifest ?? []) {
-        specs.push(...group.weights);
-        for (const p of group.paths) buffers.push(await readFile(join(dirname(modelJson), p)));
-      }
-      return {
-        modelTopology: json.modelTopology,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-        weightSpecs: specs,
-        weightData: toArrayBuffer(Buffer.concat(buffers)),
-        trainingConfig: json.trainingConfig,
-        userDefinedMetadata: json.userDefinedMetadata,
-      };
+      return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+        const specs = manifest.flatMap((group) => group.weights);
+        const paths = manifest.flatMap((group) => group.paths);
+        const shards = await Promise.all(paths.map((p) => readFile(join(dirname(modelJson), p))));
+        return [specs, toArrayBuffer(Buffer.concat(shards))];
+      });
     },
   };
 }

@@ -189,26 +189,17 @@ export function modelIOHandler(
   return {
     async load(): Promise<tf.io.ModelArtifacts> {
       const json = parseModelJson(files, modelPath);
-      const specs: tf.io.WeightsManifestEntry[] = [];
-      const shards: Uint8Array[] = [];
-      for (const group of json.weightsManifest ?? []) {
-        specs.push(...group.weights);
-        for (const p of group.paths) {
-          const bytes = files.get(dirOf(modelPath) + p);
-          if (!bytes) throw new BundleError(`missing file ${dirOf(modelPath) + p}`);
-          shards.push(bytes);
-        }
-      }
-      return {
-        modelTopology: json.modelTopology,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-        weightSpecs: specs,
-        weightData: concat(shards).buffer as ArrayBuffer,
-        trainingConfig: json.trainingConfig,
-        userDefinedMetadata: json.userDefinedMetadata,
-      };
+      return tf.io.getModelArtifactsForJSON(json, async (weightsManifest) => {
+        const specs = weightsManifest.flatMap((group) => group.weights);
+        const shards = weightsManifest.flatMap((group) =>
+          group.paths.map((p) => {
+            const bytes = files.get(dirOf(modelPath) + p);
+            if (!bytes) throw new BundleError(`missing file ${dirOf(modelPath) + p}`);
+            return bytes;
+          }),
+        );
+        return [specs, concat(shards).buffer as ArrayBuffer];
+      });
     },
   };
 }
