@@ -46,6 +46,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--no-freeze-backbone', 'train the backbone too (slow on CPU; see --trainable-from)')
     .option('--trainable-from <layer>', 'train from this backbone layer on; layers before it stay frozen')
     .option('--variance-threshold <v>', 'remove units whose variance over the training set is <= this', num('--variance-threshold'), 0)
+    .option('--dead-margin <sd>', "remove a dead Dense ReLU neuron only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", num('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(
       new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
     )
@@ -89,6 +90,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     freezeBackbone: o.freezeBackbone !== false,
     trainableFrom: o.trainableFrom as string | undefined,
     varianceThreshold: o.varianceThreshold as number,
+    deadMargin: o.deadMargin as number,
     kProtocol: o.kProtocol as PipelineOptions['kProtocol'],
     classifier: o.classifier as PipelineOptions['classifier'],
     gradcamSamples: o.gradcamSamples as number,

@@ -25,6 +25,8 @@ export interface PipelineOptions {
   freezeBackbone: boolean;
   trainableFrom?: string;
   varianceThreshold: number;
+  /** Dead Dense ReLU neurons are removed only if their largest training pre-activation is this many sd below 0 (0: the paper's plain zero-variance rule). */
+  deadMargin: number;
   kProtocol: 'validation' | 'paper';
   classifier: ClassifierChoice;
   gradcamSamples: number;
@@ -60,5 +62,6 @@ export const DEFAULTS = {
   batchSize: 32,
   learningRate: 1e-4,
   gradcamSamples: 4,
+  deadMargin: 1,
   seed: 42,
 };

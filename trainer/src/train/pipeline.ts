@@ -35,6 +35,7 @@ import { sweepKWithSvm } from './kselect.js';
 import type { PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
 import { measureUnitStats } from './variance.js';
+import { deadDenseUnits, preActivationStats } from './dead-margin.js';
 import { loadPretrained } from './weights.js';
 import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
 
@@ -71,6 +72,9 @@ export interface PruneResult extends PruningSummary {
   maxAbsDiffLogits: number;
   /** Unit groups constant on the training split but not on the validation split, hence kept. */
   unconfirmedOnValidation: number;
+  /** Dead Dense ReLU neurons kept because their training pre-activation came within `deadMargin` sd of 0. */
+  keptThinMargin: number;
+  deadMargin: number;
   /** Indices (in the fine-tuned fc2) of the penultimate units that survived. */
   keptFeatures: number[];
   removedPerLayer: Record<string, number>;
@@ -358,9 +362,20 @@ export class Pipeline {
           const variance = m.m2[c.channel]! / m.count;
           return variance <= this.opts.varianceThreshold && Math.abs(m.mean[c.channel]! - c.value) <= 1e-6 * Math.max(1, Math.abs(c.value));
         });
-      const plan = restrictPlan(planned, holdsOnVal);
-      const unconfirmed = planned.units.length - plan.units.length;
-      this.log(`zero-variance unit groups: ${planned.units.length} on the training split, ${unconfirmed} of them not constant on the validation split (kept)`);
+      const confirmed = restrictPlan(planned, holdsOnVal);
+      const unconfirmed = planned.units.length - confirmed.units.length;
+      // Dead Dense ReLU neurons go only when their pre-activation stays clearly below 0 on the training images.
+      const minMargin = this.opts.deadMargin;
+      const dead = deadDenseUnits(model, confirmed.units);
+      const margins = minMargin > 0 ? preActivationStats(model, train.batches(32), dead) : new Map();
+      const marginOk = (u: PlannedUnit) =>
+        deadDenseUnits(model, [u]).every(({ layer, unit }) => (margins.get(`${layer}:${unit}`)?.margin ?? Infinity) >= minMargin);
+      const plan = minMargin > 0 ? restrictPlan(confirmed, marginOk) : confirmed;
+      const thinMargin = confirmed.units.length - plan.units.length;
+      this.log(
+        `zero-variance unit groups: ${planned.units.length} on the training split; kept ${unconfirmed} not constant on the validation split ` +
+          `and ${thinMargin} dead Dense ReLU neurons whose pre-activation came within ${minMargin} sd of 0; removing ${plan.units.length}`,
+      );
       const pruned = applyPruning(model, plan);
       const summary = pruningSummary(model, pruned, plan);
       const fc2Units = (model.getLayer('fc2').outputShape as number[])[1]!;
@@ -409,6 +424,8 @@ export class Pipeline {
         keptFeatures,
         removedPerLayer,
         unconfirmedOnValidation: unconfirmed,
+        keptThinMargin: thinMargin,
+        deadMargin: minMargin,
       };
     });
   }
