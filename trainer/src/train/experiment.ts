@@ -17,6 +17,8 @@ export interface ExperimentState {
   id: string;
   createdAt: string;
   options: Record<string, unknown>;
+  /** The command line that created the experiment (what reproduces it). */
+  command?: string;
   steps: Partial<Record<StepName, StepRecord>>;
 }
 
@@ -43,7 +45,7 @@ export class Experiment {
   }
 
   /** Opens `root/<id>`, creating it, or loading its state when it already exists. */
-  static open(root: string, id: string, options: Record<string, unknown> = {}): Experiment {
+  static open(root: string, id: string, options: Record<string, unknown> = {}, command?: string): Experiment {
     if (!/^[\w.-]+$/.test(id)) {
       throw new Error(`experiment id '${id}' may only hold letters, digits, '.', '_' and '-'`);
     }
@@ -52,7 +54,7 @@ export class Experiment {
     const statePath = join(dir, 'state.json');
     const state: ExperimentState = existsSync(statePath)
       ? readJson<ExperimentState>(statePath)
-      : { id, createdAt: new Date().toISOString(), options, steps: {} };
+      : { id, createdAt: new Date().toISOString(), options, command, steps: {} };
     const exp = new Experiment(dir, state);
     exp.save();
     return exp;

@@ -143,7 +143,7 @@ export class Pipeline {
         `experiment '${opts.experimentId}' already exists in ${root}; pass --resume to continue it, or choose another --experiment_id`,
       );
     }
-    this.exp = Experiment.open(root, opts.experimentId, { ...opts });
+    this.exp = Experiment.open(root, opts.experimentId, { ...opts }, `zerovar ${process.argv.slice(2).join(' ')}`);
     this.exp.quiet = opts.quiet;
     if (opts.redo) {
       this.exp.invalidateFrom(opts.redo);
@@ -553,7 +553,7 @@ export class Pipeline {
             skipped: data.skipped.length,
             seed: this.opts.seed,
             experiment: this.opts.experimentId,
-            command: `zerovar ${process.argv.slice(2).join(' ')}`,
+            command: this.exp.state.command ?? `zerovar ${process.argv.slice(2).join(' ')}`,
           },
           training: {
             epochs: this.opts.epochs,

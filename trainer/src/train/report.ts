@@ -183,7 +183,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       timings,
       versions: report.versions,
       backbone: p.info.name,
-      variant: 'raw',
+      variant: p.opts.variant ?? 'raw',
       inputSize: p.spec.size,
     },
     training: tr && {

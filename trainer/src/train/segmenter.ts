@@ -551,7 +551,7 @@ export async function runSegmenterJob(job: SegmenterJob): Promise<SegmenterRepor
     inputSize: job.inputSize,
     filters: job.filters,
     refinement: { ...DEFAULT_REFINEMENT },
-    trainedOn: resolve(job.dataset),
+    trainedOn: job.dataset,
     heldOut: { dice: ev.dice, iou: ev.iou, n: ev.n },
   });
   r.model.dispose();
