@@ -41,6 +41,8 @@ export interface BundleStats {
   bytes: number;
   /** Weights of the network(s) the viewer loads, counted from the tfjs weights manifest(s). */
   params: number;
+  /** Of which the lung segmenter's (masked bundles). */
+  segmenterParams: number;
   /** Penultimate features fed to the classifier. */
   features: number;
   inputSize: number;
@@ -73,15 +75,14 @@ export function countWeights(modelJson: WeightsManifest): number {
 
 export function bundleStats(dir: string): BundleStats {
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
-  const models = [manifest.model.path, ...(manifest.segmenter ? [manifest.segmenter.path] : [])];
-  const params = models
-    .map((p) => countWeights(JSON.parse(readFileSync(join(dir, p), 'utf8')) as WeightsManifest))
-    .reduce((a, b) => a + b, 0);
+  const weightsOf = (path: string) => countWeights(JSON.parse(readFileSync(join(dir, path), 'utf8')) as WeightsManifest);
+  const segmenterParams = manifest.segmenter ? weightsOf(manifest.segmenter.path) : 0;
   const pruning = (manifest.pruning ?? {}) as { unitsBefore?: number; unitsAfter?: number };
   return {
     name: manifest.name,
     bytes: folderBytes(dir),
-    params,
+    params: weightsOf(manifest.model.path) + segmenterParams,
+    segmenterParams,
     features: manifest.features.selected.length,
     inputSize: manifest.input.size,
     unitsBefore: pruning.unitsBefore,

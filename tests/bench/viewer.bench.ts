@@ -9,8 +9,8 @@
 //                                                 [--rounds=N] [--keep]
 //
 // The bundles come from a quick trainer run (MobileNetV2 0.35 at 224 px, few images, few epochs): its timings are
-// those of the real network size, but its pruning is whatever so short a fine-tune leaves. The released bundle
-// (models/raw, or raw/ under $ZEROVAR_MODELS) is benchmarked too when present.
+// those of the real network size, but its pruning is whatever so short a fine-tune leaves. The released bundles
+// (models/raw and models/masked, or under $ZEROVAR_MODELS) are benchmarked too when present.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -179,7 +179,7 @@ function printBundles(stats: Record<string, BundleStats>): void {
   console.log('\nBundles:');
   for (const [label, s] of Object.entries(stats)) {
     const units = s.unitsBefore !== undefined && s.unitsAfter !== undefined ? `, units ${s.unitsAfter}/${s.unitsBefore}` : '';
-    console.log(`  ${label.padEnd(9)} ${s.name}: ${mb(s.bytes)}, ${s.params.toLocaleString('en-US')} weights, ${s.features} features to the classifier, ${s.inputSize} px${units}`);
+    console.log(`  ${label.padEnd(15)} ${s.name}: ${mb(s.bytes)}, ${s.params.toLocaleString('en-US')} weights${s.segmenterParams ? ` (${s.segmenterParams.toLocaleString('en-US')} in its lung segmenter)` : ''}, ${s.features} features to the classifier, ${s.inputSize} px${units}`);
   }
   const p = stats.pruned;
   const u = stats.unpruned;
@@ -219,11 +219,12 @@ async function main(): Promise<number> {
     symlinkSync(join(exp, 'bundle'), join(models, 'pruned'));
     symlinkSync(join(exp, 'bundle-unpruned'), join(models, 'unpruned'));
     const bundles = ['pruned', 'unpruned'];
-    // The released bundle, as the end-to-end test finds it: the project's models/ or $ZEROVAR_MODELS.
-    const released = resolve(process.env.ZEROVAR_MODELS ?? join(projectRoot, 'models'), 'raw');
-    if (existsSync(join(released, 'manifest.json'))) {
-      symlinkSync(released, join(models, 'released'));
-      bundles.push('released');
+    // The released bundles, found as the end-to-end test finds them: the project's models/ or $ZEROVAR_MODELS.
+    const releasedDir = resolve(process.env.ZEROVAR_MODELS ?? join(projectRoot, 'models'));
+    for (const variant of ['raw', 'masked']) {
+      if (!existsSync(join(releasedDir, variant, 'manifest.json'))) continue;
+      symlinkSync(join(releasedDir, variant), join(models, `released-${variant}`));
+      bundles.push(`released-${variant}`);
     }
     const stats: Record<string, BundleStats> = {};
     for (const b of bundles) stats[b] = bundleStats(join(models, b));
@@ -325,7 +326,9 @@ async function main(): Promise<number> {
     console.log(
       '\nNote: pruned and unpruned come from a quick trainer run (MobileNetV2 0.35, 224 px, a few epochs on a subset):' +
         ' the network size and input are the real ones, the amount pruned is what so short a fine-tune leaves.' +
-        (bundles.includes('released') ? ` "released" is ${released}, the full-size model.` : ' The full-size figures come from models/raw (not present here).'),
+        (bundles.some((b) => b.startsWith('released-'))
+          ? ` released-* are the bundles in ${releasedDir} (fully trained; a masked one also runs its lung segmenter).`
+          : ` The full-size figures come from the released bundles (${releasedDir}/raw, masked: not present here).`),
     );
     console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
