@@ -1,6 +1,7 @@
 // The "COVID-19 (research)" side panel: the displayed image, the model choice (raw / masked), Run (or auto-run),
-// per-class probabilities, the model's facts from its manifest, the backend and timings, and the attention overlay
-// (Grad-CAM of the predicted class) with its toggle and opacity. Inference runs in a Web Worker; every failure
+// per-class probabilities, the model's facts from its manifest, the backend and timings, the attention overlay
+// (Grad-CAM of the predicted class) with its toggle and opacity, and for a masked model the lung contour it
+// classified within. Inference runs in a Web Worker; every failure
 // ends as a message here, never as an exception in the viewer.
 import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { camToRgba } from '../../trainer/src/model/colormap.js';
@@ -9,6 +10,7 @@ import { describeDisplayedImage, readDisplayedGrey, type DisplayedImage } from '
 import { COMMANDS } from './ids.js';
 import { InferenceError, sharedInferenceClient } from './inferenceClient.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
+import { contourRgba } from './lungContour.js';
 import { formatBytes, removedText } from './modelFacts.js';
 import { checkAvailability, inferenceConfig, VARIANTS, type Availability, type ModelVariant } from './models.js';
 import type { ExtensionParams } from './ohif-types.js';
@@ -118,10 +120,12 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
   const [autoRun, setAutoRun] = useState(false);
   const [overlayOn, setOverlayOn] = useState(false);
   const [opacity, setOpacity] = useState(0.5);
+  const [contourOn, setContourOn] = useState(true);
   /** Finished runs (done or failed), shown as data-runs so a caller can wait for the next outcome. */
   const [finished, setFinished] = useState(0);
   const runSeq = useRef(0);
-  const lastAttention = useRef<{ viewportId: string; imageId: string; attention: NonNullable<ClassifyResult['attention']> } | null>(null);
+  /** What the last run drew on the viewport: its attention map and, for a masked model, its lung mask. */
+  const lastDrawn = useRef<{ viewportId: string; imageId: string; attention?: ClassifyResult['attention']; lungMask?: ClassifyResult['lungMask'] } | null>(null);
 
   const renderedEvent = useCallback(() => {
     try {
@@ -183,22 +187,27 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
     }
   }, [config]);
 
-  const paintAttention = useCallback(() => {
-    const last = lastAttention.current;
+  const paintOverlay = useCallback(() => {
+    const last = lastDrawn.current;
     if (!last) return;
     try {
       const viewport = getActiveViewport(services);
       if (viewport.id !== last.viewportId) return;
-      const { cam, width, height } = last.attention;
-      overlayFor(viewport, renderedEvent()).setHeatmap({
-        width, height, rgba: camToRgba(cam, width, height, { opacity }), label: 'grad-cam', imageId: last.imageId,
-      });
+      const overlay = overlayFor(viewport, renderedEvent());
+      const a = last.attention;
+      overlay.setHeatmap(a ? {
+        width: a.width, height: a.height, rgba: camToRgba(a.cam, a.width, a.height, { opacity }), label: 'grad-cam', imageId: last.imageId,
+      } : null);
+      const m = last.lungMask;
+      overlay.setContour(m && contourOn ? {
+        width: m.width, height: m.height, rgba: contourRgba(m.mask, m.width, m.height), label: 'lung-contour', imageId: last.imageId,
+      } : null);
     } catch {
       // the viewport went away; nothing to draw on
     }
-  }, [services, renderedEvent, opacity]);
+  }, [services, renderedEvent, opacity, contourOn]);
 
-  useEffect(paintAttention, [paintAttention]);
+  useEffect(paintOverlay, [paintOverlay]);
 
   const onRun = useCallback(async () => {
     const seq = ++runSeq.current;
@@ -215,10 +224,8 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
       const result = await client.classify(config.models[chosen], grey, { explain: true });
       const totalMs = performance.now() - t0;
       if (seq !== runSeq.current) return; // a newer run (or the image changed) superseded this one
-      if (result.attention) {
-        lastAttention.current = { viewportId: viewport.id, imageId: d.info.imageId, attention: result.attention };
-        paintAttention();
-      }
+      lastDrawn.current = { viewportId: viewport.id, imageId: d.info.imageId, attention: result.attention, lungMask: result.lungMask };
+      paintOverlay();
       setRun({ kind: 'done', variant: chosen, imageId: d.info.imageId, result, totalMs });
       setFinished((n) => n + 1);
     } catch (err) {
@@ -233,7 +240,7 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
       setRun({ kind: 'failed', message: text });
       setFinished((n) => n + 1);
     }
-  }, [variant, availability, extensionManager, services, client, config, paintAttention]);
+  }, [variant, availability, extensionManager, services, client, config, paintOverlay]);
 
   // A new image: drop the old result and attention; run again when auto-run is on.
   const imageId = display?.info.imageId;
@@ -242,10 +249,12 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
     if (imageId === lastImage.current) return;
     lastImage.current = imageId;
     runSeq.current++;
-    lastAttention.current = null;
+    lastDrawn.current = null;
     setRun({ kind: 'idle' });
     try {
-      existingOverlay(services.viewportGridService.getActiveViewportId())?.setHeatmap(null);
+      const overlay = existingOverlay(services.viewportGridService.getActiveViewportId());
+      overlay?.setHeatmap(null);
+      overlay?.setContour(null);
     } catch {
       // nothing to clear
     }
@@ -330,6 +339,7 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
                 ['Backend', run.result.backend],
                 ['Skipped', run.result.skipped.length ? run.result.skipped.join('; ') : undefined],
                 ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${ms(run.result.explainMs)}`],
+                ['Segmentation', run.result.lungMask ? `${ms(run.result.segmentMs)} (part of the inference)` : undefined],
                 ['Model load', run.result.cold ? `${ms(run.result.loadMs)} (first use)` : 'cached'],
                 ['Total', ms(run.totalMs)],
               ]}
@@ -347,6 +357,12 @@ export function ResearchPanel({ servicesManager, extensionManager, commandsManag
           <input type="checkbox" data-cy="zerovar-overlay-toggle" checked={overlayOn} onChange={(e) => onOverlayToggle(e.target.checked)} /> Attention
           overlay (Grad-CAM of the predicted class)
         </label>
+        {run.kind === 'done' && run.result.lungMask && (
+          <label>
+            <input type="checkbox" data-cy="zerovar-contour-toggle" checked={contourOn} onChange={(e) => setContourOn(e.target.checked)} /> Lung
+            contour (the region the masked model classified)
+          </label>
+        )}
         <label style={{ display: 'flex', gap: 8, alignItems: 'center' }}>
           Opacity
           <input type="range" min={0.1} max={1} step={0.05} value={opacity} data-cy="zerovar-opacity"

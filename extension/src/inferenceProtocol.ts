@@ -21,7 +21,7 @@ export interface ClassifyRequest {
   image: GreyImage;
   /** Also compute the Grad-CAM map of the predicted class. */
   explain: boolean;
-  /** Longest side of the returned attention map (it is upsampled to the image's aspect ratio). */
+  /** Longest side of the returned attention map and lung mask (at the image's aspect ratio). */
   camSize: number;
 }
 
@@ -47,11 +47,15 @@ export interface ClassifyResult {
   cold: boolean;
   /** Fetch + checksum + model load; 0 when the bundle was cached. */
   loadMs: number;
-  /** Classification (network + classifier). */
+  /** Classification (a masked bundle's segmentation + network + classifier). */
   classifyMs: number;
   /** Grad-CAM; 0 when not asked. */
   explainMs: number;
+  /** The part of classifyMs a masked bundle spent segmenting the lungs (once per request); 0 for a raw bundle. */
+  segmentMs: number;
   attention?: { cam: Float32Array; width: number; height: number; classIndex: number; className: string };
+  /** A masked bundle's lung mask (0 or 255, row-major), downsampled like the attention map; absent for raw bundles. */
+  lungMask?: { mask: Uint8Array; width: number; height: number };
 }
 
 export interface WorkerError {

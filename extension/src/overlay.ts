@@ -1,5 +1,7 @@
 // The attention overlay: a pointer-events:none canvas laid over a Cornerstone3D viewport, redrawn on every
-// IMAGE_RENDERED with the image-to-canvas transform, so it follows pan, zoom, flip and rotation.
+// IMAGE_RENDERED with the image-to-canvas transform, so it follows pan, zoom, flip and rotation. It holds two
+// layers stretched over the image: the heatmap (shown while the overlay is visible) and, above it, an optional
+// contour (e.g. the lungs a masked model classified within), shown whenever set, whatever the heatmap toggle.
 import type { CsViewport } from './ohif-types.js';
 
 /** An RGBA image covering the whole displayed image (any resolution; it is stretched over the image). */
@@ -28,6 +30,8 @@ export class ViewportOverlay {
   readonly canvas: HTMLCanvasElement;
   private source: HTMLCanvasElement | null = null;
   private heatmap: Heatmap | null = null;
+  private contourSource: HTMLCanvasElement | null = null;
+  private contour: Heatmap | null = null;
   private visible = false;
   private readonly onRendered = () => this.redraw();
 
@@ -35,6 +39,7 @@ export class ViewportOverlay {
     const canvas = document.createElement('canvas');
     canvas.dataset.zerovarOverlay = 'hidden';
     canvas.dataset.zerovarHeatmap = 'none';
+    canvas.dataset.zerovarContour = 'none';
     Object.assign(canvas.style, {
       position: 'absolute', left: '0', top: '0', width: '100%', height: '100%', pointerEvents: 'none', zIndex: '2',
     });
@@ -56,19 +61,23 @@ export class ViewportOverlay {
   }
 
   setHeatmap(h: Heatmap | null): void {
-    if (h && h.rgba.length !== h.width * h.height * 4) throw new Error('heatmap size does not match its RGBA data');
+    this.source = layerCanvas(h);
     this.heatmap = h;
-    this.source = null;
-    if (h) {
-      const src = document.createElement('canvas');
-      src.width = h.width;
-      src.height = h.height;
-      src.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(h.rgba), h.width, h.height), 0, 0);
-      this.source = src;
-    }
     this.canvas.dataset.zerovarHeatmap = h ? h.label : 'none';
     this.redraw();
     this.notify();
+  }
+
+  getContour(): Heatmap | null {
+    return this.contour;
+  }
+
+  /** A layer drawn over the heatmap, pixel-sharp, whether or not the heatmap is visible; null removes it. */
+  setContour(c: Heatmap | null): void {
+    this.contourSource = layerCanvas(c);
+    this.contour = c;
+    this.canvas.dataset.zerovarContour = c ? c.label : 'none';
+    this.redraw();
   }
 
   setVisible(v: boolean): void {
@@ -100,8 +109,16 @@ export class ViewportOverlay {
     const ctx = this.canvas.getContext('2d')!;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    if (!this.visible || !this.source || !this.heatmap) return;
-    if (this.heatmap.imageId && this.viewport.getCurrentImageId?.() !== this.heatmap.imageId) return;
+    const current = (l: Heatmap) => !l.imageId || this.viewport.getCurrentImageId?.() === l.imageId;
+    const layers: { source: HTMLCanvasElement; layer: Heatmap; smooth: boolean }[] = [];
+    if (this.visible && this.source && this.heatmap && current(this.heatmap)) {
+      layers.push({ source: this.source, layer: this.heatmap, smooth: true });
+    }
+    // Nearest-neighbour for the contour: a thin line stays crisp and keeps its colour when stretched.
+    if (this.contourSource && this.contour && current(this.contour)) {
+      layers.push({ source: this.contourSource, layer: this.contour, smooth: false });
+    }
+    if (layers.length === 0) return;
     const data = this.viewport.getImageData();
     if (!data) return;
     const [cols, rows] = data.dimensions as [number, number];
@@ -115,21 +132,34 @@ export class ViewportOverlay {
     const finite = [...o, ...x, ...y].slice(0, 6).every(Number.isFinite) && [o, x, y].every((p) => p.length >= 2);
     this.canvas.dataset.zerovarGeometry = finite ? 'ok' : 'invalid';
     if (!finite) return;
-    const hw = this.heatmap.width;
-    const hh = this.heatmap.height;
-    ctx.setTransform(
-      (dpr * (x[0]! - o[0]!)) / hw, (dpr * (x[1]! - o[1]!)) / hw,
-      (dpr * (y[0]! - o[0]!)) / hh, (dpr * (y[1]! - o[1]!)) / hh,
-      dpr * o[0]!, dpr * o[1]!,
-    );
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(this.source, 0, 0);
+    for (const { source, layer, smooth } of layers) {
+      const hw = layer.width;
+      const hh = layer.height;
+      ctx.setTransform(
+        (dpr * (x[0]! - o[0]!)) / hw, (dpr * (x[1]! - o[1]!)) / hw,
+        (dpr * (y[0]! - o[0]!)) / hh, (dpr * (y[1]! - o[1]!)) / hh,
+        dpr * o[0]!, dpr * o[1]!,
+      );
+      ctx.imageSmoothingEnabled = smooth;
+      ctx.drawImage(source, 0, 0);
+    }
   }
 
   destroy(): void {
     this.viewport.element.removeEventListener(this.renderedEvent, this.onRendered);
     this.canvas.remove();
   }
+}
+
+/** An RGBA layer as a canvas ready to draw (null for no layer). */
+function layerCanvas(h: Heatmap | null): HTMLCanvasElement | null {
+  if (!h) return null;
+  if (h.rgba.length !== h.width * h.height * 4) throw new Error(`${h.label}: layer size does not match its RGBA data`);
+  const src = document.createElement('canvas');
+  src.width = h.width;
+  src.height = h.height;
+  src.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(h.rgba), h.width, h.height), 0, 0);
+  return src;
 }
 
 const overlays = new Map<string, ViewportOverlay>();

@@ -1,6 +1,7 @@
 // The inference Web Worker: picks a tfjs backend (WebGPU, then WebGL, then wasm, then cpu), loads each model bundle
-// once (every file checksum-verified by the trainer's reader) and answers classify requests with the prediction
-// and, when asked, the Grad-CAM map of the predicted class. All model code is the trainer's own browser-safe code.
+// once (every file checksum-verified by the trainer's reader) and answers classify requests with the prediction,
+// when asked the Grad-CAM map of the predicted class, and for a masked bundle the lung mask it classified within.
+// All model code is the trainer's own browser-safe code.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -8,6 +9,7 @@ import { httpFetcher, type FetchBytes } from '../../trainer/src/model/bundle.js'
 import { upsampleCam } from '../../trainer/src/model/gradcam.js';
 import { BundleModel } from '../../trainer/src/model/inference.js';
 import type { GreyImage } from '../../trainer/src/model/pixels.js';
+import { lungMaskedImage, resizeMask } from '../../trainer/src/model/segmenter.js';
 import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
 } from './inferenceProtocol.js';
@@ -234,18 +236,28 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
   const t0 = performance.now();
   const { model, facts } = await loadModel(req.modelUrl, backend);
   const t1 = performance.now();
-  const prediction = model.classify(req.image);
+  // A masked bundle: segment once here, so the mask can be returned and the model classifies and explains the
+  // very image it was masked into.
+  let image = req.image;
+  let lungMask: GreyImage | undefined;
+  if (model.masked) {
+    lungMask = model.segment(image);
+    image = lungMaskedImage(image, lungMask);
+  }
+  const tSeg = performance.now();
+  const prediction = model.classify(image, { premasked: true });
   const t2 = performance.now();
+  const { width: iw, height: ih } = req.image;
+  const scale = req.camSize / Math.max(iw, ih);
+  const w = Math.max(1, Math.round(iw * scale));
+  const h = Math.max(1, Math.round(ih * scale));
   let attention: ClassifyResult['attention'];
   if (req.explain) {
-    const e = model.explain(req.image, prediction.classIndex);
-    const { width: iw, height: ih } = req.image;
-    const scale = req.camSize / Math.max(iw, ih);
-    const w = Math.max(1, Math.round(iw * scale));
-    const h = Math.max(1, Math.round(ih * scale));
+    const e = model.explain(image, prediction.classIndex, { premasked: true });
     attention = { cam: upsampleCam(e.cam, e.width, e.height, w, h), width: w, height: h, classIndex: e.classIndex, className: e.className };
   }
   const t3 = performance.now();
+  const lung = lungMask ? { mask: resizeMask(lungMask, w, h).data, width: w, height: h } : undefined;
   const result: ClassifyResult = {
     backend,
     skipped: droppedAtRuntime.map((d) => d),
@@ -258,9 +270,14 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
     loadMs: cold ? t1 - t0 : 0,
     classifyMs: t2 - t1,
     explainMs: req.explain ? t3 - t2 : 0,
+    segmentMs: lungMask ? tSeg - t1 : 0,
     attention,
+    lungMask: lung,
   };
-  return { result, transfer: attention ? [attention.cam.buffer] : [] };
+  const transfer: Transferable[] = [];
+  if (attention) transfer.push(attention.cam.buffer);
+  if (lung) transfer.push(lung.mask.buffer);
+  return { result, transfer };
 }
 
 function toWorkerError(e: unknown): WorkerError {

@@ -286,6 +286,8 @@ async function checkMaskedChoice(page: Page): Promise<void> {
     assert.equal(r.state, 'done', `the masked model classifies: ${await resultLocator(page).innerText()}`);
     await checkClassification(page);
     assert.match(await page.locator('[data-cy="zerovar-facts-name"]').innerText(), /\(masked\)/);
+    assert.match(await page.locator('[data-cy="zerovar-run-info-segmentation"]').innerText(), /\d+(\.\d)? ms/);
+    await checkLungContour(page);
   } else {
     await page.locator('[data-cy="zerovar-model-status"]').waitFor({ timeout: 10_000 });
     assert.match(await page.locator('[data-cy="zerovar-model-status"]').innerText(), /masked model not available/);
@@ -298,6 +300,41 @@ async function checkMaskedChoice(page: Page): Promise<void> {
   const again = await run(page);
   assert.equal(again.state, 'done', 'raw still classifies after choosing masked');
   await checkClassification(page);
+  assert.equal(await page.locator('[data-cy="zerovar-contour-toggle"]').count(), 0, 'no contour choice for a raw result');
+  assert.equal(await page.locator('canvas[data-zerovar-overlay]').getAttribute('data-zerovar-contour'), 'none', 'a raw run draws no contour');
+}
+
+/**
+ * After a masked run, with the attention overlay off: the lung contour alone is drawn over the image in green
+ * (on by default), and its checkbox removes and restores it.
+ */
+async function checkLungContour(page: Page): Promise<void> {
+  const toggle = page.locator('[data-cy="zerovar-contour-toggle"]');
+  assert.ok(await toggle.isChecked(), 'the lung contour is on by default for a masked result');
+  const canvas = page.locator('canvas[data-zerovar-overlay]');
+  assert.equal(await canvas.getAttribute('data-zerovar-contour'), 'lung-contour');
+  assert.equal(await canvas.getAttribute('data-zerovar-overlay'), 'hidden', 'the attention overlay is off here');
+  const state = await overlayState(page);
+  if ((await canvas.getAttribute('data-zerovar-geometry')) === 'invalid') {
+    assert.equal(state.painted, 0, 'no contour is drawn without a valid image geometry');
+    return;
+  }
+  const green = await canvas.evaluate((c: HTMLCanvasElement) => {
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3]! > 0 && d[i + 1]! > 150 && d[i + 1]! > d[i]! + 80 && d[i + 1]! > d[i + 2]! + 80) n++;
+    return n;
+  });
+  assert.ok(green > 200, `the lung contour is drawn in green (${green} green of ${state.painted} painted pixels)`);
+  assert.ok(green >= 0.95 * state.painted, `with the attention overlay off only the contour is drawn (${green} of ${state.painted})`);
+  const r = state.rel!;
+  assert.ok(r.x0 >= -0.02 && r.y0 >= -0.02 && r.x1 <= 1.02 && r.y1 <= 1.02, `the contour lies on the image: ${JSON.stringify(state)}`);
+  await page.screenshot({ path: join(artifacts, 'masked-lung-contour.png') });
+  await toggle.uncheck();
+  assert.equal(await canvas.getAttribute('data-zerovar-contour'), 'none');
+  assert.equal((await overlayState(page)).painted, 0, 'unchecking removes the contour');
+  await toggle.check();
+  assert.ok((await overlayState(page)).painted > 200, 'checking draws it again');
 }
 
 function assertSameOrigin(requests: string[], origins: string[]): void {
