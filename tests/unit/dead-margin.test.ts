@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/src/backend.js';
-import { deadDenseUnits, preActivationStats } from '../../trainer/src/train/dead-margin.js';
+import { deadReluUnits, preActivationStats } from '../../trainer/src/train/dead-margin.js';
 import { measureUnitStats } from '../../trainer/src/train/variance.js';
 import { planZeroVariancePruning } from '../../trainer/src/model/surgery.js';
 
@@ -27,7 +27,7 @@ test('dead Dense ReLU neurons: the plan names both, the margin tells the robust 
   const m = model();
   const stats = await measureUnitStats(m, batches(1) as Iterable<tf.Tensor4D>, undefined, { disposeBatches: true });
   const plan = planZeroVariancePruning(m, stats);
-  const dead = deadDenseUnits(m, plan.units);
+  const dead = deadReluUnits(m, plan.units);
   assert.deepEqual(dead.map((d) => `${d.layer}:${d.unit}`).sort(), ['fc1:0', 'fc1:1']);
   const margins = preActivationStats(m, batches(1), dead);
   const far = margins.get('fc1:0')!;
@@ -38,4 +38,28 @@ test('dead Dense ReLU neurons: the plan names both, the margin tells the robust 
   assert.ok(far.margin > 30);
   assert.ok(near.max < 0 && near.max > -0.1, `max ${near.max}`);
   assert.ok(near.margin < 1, `margin ${near.margin}`);
+});
+
+test('dead units after a conv + ReLU6: the margin is measured on the ReLU input over samples x height x width', async () => {
+  await initBackend();
+  // conv 1x1 with two filters: c0 = x - 10 (dead by far), c1 = x - 1.02 (dead only just), x in [0, 1].
+  const input = tf.input({ shape: [4, 4, 1] });
+  const conv = tf.layers.conv2d({ filters: 3, kernelSize: 1, name: 'conv' }).apply(input) as tf.SymbolicTensor;
+  const act = tf.layers.reLU({ maxValue: 6, name: 'relu' }).apply(conv) as tf.SymbolicTensor;
+  const pooled = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(act) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 2, name: 'logits' }).apply(pooled) as tf.SymbolicTensor;
+  const m = tf.model({ inputs: input, outputs: out });
+  m.getLayer('conv').setWeights([tf.tensor4d([1, 1, 1], [1, 1, 1, 3]), tf.tensor1d([-10, -1.02, 0])]);
+  const images = () =>
+    (function* () {
+      for (let i = 0; i < 3; i++) yield tf.randomUniform([8, 4, 4, 1], 0, 1, 'float32', 10 + i) as tf.Tensor4D;
+    })();
+  const stats = await measureUnitStats(m, images(), undefined, { disposeBatches: true });
+  const plan = planZeroVariancePruning(m, stats);
+  const dead = deadReluUnits(m, plan.units);
+  assert.deepEqual(dead.map((d) => `${d.layer}:${d.unit}`).sort(), ['relu:0', 'relu:1']);
+  const margins = preActivationStats(m, images(), dead);
+  assert.ok(margins.get('relu:0')!.margin > 30);
+  assert.ok(margins.get('relu:1')!.margin < 1, `margin ${margins.get('relu:1')!.margin}`);
+  assert.ok(margins.get('relu:1')!.max > -0.1 && margins.get('relu:1')!.max < 0);
 });

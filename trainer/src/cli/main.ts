@@ -46,7 +46,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--no-freeze-backbone', 'train the backbone too (slow on CPU; see --trainable-from)')
     .option('--trainable-from <layer>', 'train from this backbone layer on; layers before it stay frozen')
     .option('--variance-threshold <v>', 'remove units whose variance over the training set is <= this', num('--variance-threshold'), 0)
-    .option('--dead-margin <sd>', "remove a dead Dense ReLU neuron only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", num('--dead-margin'), DEFAULTS.deadMargin)
+    .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", num('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(
       new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
     )

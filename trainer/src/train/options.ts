@@ -25,7 +25,7 @@ export interface PipelineOptions {
   freezeBackbone: boolean;
   trainableFrom?: string;
   varianceThreshold: number;
-  /** Dead Dense ReLU neurons are removed only if their largest training pre-activation is this many sd below 0 (0: the paper's plain zero-variance rule). */
+  /** Dead ReLU units are removed only if their largest training pre-activation is this many sd below 0 (0: the paper's plain zero-variance rule). */
   deadMargin: number;
   kProtocol: 'validation' | 'paper';
   classifier: ClassifierChoice;

@@ -35,7 +35,7 @@ import { sweepKWithSvm } from './kselect.js';
 import type { PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
 import { measureUnitStats } from './variance.js';
-import { deadDenseUnits, preActivationStats } from './dead-margin.js';
+import { deadReluUnits, preActivationStats } from './dead-margin.js';
 import { loadPretrained } from './weights.js';
 import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
 
@@ -72,7 +72,7 @@ export interface PruneResult extends PruningSummary {
   maxAbsDiffLogits: number;
   /** Unit groups constant on the training split but not on the validation split, hence kept. */
   unconfirmedOnValidation: number;
-  /** Dead Dense ReLU neurons kept because their training pre-activation came within `deadMargin` sd of 0. */
+  /** Dead ReLU units kept because their training pre-activation came within `deadMargin` sd of 0. */
   keptThinMargin: number;
   deadMargin: number;
   /** Indices (in the fine-tuned fc2) of the penultimate units that survived. */
@@ -364,17 +364,17 @@ export class Pipeline {
         });
       const confirmed = restrictPlan(planned, holdsOnVal);
       const unconfirmed = planned.units.length - confirmed.units.length;
-      // Dead Dense ReLU neurons go only when their pre-activation stays clearly below 0 on the training images.
+      // Dead ReLU units go only when their pre-activation stays clearly below 0 on the training images.
       const minMargin = this.opts.deadMargin;
-      const dead = deadDenseUnits(model, confirmed.units);
+      const dead = deadReluUnits(model, confirmed.units);
       const margins = minMargin > 0 ? preActivationStats(model, train.batches(32), dead) : new Map();
       const marginOk = (u: PlannedUnit) =>
-        deadDenseUnits(model, [u]).every(({ layer, unit }) => (margins.get(`${layer}:${unit}`)?.margin ?? Infinity) >= minMargin);
+        deadReluUnits(model, [u]).every(({ layer, unit }) => (margins.get(`${layer}:${unit}`)?.margin ?? Infinity) >= minMargin);
       const plan = minMargin > 0 ? restrictPlan(confirmed, marginOk) : confirmed;
       const thinMargin = confirmed.units.length - plan.units.length;
       this.log(
         `zero-variance unit groups: ${planned.units.length} on the training split; kept ${unconfirmed} not constant on the validation split ` +
-          `and ${thinMargin} dead Dense ReLU neurons whose pre-activation came within ${minMargin} sd of 0; removing ${plan.units.length}`,
+          `and ${thinMargin} dead ReLU units whose pre-activation came within ${minMargin} sd of 0; removing ${plan.units.length}`,
       );
       const pruned = applyPruning(model, plan);
       const summary = pruningSummary(model, pruned, plan);

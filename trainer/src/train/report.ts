@@ -205,7 +205,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       maxAbsDiff: pr.maxAbsDiff,
       layers: pr.layers.map((l) => ({ name: l.name, before: l.unitsBefore, after: l.unitsAfter })),
       note:
-        `Statistics over the training split; a removal must also hold on the validation split (${pr.unconfirmedOnValidation} unit group(s) constant on training images only were kept), and dead Dense ReLU neurons must stay ${pr.deadMargin} sd below 0 on the training images (${pr.keptThinMargin} kept). ` +
+        `Statistics over the training split; a removal must also hold on the validation split (${pr.unconfirmedOnValidation} unit group(s) constant on training images only were kept), and dead ReLU units must stay ${pr.deadMargin} sd below 0 on the training images (${pr.keptThinMargin} kept). ` +
         `Constant units kept because a padded consumer would see them change at the borders: ${pr.keptForPadding}; constant non-zero units of the Grad-CAM layer kept: ${pr.keptProtected}. ` +
         `max |pruned - unpruned|: ${pr.maxAbsDiffTrain.toExponential(2)} on training images, ${pr.maxAbsDiff.toExponential(2)} on the test split.`,
     },
