@@ -1,26 +1,12 @@
 // The `zerovar` command line. It keeps the paper's interface (`--dataset DIR --experiment_id ID`) and exposes
 // the pipeline's steps as subcommands; `compress` runs them all.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import type { PipelineOptions } from '../train/options.js';
 import { DEFAULTS } from '../train/options.js';
+import { nonNegativeNumber, positiveInt } from './parse.js';
 import { STEPS } from '../train/experiment.js';
 import { addSegmenterCommand } from './segmenter.js';
 
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
-
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
-    return n;
-  };
-}
 
 /** Options shared by every command that reads a dataset and trains. */
 function withPipelineOptions(cmd: Command): Command {
@@ -35,18 +21,18 @@ function withPipelineOptions(cmd: Command): Command {
       new Option('--backbone <name>', 'ImageNet backbone').choices(['mobilenet_v2_0.35', 'mobilenet_v1_0.25', 'vgg16']).default(DEFAULTS.backbone),
     )
     .option('--weights <path|url|none>', 'backbone weights: a tfjs LayersModel folder, model.json path or URL; default: the public ImageNet URL of the backbone (or $ZEROVAR_WEIGHTS_DIR)')
-    .option('--input-size <px>', 'network input size (square)', int('--input-size'))
-    .option('--fc1 <units>', 'width of fc1 (the paper: 4096)', int('--fc1'), DEFAULTS.fc1)
-    .option('--fc2 <units>', 'width of fc2, the penultimate features (the paper: 4096)', int('--fc2'), DEFAULTS.fc2)
-    .option('--l2 <lambda>', 'L2 penalty on the softmax layer (the paper: 0.05)', num('--l2'), DEFAULTS.l2)
-    .option('--dropout <rate>', 'dropout between fc1 and fc2', num('--dropout'), DEFAULTS.dropout)
-    .option('--epochs <n>', 'fine-tuning epochs (the paper: 30)', int('--epochs'), DEFAULTS.epochs)
-    .option('--batch-size <n>', 'batch size (the paper: 32)', int('--batch-size'), DEFAULTS.batchSize)
-    .option('--lr <rate>', 'Adam learning rate (the paper: 1e-4)', num('--lr'), DEFAULTS.learningRate)
+    .option('--input-size <px>', 'network input size (square)', positiveInt('--input-size'))
+    .option('--fc1 <units>', 'width of fc1 (the paper: 4096)', positiveInt('--fc1'), DEFAULTS.fc1)
+    .option('--fc2 <units>', 'width of fc2, the penultimate features (the paper: 4096)', positiveInt('--fc2'), DEFAULTS.fc2)
+    .option('--l2 <lambda>', 'L2 penalty on the softmax layer (the paper: 0.05)', nonNegativeNumber('--l2'), DEFAULTS.l2)
+    .option('--dropout <rate>', 'dropout between fc1 and fc2', nonNegativeNumber('--dropout'), DEFAULTS.dropout)
+    .option('--epochs <n>', 'fine-tuning epochs (the paper: 30)', positiveInt('--epochs'), DEFAULTS.epochs)
+    .option('--batch-size <n>', 'batch size (the paper: 32)', positiveInt('--batch-size'), DEFAULTS.batchSize)
+    .option('--lr <rate>', 'Adam learning rate (the paper: 1e-4)', nonNegativeNumber('--lr'), DEFAULTS.learningRate)
     .option('--no-freeze-backbone', 'train the backbone too (slow on CPU; see --trainable-from)')
     .option('--trainable-from <layer>', 'train from this backbone layer on; layers before it stay frozen')
-    .option('--variance-threshold <v>', 'remove units whose variance over the training set is <= this', num('--variance-threshold'), 0)
-    .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", num('--dead-margin'), DEFAULTS.deadMargin)
+    .option('--variance-threshold <v>', 'remove units whose variance over the training set is <= this', nonNegativeNumber('--variance-threshold'), 0)
+    .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", nonNegativeNumber('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(
       new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
     )
@@ -55,8 +41,8 @@ function withPipelineOptions(cmd: Command): Command {
         .choices(['auto', 'svm-poly', 'svm-rbf', 'svm-linear', 'logistic', 'knn', 'random-forest'])
         .default('auto'),
     )
-    .option('--gradcam-samples <n>', 'test images per class drawn with Grad-CAM', int('--gradcam-samples'), DEFAULTS.gradcamSamples)
-    .option('--limit <n>', 'use at most n images per class (quick runs)', int('--limit'))
+    .option('--gradcam-samples <n>', 'test images per class drawn with Grad-CAM', positiveInt('--gradcam-samples'), DEFAULTS.gradcamSamples)
+    .option('--limit <n>', 'use at most n images per class (quick runs)', positiveInt('--limit'))
     .option('--seed <n>', 'seed for splits, initialisation and shuffling', (v) => Number(v), DEFAULTS.seed)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .addOption(new Option('--variant <v>', "'raw': whole images; 'masked': lungs only (dataset masks, else --segmenter's)").choices(['raw', 'masked']).default('raw'))
@@ -145,7 +131,7 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .requiredOption('--dataset <dir>', 'dataset folder')
     .option('--csv <file>', 'label images from this CSV, relative to --dataset')
     .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
-    .option('--limit <n>', 'at most n images per class', int('--limit'))
+    .option('--limit <n>', 'at most n images per class', positiveInt('--limit'))
     .option('--json', 'print the metrics as JSON on stdout', false)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('evaluate', o));

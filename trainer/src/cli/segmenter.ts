@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import type { BackendName } from '../backend.js';
+import { positiveInt, positiveNumber } from './parse.js';
 
 /** The defaults shown in --help; equal to train/segmenter.ts DEFAULT_SEGMENTER_TRAINING (a test checks), kept
  * here so that `zerovar --help` does not load tfjs. */
@@ -19,21 +20,6 @@ async function heavy() {
   return { initBackend, ...train };
 }
 
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return n;
-  };
-}
-
-function positiveNumber(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
-    return n;
-  };
-}
 
 function filterList(v: string): number[] {
   const xs = v.split(',').map((s) => Number(s.trim()));
