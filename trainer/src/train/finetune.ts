@@ -126,6 +126,9 @@ export function splitGraph(model: tf.LayersModel, splitIndex: number): GraphSpli
   };
 }
 
+/** Computes a layer's output another way (e.g. with cheaper gradients); undefined: the layer's own apply. */
+export type LayerOverride = (layer: tf.layers.Layer, inputs: tf.Tensor[]) => tf.Tensor | undefined;
+
 /**
  * Evaluates `outputs` of a functional model from concrete values of some of its symbolic tensors, by applying
  * the same layer objects to concrete tensors (which adds no inbound nodes). BatchNormalization always runs in
@@ -135,6 +138,7 @@ export function runGraphFrom(
   outputs: tf.SymbolicTensor[],
   known: Map<number, tf.Tensor>,
   training: boolean,
+  override?: LayerOverride,
 ): tf.Tensor[] {
   const values = new Map(known);
   const evaluate = (t: tf.SymbolicTensor): tf.Tensor => {
@@ -145,7 +149,7 @@ export function runGraphFrom(
     const inputs = node.inputTensors.map(evaluate);
     const isBn = layer.getClassName() === 'BatchNormalization';
     const kwargs = { ...(node.callArgs ?? {}), training: isBn ? false : training };
-    const out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs, kwargs) as tf.Tensor | tf.Tensor[];
+    const out = override?.(layer, inputs) ?? (layer.apply(inputs.length === 1 ? inputs[0]! : inputs, kwargs) as tf.Tensor | tf.Tensor[]);
     const outs = Array.isArray(out) ? out : [out];
     node.outputTensors.forEach((o, i) => values.set(o.id, outs[i]!));
     const v = values.get(t.id);

@@ -8,6 +8,7 @@ import { discoverDataset, parseCsv } from '../data/dataset.js';
 import { readGreyImage } from '../data/decode.js';
 import { deriveSeed, mulberry32, shuffled } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
+import { runGraphFrom } from './finetune.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { resizeGrey, type GreyImage } from '../model/pixels.js';
 import {
@@ -218,28 +219,17 @@ interface ConvLayerLike {
 
 /** Runs the model on concrete tensors, with stride-1 'same' Conv2D layers through convSame; the rest as is. */
 export function trainingForward(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor4D {
-  const values = new Map<number, tf.Tensor>([[model.inputs[0]!.id, x]]);
-  const evaluate = (t: tf.SymbolicTensor): tf.Tensor => {
-    const have = values.get(t.id);
-    if (have) return have;
-    const layer = t.sourceLayer;
-    const node = layer.inboundNodes[t.nodeIndex]!;
-    const inputs = node.inputTensors.map(evaluate);
+  const viaConvSame = (layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined => {
     const cfg = layer.getConfig();
     const conv = layer as unknown as ConvLayerLike;
-    let out: tf.Tensor;
     const stride1 = [cfg.strides].flat().every((s) => s === 1) && [cfg.dilationRate].flat().every((d) => d === 1);
-    if (layer.getClassName() === 'Conv2D' && cfg.padding === 'same' && stride1 && conv.kernel) {
-      let y: tf.Tensor = convSame(inputs[0] as tf.Tensor4D, conv.kernel.read() as tf.Tensor4D);
-      if (conv.bias) y = tf.add(y, conv.bias.read());
-      out = conv.activation ? conv.activation.apply(y) : y;
-    } else {
-      out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs, { training: true }) as tf.Tensor;
-    }
-    values.set(node.outputTensors[0]!.id, out);
-    return out;
+    if (layer.getClassName() !== 'Conv2D' || cfg.padding !== 'same' || !stride1 || !conv.kernel) return undefined;
+    let y: tf.Tensor = convSame(inputs[0] as tf.Tensor4D, conv.kernel.read() as tf.Tensor4D);
+    if (conv.bias) y = tf.add(y, conv.bias.read());
+    return conv.activation ? conv.activation.apply(y) : y;
   };
-  return evaluate(model.outputs[0]!) as tf.Tensor4D;
+  const known = new Map<number, tf.Tensor>([[model.inputs[0]!.id, x]]);
+  return runGraphFrom([model.outputs[0]!], known, true, viaConvSame)[0] as tf.Tensor4D;
 }
 
 /** Mean over the batch of binary cross-entropy + (1 - soft Dice). */
