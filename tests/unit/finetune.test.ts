@@ -212,3 +212,41 @@ test('training conv layers on wasm switches to the cpu backend with a log line',
   assert.ok(c2After.some((v, i) => v !== c2Before[i]), 'c2 was trained');
   assert.deepEqual(model.getLayer('c1').getWeights()[0]!.dataSync(), c1Before, 'c1 stayed frozen');
 });
+
+test('micro-batches accumulate into the same updates as whole batches when training through the backbone', async () => {
+  // Two identical models trained from the last backbone block: one with whole batches of 16, one with 5+5+5+1.
+  // Every classifier() shares the backbone's layer objects: its weights are put back after each run.
+  const shared = backbone.layers.slice(backbone.layers.findIndex((l) => l.name === 'block_16_project'));
+  const saved = shared.map((l) => l.getWeights().map((w) => w.clone()));
+  const run = async (dir: string, microBatchSize?: number) => {
+    const m = classifier(7);
+    try {
+      const r = await fineTune(m, data, options(dir, { epochs: 2, trainableFrom: 'block_16_project', microBatchSize }));
+      return { r, weights: m.getLayer('block_16_project').getWeights()[0]!.dataSync().slice(), fc2: m.getLayer('fc2').getWeights()[0]!.dataSync().slice() };
+    } finally {
+      shared.forEach((l, i) => l.setWeights(saved[i]!));
+    }
+  };
+  const whole = await run('micro-whole');
+  const micro = await run('micro-5', 5);
+  const before = classifier(7).getLayer('block_16_project').getWeights()[0]!.dataSync();
+  assert.ok(whole.weights.some((v, i) => Math.abs(v - before[i]!) > 1e-6), 'the backbone block was trained');
+  // The update's relative error: summation order differs, so equal up to rounding.
+  const relErr = (a: ArrayLike<number>, b: ArrayLike<number>, ref: ArrayLike<number>) => {
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.length; i++) {
+      num += (a[i]! - b[i]!) ** 2;
+      den += (a[i]! - ref[i]!) ** 2;
+    }
+    return Math.sqrt(num / den);
+  };
+  const fc2Before = classifier(7).getLayer('fc2').getWeights()[0]!.dataSync();
+  assert.ok(relErr(whole.weights, micro.weights, before) < 1e-4, `backbone update error ${relErr(whole.weights, micro.weights, before)}`);
+  assert.ok(relErr(whole.fc2, micro.fc2, fc2Before) < 1e-4, `fc2 update error ${relErr(whole.fc2, micro.fc2, fc2Before)}`);
+  for (const [a, b] of whole.r.history.map((h, i) => [h, micro.r.history[i]!] as const)) {
+    assert.ok(Math.abs(a.loss - b.loss) < 1e-4, `loss ${a.loss} vs ${b.loss}`);
+    assert.equal(a.accuracy, b.accuracy);
+  }
+  tf.dispose(saved.flat());
+});

@@ -28,6 +28,11 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--dropout <rate>', 'dropout between fc1 and fc2', nonNegativeNumber('--dropout'), DEFAULTS.dropout)
     .option('--epochs <n>', 'fine-tuning epochs (the paper: 30)', positiveInt('--epochs'), DEFAULTS.epochs)
     .option('--batch-size <n>', 'batch size (the paper: 32)', positiveInt('--batch-size'), DEFAULTS.batchSize)
+    .option(
+      '--micro-batch <n>',
+      'most images alive at once in a training step: a larger batch accumulates its gradients over micro-batches into the same update (default: 8 when training through the backbone, else the whole batch)',
+      positiveInt('--micro-batch'),
+    )
     .option('--lr <rate>', 'Adam learning rate (the paper: 1e-4)', nonNegativeNumber('--lr'), DEFAULTS.learningRate)
     .option('--no-freeze-backbone', 'train the backbone too (slow on CPU; see --trainable-from)')
     .option('--trainable-from <layer>', 'train from this backbone layer on; layers before it stay frozen')
@@ -72,6 +77,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     dropout: o.dropout as number,
     epochs: o.epochs as number,
     batchSize: o.batchSize as number,
+    microBatch: o.microBatch as number | undefined,
     learningRate: o.lr as number,
     freezeBackbone: o.freezeBackbone !== false,
     trainableFrom: o.trainableFrom as string | undefined,

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Progress } from './progress.js';
+import { accumulatedGradients, applyAccumulated, microBatchRanges } from './accumulate.js';
 
 /** Preprocessed NHWC inputs for the given sample indices (decoded and normalised by the caller, per batch). */
 export type InputLoader = (indices: number[]) => tf.Tensor4D | Promise<tf.Tensor4D>;
@@ -46,6 +47,12 @@ export interface FineTuneOptions {
   progress?: boolean;
   /** Batch size of the cached forward pass (default: batchSize). */
   inferenceBatchSize?: number;
+  /**
+   * Largest number of samples whose activations are alive at once in a training step: a larger batch is run as
+   * micro-batches whose gradients are accumulated into one update, equal to the whole batch's (default: the
+   * whole batch at once). Bounds memory when training through the backbone at full resolution.
+   */
+  microBatchSize?: number;
 }
 
 export interface EpochRecord {
@@ -534,24 +541,42 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   };
   const missing = missingGradientKernels(split.trainableLayers);
   if (missing.length && startEpoch < opts.epochs && tf.getBackend() !== 'cpu') await switchToCpu(missing.join(', '));
+  // A step's loss is the batch mean of the cross-entropy plus the regularization; over micro-batches the
+  // size-weighted mean of each micro-batch's loss is the same, so accumulation gives the whole batch's update.
+  const microLoss = (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D, hits: tf.Scalar[]): tf.Scalar => {
+    const [probs] = runGraphFrom([output], inputs, true);
+    hits.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs!, -1), labels), 'float32')) as tf.Scalar));
+    const ce = crossEntropy(probs!, labels, classes);
+    const reg = regularization(split.trainableLayers);
+    return reg ? tf.add(ce, reg) : ce;
+  };
+  const countHits = (hits: tf.Scalar[]): number => {
+    const c = hits.reduce((a, h) => a + h.dataSync()[0]!, 0);
+    tf.dispose(hits);
+    return c;
+  };
   const step = (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D): { loss: number; correct: number } => {
-    let correct: tf.Scalar | null = null;
-    const cost = optimizer.minimize(
-      () => {
-        const [probs] = runGraphFrom([output], inputs, true);
-        correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs!, -1), labels), 'float32')) as tf.Scalar);
-        const ce = crossEntropy(probs!, labels, classes);
-        const reg = regularization(split.trainableLayers);
-        return reg ? tf.add(ce, reg) : ce;
-      },
-      true,
-      vars,
-    )!;
-    const loss = cost.dataSync()[0]!;
-    const c = (correct as tf.Scalar | null)?.dataSync()[0] ?? 0;
-    cost.dispose();
-    (correct as tf.Scalar | null)?.dispose();
-    return { loss, correct: c };
+    const hits: tf.Scalar[] = [];
+    const n = labels.shape[0];
+    const micro = opts.microBatchSize && opts.microBatchSize < n ? opts.microBatchSize : n;
+    if (micro === n) {
+      const cost = optimizer.minimize(() => microLoss(inputs, labels, hits), true, vars)!;
+      const loss = cost.dataSync()[0]!;
+      cost.dispose();
+      return { loss, correct: countHits(hits) };
+    }
+    const batches = microBatchRanges(n, micro).map(([start, end]) => ({
+      size: end - start,
+      inputs: new Map([...inputs].map(([id, t]) => [id, tf.slice(t, start, end - start)] as const)),
+      labels: tf.slice(labels, start, end - start) as tf.Tensor1D,
+    }));
+    try {
+      const { loss, grads } = accumulatedGradients((b) => microLoss(b.inputs, b.labels, hits), vars, batches);
+      applyAccumulated(optimizer, vars, grads);
+      return { loss, correct: countHits(hits) };
+    } finally {
+      tf.dispose(batches.flatMap((b) => [...b.inputs.values(), b.labels]));
+    }
   };
 
   const evaluate = async (): Promise<{ loss: number; accuracy: number }> => {

@@ -21,6 +21,8 @@ export interface PipelineOptions {
   dropout: number;
   epochs: number;
   batchSize: number;
+  /** Most images alive at once in a training step; a larger batch accumulates gradients over micro-batches. */
+  microBatch?: number;
   learningRate: number;
   freezeBackbone: boolean;
   trainableFrom?: string;

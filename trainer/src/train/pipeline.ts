@@ -287,6 +287,8 @@ export class Pipeline {
         {
           epochs: o.epochs,
           batchSize: o.batchSize,
+          // Through the backbone, activations of a whole 224 px batch would crowd the 4 GB wasm heap.
+          microBatchSize: o.microBatch ?? (o.trainableFrom || !o.freezeBackbone ? 8 : undefined),
           learningRate: o.learningRate,
           seed: o.seed,
           trainableFrom: o.trainableFrom,
