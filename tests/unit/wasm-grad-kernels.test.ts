@@ -8,7 +8,7 @@ import { initBackend } from '../../trainer/src/backend.js';
 import { registerWasmGradientKernels } from '../../trainer/src/train/wasm-grad-kernels.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
 
-const NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'];
+const NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity'];
 
 before(async () => {
   assert.equal(await initBackend('wasm'), 'wasm');
@@ -90,6 +90,24 @@ test('registers the missing conv gradient kernels for wasm, once', () => {
   assert.deepEqual([...names].sort(), [...NAMES].sort());
   assert.deepEqual(registerWasmGradientKernels().sort(), [...NAMES].sort());
   for (const n of NAMES) assert.ok(tf.getKernel(n, 'wasm'), `${n} is registered for wasm`);
+});
+
+test('Identity on wasm shares the data under a reference count: the clone outlives its source', () => {
+  const a = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+  const before = tf.memory().numDataBuffers;
+  const b = tf.clone(a);
+  assert.equal(tf.memory().numDataBuffers, before, 'no second copy of the data');
+  a.dispose();
+  assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3, 4, 5, 6]);
+  // Writing through an op makes new data; the clone is untouched by the source's variable updates too.
+  const v = tf.variable(tf.tensor1d([1, 2]));
+  const saved = tf.clone(v);
+  v.assign(tf.tensor1d([7, 8]));
+  assert.deepEqual(Array.from(saved.dataSync()), [1, 2]);
+  assert.deepEqual(Array.from(v.dataSync()), [7, 8]);
+  tf.dispose([b, v, saved]);
+  const s = tf.clone(tf.tensor1d(['x', 'y'], 'string'));
+  assert.deepEqual(s.arraySync(), ['x', 'y']);
 });
 
 for (const c of CASES) {

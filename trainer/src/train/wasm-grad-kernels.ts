@@ -20,6 +20,7 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(info: Info): tf.TypedArray;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
 }
 
 type KernelArgs = { inputs: Record<string, Info>; backend: unknown; attrs?: Record<string, unknown> };
@@ -574,6 +575,20 @@ function registerClipGradient(): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Identity: the engine clones every tensor it saves for the backward pass, and the wasm backend's Identity copies
+// the data (a tenth of a MobileNetV2 training step); the cpu backend shares it under a reference count instead,
+// as here. Sharing is safe because no wasm kernel writes into its inputs.
+
+let builtinIdentity: Kernel | null = null;
+
+function sharedIdentity(args: KernelArgs): Info {
+  const { x } = args.inputs as { x: Info };
+  if (x.dtype === 'string') return builtinIdentity!(args);
+  (args.backend as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * Registers the gradient kernels above for the wasm backend (once; later calls return the same list). Returns the
@@ -598,6 +613,11 @@ export function registerWasmGradientKernels(): string[] {
     add('Conv2DBackpropInput', conv2dBackpropInput);
   }
   add('Conv2DBackpropFilter', conv2dBackpropFilter);
+  const identity = tf.getKernel('Identity', BACKEND);
+  if (identity) {
+    builtinIdentity = identity.kernelFunc as unknown as Kernel;
+    add('Identity', sharedIdentity);
+  }
   add('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter);
   add('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput);
   // Helper kernel of the BatchNormalization gradient below (not a tfjs kernel name; not in the returned list).
