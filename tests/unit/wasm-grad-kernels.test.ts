@@ -171,6 +171,29 @@ test('BatchNormalization and ReLU6 gradients (replaced for speed) match the cpu 
   }
 });
 
+test('ReLU6 gradient on wasm: bounds inclusive, NaN blocked, SIMD body and scalar tail agree with the cpu backend', async () => {
+  const edge = [-1, 0, -0, 1e-30, 0.5, 6, 6.000001, 7, NaN, 3, -1e-30, 5.999999, Infinity, -Infinity];
+  const xs = Array.from({ length: 4 * 9 + 3 }, (_, i) => edge[i % edge.length]!); // 39: a tail of 3
+  const dys = xs.map((_, i) => i + 1);
+  const gradOn = async (backend: string) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor1d(xs);
+    const dy = tf.tensor1d(dys);
+    const [g] = tf.grads((t: tf.Tensor) => tf.mul(tf.clipByValue(t, 0, 6), 1))([x], dy);
+    const out = Array.from(await g!.data());
+    tf.dispose([x, dy, g!]);
+    return out;
+  };
+  try {
+    const wasm = await gradOn('wasm');
+    const cpu = await gradOn('cpu');
+    assert.deepEqual(wasm, cpu);
+    assert.deepEqual(wasm.slice(0, 14), [0, 2, 3, 4, 5, 6, 0, 0, 0, 10, 0, 12, 0, 0]);
+  } finally {
+    await tf.setBackend('wasm');
+  }
+});
+
 test('a fine-tune step through conv and depthwise layers runs on wasm, without the cpu fallback', async () => {
   const input = tf.input({ shape: [12, 12, 3] });
   let h = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', name: 'stem' }).apply(input) as tf.SymbolicTensor;

@@ -183,14 +183,21 @@ function conv2dBackpropInput(args: KernelArgs): Info {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// A hand-assembled wasm SIMD routine on the backend's own heap (no copies):
+// Hand-assembled wasm SIMD routines on the backend's own heap (no copies), four floats at a time:
 //   fma(out, outStep, a, aStep, b, bStep, rows, C): for each of `rows` rows, out[c] += a[c] * b[c] for c < C,
 //   then every pointer moves on by its step (bytes). A step of 0 keeps a pointer in place (an accumulator row,
-//   a filter row). Four floats at a time, then a scalar tail.
+//   a filter row). A scalar tail finishes each row.
+//   clipMask(out, x, dy, bytes, lo, hi): out = lo <= x <= hi ? dy : 0 over `bytes` (a multiple of 16; the caller
+//   finishes the tail), the ReLU6 gradient in one pass.
 
 type Fma = (out: number, outStep: number, a: number, aStep: number, b: number, bStep: number, rows: number, c: number) => void;
+type ClipMask = (out: number, x: number, dy: number, bytes: number, lo: number, hi: number) => void;
+interface Simd {
+  fma: Fma;
+  clipMask: ClipMask;
+}
 
-function fmaModuleBytes(): Uint8Array<ArrayBuffer> {
+function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const get = (i: number) => [0x20, i];
   const set = (i: number) => [0x21, i];
   const i32 = (v: number) => [0x41, v]; // small non-negative constants only (< 64)
@@ -200,7 +207,7 @@ function fmaModuleBytes(): Uint8Array<ArrayBuffer> {
   const v128Store = [0xfd, 0x0b, 0x00, 0x00];
   const f32Load = [0x2a, 0x02, 0x00];
   const f32Store = [0x38, 0x02, 0x00];
-  const body = [
+  const fmaBody = [
     0x01, 0x03, 0x7f, // locals 8..10: i32 c, cEnd4, cEnd (byte offsets)
     ...get(7), ...i32(2), 0x74, ...set(10), // cEnd = C << 2
     ...get(7), 0x41, 0x7c, 0x71, ...i32(2), 0x74, ...set(9), // cEnd4 = (C & -4) << 2
@@ -225,15 +232,34 @@ function fmaModuleBytes(): Uint8Array<ArrayBuffer> {
     0x0c, 0x00, 0x0b, 0x0b, // next row; end loop, end block
     0x0b, // end function
   ];
+  const at = (p: number) => [...get(p), ...get(6), add]; // base + offset
+  const clipBody = [
+    0x02, 0x01, 0x7f, 0x02, 0x7b, // locals 6: i32 offset; 7, 8: v128 lo, hi
+    ...get(4), 0xfd, 0x13, ...set(7), // f32x4.splat
+    ...get(5), 0xfd, 0x13, ...set(8),
+    0x02, 0x40, 0x03, 0x40,
+    ...get(6), ...get(3), 0x4f, 0x0d, 0x01, // offset >= bytes: leave
+    ...at(0),
+    ...at(2), ...v128Load,
+    ...at(1), ...v128Load, ...get(7), 0xfd, 0x46, 0x01, // f32x4.ge
+    ...at(1), ...v128Load, ...get(8), 0xfd, 0x45, 0x01, // f32x4.le
+    0xfd, 0x4e, 0x01, 0xfd, 0x4e, 0x01, ...v128Store, // dy & (x >= lo) & (x <= hi)
+    ...get(6), ...i32(16), add, ...set(6),
+    0x0c, 0x00, 0x0b, 0x0b,
+    0x0b,
+  ];
   const section = (id: number, bytes: number[]) => [id, ...uleb(bytes.length), ...bytes];
   const str = (s: string) => [s.length, ...[...s].map((ch) => ch.charCodeAt(0))];
+  const fn = (bytes: number[]) => [...uleb(bytes.length), ...bytes];
+  // A shared memory (the threaded build's) must be imported as shared, with a maximum (4 GiB).
+  const memoryLimits = sharedMemory ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x01, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00]),
-    ...section(2, [0x01, ...str('env'), ...str('memory'), 0x02, 0x00, 0x00]),
-    ...section(3, [0x01, 0x00]),
-    ...section(7, [0x01, ...str('fma'), 0x00, 0x00]),
-    ...section(10, [0x01, ...uleb(body.length), ...body]),
+    ...section(1, [0x02, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00]),
+    ...section(2, [0x01, ...str('env'), ...str('memory'), 0x02, ...memoryLimits]),
+    ...section(3, [0x02, 0x00, 0x01]),
+    ...section(7, [0x02, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01]),
+    ...section(10, [0x02, ...fn(fmaBody), ...fn(clipBody)]),
   ]);
 }
 
@@ -248,23 +274,29 @@ function uleb(n: number): number[] {
   return out;
 }
 
-const fmaByMemory = new WeakMap<WebAssembly.Memory, Fma | null>();
+const simdByMemory = new WeakMap<WebAssembly.Memory, Simd | null>();
 
-/** The SIMD routine bound to the backend's heap, or null where it cannot be (no SIMD, memory not reachable). */
-function simdFma(b: WasmBackend): Fma | null {
+/** The SIMD routines bound to the backend's heap, or null where they cannot be (no SIMD, memory not reachable). */
+function simd(b: WasmBackend): Simd | null {
   const memory = (b as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
   if (!(memory instanceof WebAssembly.Memory)) return null;
-  if (!fmaByMemory.has(memory)) {
-    let fn: Fma | null = null;
+  if (!simdByMemory.has(memory)) {
+    let fns: Simd | null = null;
     try {
-      const mod = new WebAssembly.Module(fmaModuleBytes());
-      fn = new WebAssembly.Instance(mod, { env: { memory } }).exports.fma as Fma;
+      const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+      const mod = new WebAssembly.Module(simdModuleBytes(shared));
+      const exports = new WebAssembly.Instance(mod, { env: { memory } }).exports;
+      fns = { fma: exports.fma as Fma, clipMask: exports.clipMask as ClipMask };
     } catch {
-      fn = null; // an engine without wasm SIMD: the JS loops below still work
+      fns = null; // an engine without wasm SIMD: the JS loops below still work
     }
-    fmaByMemory.set(memory, fn);
+    simdByMemory.set(memory, fns);
   }
-  return fmaByMemory.get(memory)!;
+  return simdByMemory.get(memory)!;
+}
+
+function simdFma(b: WasmBackend): Fma | null {
+  return simd(b)?.fma ?? null;
 }
 
 /** Byte address of a tensor's data on the wasm heap. */
@@ -544,10 +576,15 @@ function clipGrad({ inputs, backend, attrs }: KernelArgs): Info {
   const { x, dy } = inputs as { x: Info; dy: Info };
   const { clipValueMin: lo, clipValueMax: hi } = attrs as { clipValueMin: number; clipValueMax: number };
   const out = b.makeOutput(x.shape, 'float32');
+  const n = x.shape.reduce((p, q) => p * q, 1);
+  // SIMD over whole groups of four (f32 bounds: the comparisons happen in float32 either way), JS for the rest.
+  const fns = simd(b);
+  const vectorEnd = fns ? n - (n % 4) : 0;
+  if (fns && vectorEnd) fns.clipMask(addressOf(b, out), addressOf(b, x), addressOf(b, dy), 4 * vectorEnd, lo, hi);
   const o = b.typedArrayFromHeap(out) as Float32Array;
   const xv = b.typedArrayFromHeap(x) as Float32Array;
   const g = b.typedArrayFromHeap(dy) as Float32Array;
-  for (let i = 0; i < o.length; i++) {
+  for (let i = vectorEnd; i < n; i++) {
     const v = xv[i]!;
     o[i] = v >= lo && v <= hi ? g[i]! : 0;
   }
