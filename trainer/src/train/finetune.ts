@@ -550,20 +550,21 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     const reg = regularization(split.trainableLayers);
     return reg ? tf.add(ce, reg) : ce;
   };
-  const countHits = (hits: tf.Scalar[]): number => {
-    const c = hits.reduce((a, h) => a + h.dataSync()[0]!, 0);
+  // Values are read with data(), not dataSync(): WebGPU in Node cannot read GPU buffers synchronously.
+  const countHits = async (hits: tf.Scalar[]): Promise<number> => {
+    const c = (await Promise.all(hits.map((h) => h.data()))).reduce((a, h) => a + h[0]!, 0);
     tf.dispose(hits);
     return c;
   };
-  const step = (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D): { loss: number; correct: number } => {
+  const step = async (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D): Promise<{ loss: number; correct: number }> => {
     const hits: tf.Scalar[] = [];
     const n = labels.shape[0];
     const micro = opts.microBatchSize && opts.microBatchSize < n ? opts.microBatchSize : n;
     if (micro === n) {
       const cost = optimizer.minimize(() => microLoss(inputs, labels, hits), true, vars)!;
-      const loss = cost.dataSync()[0]!;
+      const loss = (await cost.data())[0]!;
       cost.dispose();
-      return { loss, correct: countHits(hits) };
+      return { loss, correct: await countHits(hits) };
     }
     const batches = microBatchRanges(n, micro).map(([start, end]) => ({
       size: end - start,
@@ -573,7 +574,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     try {
       const { loss, grads } = accumulatedGradients((b) => microLoss(b.inputs, b.labels, hits), vars, batches);
       applyAccumulated(optimizer, vars, grads);
-      return { loss, correct: countHits(hits) };
+      return { loss, correct: await countHits(hits) };
     } finally {
       tf.dispose(batches.flatMap((b) => [...b.inputs.values(), b.labels]));
     }
@@ -587,30 +588,34 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     for (let start = 0; start < nVal; start += bs) {
       const idx = range(Math.min(bs, nVal - start)).map((i) => start + i);
       const inputs = await batchInputs('val', idx);
-      const [l, c] = tf.tidy(() => {
+      const [ce, hit] = tf.tidy(() => {
         const labels = tf.tensor1d(idx.map((i) => data.val.y[i]!), 'int32');
         const [probs] = runGraphFrom([output], inputs, false);
-        const ce = tf.mul(crossEntropy(probs!, labels, classes), idx.length);
-        const hit = tf.sum(tf.cast(tf.equal(tf.argMax(probs!, -1), labels), 'float32'));
-        return [ce.dataSync()[0]!, hit.dataSync()[0]!];
+        return [
+          tf.mul(crossEntropy(probs!, labels, classes), idx.length),
+          tf.sum(tf.cast(tf.equal(tf.argMax(probs!, -1), labels), 'float32')),
+        ];
       });
-      tf.dispose([...inputs.values()]);
+      const [l, c] = [(await ce!.data())[0]!, (await hit!.data())[0]!];
+      tf.dispose([ce!, hit!, ...inputs.values()]);
       lossSum += l;
       correct += c;
     }
-    const reg = tf.tidy(() => regularization(split.trainableLayers)?.dataSync()[0] ?? 0);
+    const regT = tf.tidy(() => regularization(split.trainableLayers) ?? tf.scalar(0));
+    const reg = (await regT.data())[0]!;
+    regT.dispose();
     return { loss: lossSum / nVal + reg, accuracy: correct / nVal };
   };
 
   const saveCheckpoint = async (epoch: number, improved: boolean): Promise<void> => {
     const dir = opts.checkpointDir;
-    const current = vars.map((v) => v.dataSync() as Float32Array);
+    const current = (await Promise.all(vars.map((v) => v.data()))) as Float32Array[];
     const weights = await writeBin(dir, epochFile('weights', epoch), current);
     if (improved || !bestRef) bestRef = weights;
     const optWeights = await optimizer.getWeights();
-    const moments = optWeights.slice(1).map((w) => w.tensor.dataSync() as Float32Array);
+    const moments = (await Promise.all(optWeights.slice(1).map((w) => w.tensor.data()))) as Float32Array[];
     if (moments.length !== 2 * vars.length) throw new Error('unexpected Adam state layout');
-    const iterations = optWeights[0]!.tensor.dataSync()[0]!;
+    const iterations = (await optWeights[0]!.tensor.data())[0]!;
     optWeights[0]!.tensor.dispose(); // the moments are the optimizer's own variables
     const optimizerRef = await writeBin(dir, epochFile('optimizer', epoch), moments);
     const next: CheckpointState = {
@@ -645,11 +650,11 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
         const labels = tf.tensor1d(idx.map((i) => data.train.y[i]!), 'int32');
         let r: { loss: number; correct: number };
         try {
-          r = step(inputs, labels);
+          r = await step(inputs, labels);
         } catch (e) {
           if (!isMissingKernelError(e) || tf.getBackend() === 'cpu') throw e;
           await switchToCpu((e as Error).message.split('\n')[0]!);
-          r = step(inputs, labels);
+          r = await step(inputs, labels);
         }
         tf.dispose([...inputs.values(), labels]);
         lossSum += r.loss * idx.length;
@@ -672,7 +677,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
       if (improved) {
         bestValAccuracy = score;
         bestEpoch = epoch;
-        bestWeights = vars.map((v) => v.dataSync().slice() as Float32Array);
+        bestWeights = (await Promise.all(vars.map((v) => v.data()))).map((d) => d.slice() as Float32Array);
       }
       await saveCheckpoint(epoch, improved);
       log(
