@@ -23,7 +23,7 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
       csv: o.csv as string | undefined,
       mapping: String(o.mapping),
       limit: o.limit as number | undefined,
-      backend: (o.backend as 'auto' | 'wasm' | 'cpu') ?? 'auto',
+      backend: (o.backend as 'auto' | 'wasm' | 'cpu' | 'webgpu') ?? 'auto',
     });
     if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else printMetrics(r);
@@ -83,7 +83,7 @@ export interface EvaluateOptions {
   csvAuto?: boolean;
   mapping: string;
   limit?: number;
-  backend: 'auto' | 'wasm' | 'cpu';
+  backend: 'auto' | 'wasm' | 'cpu' | 'webgpu';
 }
 
 export interface EvaluateResult {

@@ -34,7 +34,7 @@ export interface PipelineOptions {
   gradcamSamples: number;
   limit?: number;
   seed: number;
-  backend: 'auto' | 'wasm' | 'cpu';
+  backend: 'auto' | 'wasm' | 'cpu' | 'webgpu';
   resume: boolean;
   /** Forget this step and the later ones of an existing experiment, so they run again. */
   redo?: StepName;

@@ -9,11 +9,14 @@ import { renderReportHtml, type EvaluationEntry, type ReportData } from '../repo
 import { svgToPng } from '../report/png.js';
 import { rocAuc, rocCurve } from '../model/metrics.js';
 import { writeJsonAtomic } from './experiment.js';
+import { backendInfo } from '../backend.js';
 import type { DataResult, ExplainResult, ExportResult, Pipeline, PruneResult, SelectResult, TrainResult } from './pipeline.js';
 
 function versions(): Record<string, string> {
   const require = createRequire(import.meta.url);
   const v: Record<string, string> = { node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend() };
+  const b = backendInfo();
+  if (b.adapter) v.backendAdapter = `${b.adapter}${b.software ? ' (software)' : ''}`;
   for (const pkg of ['libsvm-js', 'ml-random-forest', 'ml-knn', 'dicom-parser']) {
     try {
       v[pkg] = (require(`${pkg}/package.json`) as { version: string }).version;
