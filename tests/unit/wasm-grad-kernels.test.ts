@@ -8,7 +8,7 @@ import { initBackend } from '../../trainer/src/backend.js';
 import { registerWasmGradientKernels } from '../../trainer/src/train/wasm-grad-kernels.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
 
-const NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity'];
+const NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity', 'Cast'];
 
 before(async () => {
   assert.equal(await initBackend('wasm'), 'wasm');
@@ -108,6 +108,17 @@ test('Identity on wasm shares the data under a reference count: the clone outliv
   tf.dispose([b, v, saved]);
   const s = tf.clone(tf.tensor1d(['x', 'y'], 'string'));
   assert.deepEqual(s.arraySync(), ['x', 'y']);
+  // Cast to the same dtype shares too; to another dtype converts.
+  const f = tf.tensor1d([1.5, -2.5]);
+  const buffers = tf.memory().numDataBuffers;
+  const same = tf.cast(f, 'float32');
+  assert.equal(tf.memory().numDataBuffers, buffers);
+  const ints = tf.cast(f, 'int32');
+  assert.equal(ints.dtype, 'int32');
+  assert.deepEqual(Array.from(ints.dataSync()), [1, -2]);
+  f.dispose();
+  assert.deepEqual(Array.from(same.dataSync()), [1.5, -2.5]);
+  tf.dispose([same, ints, s]);
 });
 
 for (const c of CASES) {
@@ -171,7 +182,7 @@ test('BatchNormalization and ReLU6 gradients (replaced for speed) match the cpu 
   }
 });
 
-test('ReLU6 gradient on wasm: bounds inclusive, NaN blocked, SIMD body and scalar tail agree with the cpu backend', async () => {
+test('ReLU6 and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail agree with the cpu backend', async () => {
   const edge = [-1, 0, -0, 1e-30, 0.5, 6, 6.000001, 7, NaN, 3, -1e-30, 5.999999, Infinity, -Infinity];
   const xs = Array.from({ length: 4 * 9 + 3 }, (_, i) => edge[i % edge.length]!); // 39: a tail of 3
   const dys = xs.map((_, i) => i + 1);
@@ -179,16 +190,21 @@ test('ReLU6 gradient on wasm: bounds inclusive, NaN blocked, SIMD body and scala
     await tf.setBackend(backend);
     const x = tf.tensor1d(xs);
     const dy = tf.tensor1d(dys);
-    const [g] = tf.grads((t: tf.Tensor) => tf.mul(tf.clipByValue(t, 0, 6), 1))([x], dy);
-    const out = Array.from(await g!.data());
-    tf.dispose([x, dy, g!]);
+    const [clip] = tf.grads((t: tf.Tensor) => tf.mul(tf.clipByValue(t, 0, 6), 1))([x], dy);
+    const [relu] = tf.grads((t: tf.Tensor) => tf.mul(tf.relu(t), 1))([x], dy);
+    const out = { clip: Array.from(await clip!.data()), relu: Array.from(await relu!.data()) };
+    tf.dispose([x, dy, clip!, relu!]);
     return out;
   };
   try {
     const wasm = await gradOn('wasm');
     const cpu = await gradOn('cpu');
-    assert.deepEqual(wasm, cpu);
-    assert.deepEqual(wasm.slice(0, 14), [0, 2, 3, 4, 5, 6, 0, 0, 0, 10, 0, 12, 0, 0]);
+    assert.deepEqual(wasm.clip, cpu.clip);
+    assert.deepEqual(wasm.clip.slice(0, 14), [0, 2, 3, 4, 5, 6, 0, 0, 0, 10, 0, 12, 0, 0]);
+    // ReLU: x > 0 passes (0 and -0 do not); a NaN activation gets 0 on wasm, NaN from tfjs' own gradient.
+    const nan = xs.map((v) => Number.isNaN(v));
+    assert.deepEqual(wasm.relu.filter((_, i) => !nan[i]), cpu.relu.filter((_, i) => !nan[i]));
+    assert.deepEqual(wasm.relu.slice(0, 14), [0, 0, 0, 4, 5, 6, 7, 8, 0, 10, 0, 12, 13, 0]);
   } finally {
     await tf.setBackend('wasm');
   }

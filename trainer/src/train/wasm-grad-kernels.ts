@@ -591,21 +591,38 @@ function clipGrad({ inputs, backend, attrs }: KernelArgs): Info {
   return out;
 }
 
+/** Smallest positive float32: for float32 values, x > 0 exactly when x >= this. */
+const F32_MIN_POSITIVE = 2 ** -149;
+
 let clipGradientRegistered = false;
 
 function registerClipGradient(): void {
   if (clipGradientRegistered) return;
-  const original = tf.getGradient('ClipByValue');
-  if (!original) return;
+  const clip = tf.getGradient('ClipByValue');
+  const relu = tf.getGradient('Relu');
+  if (!clip || !relu) return;
   if (!tf.getKernel(CLIP_GRAD, BACKEND)) tf.registerKernel({ kernelName: CLIP_GRAD, backendName: BACKEND, kernelFunc: clipGrad as unknown as tf.KernelFunc });
+  const onWasm = (x: tf.Tensor, dy: tf.Tensor) => tf.getBackend() === BACKEND && x.dtype === 'float32' && dy.dtype === 'float32';
   tf.registerGradient({
     kernelName: 'ClipByValue',
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved as [tf.Tensor];
       const dyT = dy as tf.Tensor;
-      if (tf.getBackend() !== BACKEND || x.dtype !== 'float32' || dyT.dtype !== 'float32') return original.gradFunc(dy, saved, attrs);
+      if (!onWasm(x, dyT)) return clip.gradFunc(dy, saved, attrs);
       return { x: () => tf.engine().runKernel(CLIP_GRAD, { x, dy: dyT }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor };
+    },
+  });
+  // ReLU: tfjs multiplies dy by cast(step(x)), three full-size passes; the same mask is x in [2^-149, inf].
+  // (A NaN activation gives 0 here where tfjs gives NaN.)
+  tf.registerGradient({
+    kernelName: 'Relu',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as [tf.Tensor];
+      const dyT = dy as tf.Tensor;
+      if (!onWasm(x, dyT)) return relu.gradFunc(dy, saved, attrs);
+      return { x: () => tf.engine().runKernel(CLIP_GRAD, { x, dy: dyT }, { clipValueMin: F32_MIN_POSITIVE, clipValueMax: Infinity }) as tf.Tensor };
     },
   });
   clipGradientRegistered = true;
@@ -618,11 +635,23 @@ function registerClipGradient(): void {
 
 let builtinIdentity: Kernel | null = null;
 
+function share(b: WasmBackend, x: Info): Info {
+  b.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 function sharedIdentity(args: KernelArgs): Info {
   const { x } = args.inputs as { x: Info };
-  if (x.dtype === 'string') return builtinIdentity!(args);
-  (args.backend as WasmBackend).incRef(x.dataId);
-  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  return x.dtype === 'string' ? builtinIdentity!(args) : share(args.backend as WasmBackend, x);
+}
+
+// Cast to the dtype a tensor already has (tfjs' own ReLU gradient and layers do it): shared, like Identity.
+let builtinCast: Kernel | null = null;
+
+function sharedCast(args: KernelArgs): Info {
+  const { x } = args.inputs as { x: Info };
+  const same = x.dtype !== 'string' && (args.attrs as { dtype: string }).dtype === x.dtype;
+  return same ? share(args.backend as WasmBackend, x) : builtinCast!(args);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -630,7 +659,7 @@ function sharedIdentity(args: KernelArgs): Info {
 /**
  * Registers the gradient kernels above for the wasm backend (once; later calls return the same list). Returns the
  * kernel names now served by this module. It also replaces the BatchNormalization gradient (for every backend:
- * same values, without the full-size tiling) and, on wasm, the ClipByValue (ReLU6) gradient. Call after the wasm backend is registered (importing
+ * same values, without the full-size tiling) and, on wasm, the ClipByValue (ReLU6) and Relu gradients. Call after the wasm backend is registered (importing
  * '@tensorflow/tfjs-backend-wasm' is enough; it need not be the active backend yet).
  */
 export function registerWasmGradientKernels(): string[] {
@@ -654,6 +683,11 @@ export function registerWasmGradientKernels(): string[] {
   if (identity) {
     builtinIdentity = identity.kernelFunc as unknown as Kernel;
     add('Identity', sharedIdentity);
+  }
+  const cast = tf.getKernel('Cast', BACKEND);
+  if (cast) {
+    builtinCast = cast.kernelFunc as unknown as Kernel;
+    add('Cast', sharedCast);
   }
   add('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter);
   add('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput);
