@@ -602,29 +602,22 @@ function registerClipGradient(): void {
   const relu = tf.getGradient('Relu');
   if (!clip || !relu) return;
   if (!tf.getKernel(CLIP_GRAD, BACKEND)) tf.registerKernel({ kernelName: CLIP_GRAD, backendName: BACKEND, kernelFunc: clipGrad as unknown as tf.KernelFunc });
-  const onWasm = (x: tf.Tensor, dy: tf.Tensor) => tf.getBackend() === BACKEND && x.dtype === 'float32' && dy.dtype === 'float32';
-  tf.registerGradient({
-    kernelName: 'ClipByValue',
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved as [tf.Tensor];
-      const dyT = dy as tf.Tensor;
-      if (!onWasm(x, dyT)) return clip.gradFunc(dy, saved, attrs);
-      return { x: () => tf.engine().runKernel(CLIP_GRAD, { x, dy: dyT }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor };
-    },
-  });
+  // On wasm with float32 data, dx = lo <= x <= hi ? dy : 0 in one SIMD pass; elsewhere tfjs' own gradient.
+  const maskGradient = (kernelName: string, original: tf.GradConfig, bounds: (attrs: tf.NamedAttrMap) => tf.NamedAttrMap) =>
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['x'],
+      gradFunc: (dy, saved, attrs) => {
+        const [x] = saved as [tf.Tensor];
+        const dyT = dy as tf.Tensor;
+        if (tf.getBackend() !== BACKEND || x.dtype !== 'float32' || dyT.dtype !== 'float32') return original.gradFunc(dy, saved, attrs);
+        return { x: () => tf.engine().runKernel(CLIP_GRAD, { x, dy: dyT }, bounds(attrs)) as tf.Tensor };
+      },
+    });
+  maskGradient('ClipByValue', clip, (attrs) => attrs);
   // ReLU: tfjs multiplies dy by cast(step(x)), three full-size passes; the same mask is x in [2^-149, inf].
   // (A NaN activation gives 0 here where tfjs gives NaN.)
-  tf.registerGradient({
-    kernelName: 'Relu',
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved as [tf.Tensor];
-      const dyT = dy as tf.Tensor;
-      if (!onWasm(x, dyT)) return relu.gradFunc(dy, saved, attrs);
-      return { x: () => tf.engine().runKernel(CLIP_GRAD, { x, dy: dyT }, { clipValueMin: F32_MIN_POSITIVE, clipValueMax: Infinity }) as tf.Tensor };
-    },
-  });
+  maskGradient('Relu', relu, () => ({ clipValueMin: F32_MIN_POSITIVE, clipValueMax: Infinity }));
   clipGradientRegistered = true;
 }
 
