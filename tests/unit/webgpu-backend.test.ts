@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend } from '../../trainer/src/backend.js';
-import { readOnHost, SYNC_READ_MESSAGE } from '../../trainer/src/backend-webgpu.js';
+import { initWebGPUBackend, readOnHost, SYNC_READ_MESSAGE, webgpuProblems } from '../../trainer/src/backend-webgpu.js';
 import { fineTune, missingGradientKernels, splitGraph, resolveSplitLayer } from '../../trainer/src/train/finetune.js';
 import { SeededRng } from '../../trainer/src/train/finetune.js';
 
@@ -153,4 +153,14 @@ test('fineTune trains through a conv layer on webgpu, without falling back to cp
   const after = await kernel();
   const moved = after.reduce((m, v, i) => Math.max(m, Math.abs(v - before[i]!)), 0);
   assert.ok(moved > 1e-4, `the conv kernel did not change (max change ${moved})`);
+});
+
+test('auto never settles on a software adapter, even with ZEROVAR_WEBGPU_SOFTWARE=1', async () => {
+  const strict = await initWebGPUBackend({ allowSoftware: false });
+  if (strict) assert.equal(strict.software, false);
+  else assert.ok(webgpuProblems().length > 0, 'no adapter and no reason given');
+  const name = await initBackend('auto');
+  assert.notEqual(backendInfo().software, true, JSON.stringify(backendInfo()));
+  assert.ok(['webgpu', 'wasm', 'cpu'].includes(name));
+  assert.equal(await initBackend('webgpu'), 'webgpu'); // the software adapter is still there when asked for
 });
