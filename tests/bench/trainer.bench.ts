@@ -11,13 +11,14 @@ import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { initBackend, type BackendName } from '../../trainer/src/backend.js';
+import { backendInfo, initBackend, type BackendName } from '../../trainer/src/backend.js';
+import { mayHaveGpu } from '../../trainer/src/backend-webgpu.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 interface Case {
-  backend: 'wasm' | 'cpu';
+  backend: 'wasm' | 'cpu' | 'webgpu';
   alpha: number;
   size: number;
   batch: number;
@@ -34,6 +35,8 @@ interface Result {
   rssMB?: number;
   heapMB?: number;
   tensorMB?: number;
+  /** The WebGPU adapter the case ran on. */
+  adapter?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -113,32 +116,33 @@ async function runCase(c: Case): Promise<Result> {
     sample(); // every activation kept for the backward pass is alive here
     return l;
   };
-  const trainStep = () => {
+  // Reads go through data(): WebGPU in Node cannot read synchronously (on wasm and cpu it is the same).
+  const trainStep = async () => {
     if (micro.length === 1) {
       const cost = optimizer.minimize(() => loss(micro[0]!), true, vars)!;
-      cost.dataSync();
+      await cost.data();
       cost.dispose();
     } else {
-      const { grads } = accumulatedGradients(loss, vars, micro);
+      const { grads } = await accumulatedGradients(loss, vars, micro);
       applyAccumulated(optimizer, vars, grads);
     }
-    vars[0]!.dataSync(); // wait for the update
+    await vars[0]!.data(); // wait for the update
     sample();
   };
-  const forward = () => {
+  const forward = async () => {
     const y = model.predict(x, { batchSize: c.micro }) as tf.Tensor;
-    y.dataSync();
+    await y.data();
     sample();
     y.dispose();
   };
-  const time = (f: () => void, n: number): number => {
-    f(); // warm-up: operator creation, JIT
+  const time = async (f: () => Promise<void>, n: number): Promise<number> => {
+    await f(); // warm-up: operator creation, JIT, shader compilation
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) f();
+    for (let i = 0; i < n; i++) await f();
     return (performance.now() - t0) / n / c.batch;
   };
-  const forwardMsPerImg = time(forward, c.iters + 1);
-  const trainMsPerImg = time(trainStep, c.iters);
+  const forwardMsPerImg = await time(forward, c.iters + 1);
+  const trainMsPerImg = await time(trainStep, c.iters);
   return {
     ok: true,
     forwardMsPerImg,
@@ -146,6 +150,7 @@ async function runCase(c: Case): Promise<Result> {
     rssMB: rss / 2 ** 20,
     heapMB: wasmHeapBytes() / 2 ** 20,
     tensorMB: tensorBytes / 2 ** 20,
+    adapter: backendInfo().adapter,
   };
 }
 
@@ -200,6 +205,14 @@ async function main(): Promise<void> {
   }
   // The old baseline: the pure-JS cpu backend (where training used to fall back), one small case only.
   cases.push({ backend: 'cpu', alpha: 0.35, size: 128, batch: 8, micro: 8, iters: 1 });
+  // WebGPU: every wasm case on a GPU; with only a software adapter (ZEROVAR_WEBGPU_SOFTWARE=1) the smallest case,
+  // which exercises the path (shaders run on the CPU: slower than wasm).
+  const software = process.env.ZEROVAR_WEBGPU_SOFTWARE === '1';
+  const gpuNote = mayHaveGpu()
+    ? null
+    : `webgpu: no GPU device here${software ? '; the software adapter runs the smallest case' : ' (ZEROVAR_WEBGPU_SOFTWARE=1 runs the smallest case on a software adapter)'}`;
+  if (!gpuNote) cases.push(...cases.filter((c) => c.backend === 'wasm').map((c) => ({ ...c, backend: 'webgpu' as const })));
+  else if (software) cases.push({ backend: 'webgpu', alpha: 0.35, size: 128, batch: 8, micro: 8, iters: 1 });
 
   const py = args.includes('--no-torch') ? null : python();
   if (!py && !args.includes('--no-torch')) {
@@ -209,10 +222,12 @@ async function main(): Promise<void> {
   const head =
     'backend  alpha  px  batch  | fwd ms/img  train ms/img  train/fwd  peak RSS MB  wasm heap MB  tensors MB |' +
     ' torch fwd  torch train  torch t/f  torch RSS MB | tfjs/torch fwd  tfjs/torch train';
+  if (gpuNote) console.log(gpuNote);
   console.log(head);
   console.log('-'.repeat(head.length));
   const self = fileURLToPath(import.meta.url);
   const torchCache = new Map<string, Result>();
+  const adapters = new Set<string>();
   for (const c of cases) {
     const r = spawnJson(process.execPath, ['--import', 'tsx', self, '--case', JSON.stringify(c)], 300_000);
     const key = `${c.alpha}/${c.size}/${c.batch}`;
@@ -226,6 +241,7 @@ async function main(): Promise<void> {
       console.log(`${label}  | ${r.error}`);
       continue;
     }
+    if (r.adapter) adapters.add(r.adapter);
     const ratio = (a?: number, b?: number) => (a && b ? fmt(a / b, 2) : '-');
     console.log(
       `${label}  | ${pad(fmt(r.forwardMsPerImg), 10)} ${pad(fmt(r.trainMsPerImg), 13)} ${pad(ratio(r.trainMsPerImg, r.forwardMsPerImg), 10)} ` +
@@ -236,6 +252,7 @@ async function main(): Promise<void> {
           : `${pad(t ? `(${t.error})` : '-', 9)}`),
     );
   }
+  for (const a of adapters) console.log(`webgpu adapter: ${a}`);
   console.log('ms/img: wall time per image of a batch. train/fwd: training step over forward pass (goal <= 4).');
   console.log('peak RSS: whole process; wasm heap: the backend heap (never shrinks, so its high-water mark); tensors: tf.memory() at the end of the forward pass of a training step.');
 }

@@ -50,7 +50,7 @@ test('micro-batch ranges cover every sample once', () => {
   assert.throws(() => microBatchRanges(8, 0), /micro-batch size/);
 });
 
-test('accumulated micro-batch gradients equal the full-batch gradient, and so does the update', () => {
+test('accumulated micro-batch gradients equal the full-batch gradient, and so does the update', async () => {
   const model = smallNet();
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const n = 12;
@@ -58,7 +58,7 @@ test('accumulated micro-batch gradients equal the full-batch gradient, and so do
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % 3), 'int32'), 3).toFloat() as tf.Tensor2D;
   const full = tf.variableGrads(() => meanLoss(model, { size: n, x, y }), vars);
   const micro: Batch[] = microBatchRanges(n, 5).map(([s, e]) => ({ size: e - s, x: x.slice(s, e - s), y: y.slice(s, e - s) }));
-  const acc = accumulatedGradients((b) => meanLoss(model, b), vars, micro);
+  const acc = await accumulatedGradients((b) => meanLoss(model, b), vars, micro);
 
   assert.equal(acc.grads.length, vars.length);
   assert.ok(Math.abs(acc.loss - full.value.dataSync()[0]!) <= 1e-5 * Math.abs(acc.loss), `loss ${acc.loss} vs ${full.value.dataSync()[0]}`);
@@ -90,7 +90,7 @@ test('accumulated micro-batch gradients equal the full-batch gradient, and so do
   model.dispose();
 });
 
-test('accumulation keeps memory flat: no tensors left behind but the returned gradients', () => {
+test('accumulation keeps memory flat: no tensors left behind but the returned gradients', async () => {
   const model = smallNet();
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const batches: Batch[] = [4, 4, 4].map((size, k) => ({
@@ -99,9 +99,9 @@ test('accumulation keeps memory flat: no tensors left behind but the returned gr
     y: tf.oneHot(tf.tensor1d([0, 1, 2, 0], 'int32'), 3).toFloat() as tf.Tensor2D,
   }));
   const before = tf.memory().numTensors;
-  const { grads } = accumulatedGradients((b) => meanLoss(model, b), vars, batches);
+  const { grads } = await accumulatedGradients((b) => meanLoss(model, b), vars, batches);
   assert.equal(tf.memory().numTensors - before, vars.length);
   tf.dispose([...grads, ...batches.flatMap((b) => [b.x, b.y])]);
-  assert.throws(() => accumulatedGradients((b) => meanLoss(model, b), vars, []), /no micro-batches/);
+  await assert.rejects(accumulatedGradients((b) => meanLoss(model, b), vars, []), /no micro-batches/);
   model.dispose();
 });

@@ -1,5 +1,5 @@
-// Chooses the tfjs backend for Node: WebGPU on a real GPU (through Dawn), else wasm (SIMD, fastest on CPU here),
-// else the pure-JS cpu backend.
+// Chooses the tfjs backends for Node: wasm (SIMD, fastest on CPU here), else the pure-JS cpu backend, for all the
+// work; WebGPU on a real GPU (through Dawn) for fine-tuning, where a GPU exists or --backend webgpu asks for it.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradientKernels } from './train/wasm-grad-kernels.js';
@@ -37,28 +37,43 @@ async function initCpuBackend(b: 'wasm' | 'cpu'): Promise<boolean> {
   }
 }
 
+function noWebGPU(): Error {
+  const hint = softwareFromEnv() ? '' : '; set ZEROVAR_WEBGPU_SOFTWARE=1 to accept a software adapter (slow, for testing)';
+  return new Error(`--backend webgpu: no WebGPU adapter: ${webgpuProblems().join('; ')}${hint}`);
+}
+
 /**
- * Makes a tfjs backend current and returns its name.
- * - 'webgpu': WebGPU or an error naming what is missing. A hardware adapter; a software one (llvmpipe,
- *   SwiftShader) only with ZEROVAR_WEBGPU_SOFTWARE=1, for testing the WebGPU path.
- * - 'auto': a hardware WebGPU adapter if there is one, else wasm, else cpu. A software WebGPU adapter is never
- *   chosen here: it runs the shaders on the CPU and is slower than wasm.
+ * Makes the backend current that everything but fine-tuning runs on, and returns its name.
+ * - 'auto': wasm, else cpu. Statistics, surgery, Grad-CAM and export read tensors synchronously, which WebGPU in
+ *   Node cannot do; fine-tuning alone moves to a GPU (see trainingBackend).
+ * - 'webgpu': WebGPU or an error naming what is missing (for code that reads only with data()). A hardware
+ *   adapter; a software one (llvmpipe, SwiftShader) only with ZEROVAR_WEBGPU_SOFTWARE=1, for testing the path.
  */
 export async function initBackend(name: BackendName = 'auto'): Promise<string> {
   if (name === 'webgpu') {
     const gpu = await initWebGPUBackend();
-    if (!gpu) {
-      const hint = softwareFromEnv() ? '' : '; set ZEROVAR_WEBGPU_SOFTWARE=1 to accept a software adapter (slow, for testing)';
-      throw new Error(`--backend webgpu: no WebGPU adapter: ${webgpuProblems().join('; ')}${hint}`);
-    }
+    if (!gpu) throw noWebGPU();
     return chose('webgpu', gpu);
-  }
-  if (name === 'auto' && mayHaveGpu()) {
-    // Dawn is only loaded where a GPU device exists, so CPU-only machines never pay for (or hear from) it.
-    const gpu = await initWebGPUBackend({ allowSoftware: false }).catch(() => null);
-    if (gpu) return chose('webgpu', gpu);
   }
   const order: ('wasm' | 'cpu')[] = name === 'auto' ? ['wasm', 'cpu'] : [name];
   for (const b of order) if (await initCpuBackend(b)) return chose(b);
   throw new Error(`no tfjs backend could be initialised (tried ${order.join(', ')})`);
+}
+
+/**
+ * The backend fine-tuning should run on for `--backend name`, leaving the current backend current:
+ * - 'webgpu': WebGPU (an error naming what is missing when there is none);
+ * - 'auto': WebGPU on a hardware adapter, the fastest trainer where one exists; else the current backend. A
+ *   software adapter is never chosen: it runs the shaders on the CPU, slower than wasm (measured ~10x).
+ * - 'wasm' / 'cpu': the current backend.
+ */
+export async function trainingBackend(name: BackendName): Promise<{ name: string; adapter?: string; software?: boolean }> {
+  const current = tf.getBackend();
+  if (name !== 'webgpu' && !(name === 'auto' && mayHaveGpu())) return { name: current };
+  // Dawn is only loaded where a GPU device may exist, so CPU-only machines never pay for (or hear from) it.
+  const gpu = name === 'webgpu' ? await initWebGPUBackend() : await initWebGPUBackend({ allowSoftware: false }).catch(() => null);
+  if (current && tf.getBackend() !== current) await tf.setBackend(current);
+  if (gpu) return { name: 'webgpu', adapter: gpu.adapter, software: gpu.software };
+  if (name === 'webgpu') throw noWebGPU();
+  return { name: current };
 }

@@ -23,7 +23,7 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
       csv: o.csv as string | undefined,
       mapping: String(o.mapping),
       limit: o.limit as number | undefined,
-      backend: (o.backend as 'auto' | 'wasm' | 'cpu' | 'webgpu') ?? 'auto',
+      backend: (o.backend as 'auto' | 'wasm' | 'cpu') ?? 'auto',
     });
     if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else printMetrics(r);
@@ -62,7 +62,7 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
       await p.explain();
       if (command === 'xai' && opts.external) {
         const ex = p.exp.result<{ dir: string }>('export');
-        const ext = await evaluateBundle({ bundle: ex.dir, dataset: opts.external, mapping: opts.mapping, backend: opts.backend, csvAuto: true });
+        const ext = await evaluateBundle({ bundle: ex.dir, dataset: opts.external, mapping: opts.mapping, backend: opts.backend === 'webgpu' ? 'auto' : opts.backend, csvAuto: true });
         p.setExternal(ext);
         p.log(`external data ${opts.external}: accuracy ${ext.metrics.accuracy.toFixed(4)}, macro-F1 ${ext.metrics.macroF1.toFixed(4)}, AUC ${ext.metrics.auc.macro.toFixed(4)}`);
       }
@@ -83,7 +83,7 @@ export interface EvaluateOptions {
   csvAuto?: boolean;
   mapping: string;
   limit?: number;
-  backend: 'auto' | 'wasm' | 'cpu' | 'webgpu';
+  backend: 'auto' | 'wasm' | 'cpu';
 }
 
 export interface EvaluateResult {
@@ -175,7 +175,7 @@ async function runBiasStudy(opts: PipelineOptions): Promise<void> {
     const sel = p.exp.result<{ compressed: ClassificationMetrics }>('select');
     let external: VariantRow['external'];
     if (opts.external) {
-      const ext = await evaluateBundle({ bundle: ex.dir, dataset: opts.external, mapping: opts.mapping, backend: opts.backend, csvAuto: true });
+      const ext = await evaluateBundle({ bundle: ex.dir, dataset: opts.external, mapping: opts.mapping, backend: opts.backend === 'webgpu' ? 'auto' : opts.backend, csvAuto: true });
       p.setExternal(ext);
       external = { ...ext.metrics, n: ext.n };
       p.log(`external data: accuracy ${ext.metrics.accuracy.toFixed(4)}, AUC ${ext.metrics.auc.macro.toFixed(4)}`);

@@ -49,7 +49,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--gradcam-samples <n>', 'test images per class drawn with Grad-CAM', positiveInt('--gradcam-samples'), DEFAULTS.gradcamSamples)
     .option('--limit <n>', 'use at most n images per class (quick runs)', positiveInt('--limit'))
     .option('--seed <n>', 'seed for splits, initialisation and shuffling', (v) => Number(v), DEFAULTS.seed)
-    .addOption(new Option('--backend <name>', 'tfjs backend (auto: a GPU through WebGPU if present, else wasm)').choices(['auto', 'wasm', 'cpu', 'webgpu']).default('auto'))
+    .addOption(new Option('--backend <name>', 'tfjs backend (auto: wasm, and fine-tuning on a GPU through WebGPU where one exists; webgpu: fine-tune on WebGPU or fail)').choices(['auto', 'wasm', 'cpu', 'webgpu']).default('auto'))
     .addOption(new Option('--variant <v>', "'raw': whole images; 'masked': lungs only (dataset masks, else --segmenter's)").choices(['raw', 'masked']).default('raw'))
     .option('--segmenter <dir>', 'trained lung segmenter (zerovar segmenter train) for the masked variant; the bundle carries it')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
@@ -139,7 +139,7 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
     .option('--limit <n>', 'at most n images per class', positiveInt('--limit'))
     .option('--json', 'print the metrics as JSON on stdout', false)
-    .addOption(new Option('--backend <name>', 'tfjs backend (auto: a GPU through WebGPU if present, else wasm)').choices(['auto', 'wasm', 'cpu', 'webgpu']).default('auto'))
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('evaluate', o));
 
   addSegmenterCommand(program);

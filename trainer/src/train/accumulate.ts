@@ -23,11 +23,11 @@ export interface AccumulatedGradients {
  * return the mean loss over that micro-batch (a regularization term may be included: the weights sum to 1, so it
  * counts once). Only one micro-batch's activations are alive at a time, plus one running sum per variable.
  */
-export function accumulatedGradients<B extends MicroBatch>(
+export async function accumulatedGradients<B extends MicroBatch>(
   lossFn: (batch: B) => tf.Scalar,
   vars: tf.Variable[],
   batches: B[],
-): AccumulatedGradients {
+): Promise<AccumulatedGradients> {
   if (batches.length === 0) throw new Error('accumulatedGradients: no micro-batches');
   if (vars.length === 0) throw new Error('accumulatedGradients: no variables');
   const total = batches.reduce((s, b) => s + b.size, 0);
@@ -37,7 +37,7 @@ export function accumulatedGradients<B extends MicroBatch>(
   for (const batch of batches) {
     const w = batch.size / total;
     const { value, grads } = tf.variableGrads(() => lossFn(batch), vars);
-    loss += w * value.dataSync()[0]!;
+    loss += w * (await value.data())[0]!; // data(): WebGPU in Node cannot read synchronously
     value.dispose();
     const ordered = vars.map((v) => {
       const g = grads[v.name];

@@ -13,6 +13,7 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { Progress } from './progress.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from './accumulate.js';
+import { readOnHost } from '../backend-webgpu.js';
 
 /** Preprocessed NHWC inputs for the given sample indices (decoded and normalised by the caller, per batch). */
 export type InputLoader = (indices: number[]) => tf.Tensor4D | Promise<tf.Tensor4D>;
@@ -53,6 +54,8 @@ export interface FineTuneOptions {
    * whole batch at once). Bounds memory when training through the backbone at full resolution.
    */
   microBatchSize?: number;
+  /** Backend the training steps run on (default: the current one, which is restored afterwards). */
+  backend?: string;
 }
 
 export interface EpochRecord {
@@ -529,7 +532,12 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   };
 
   const initialBackend = tf.getBackend();
-  let trainBackend = initialBackend;
+  // Training may run on another backend (a GPU); the weights come back to the caller's backend afterwards.
+  if (opts.backend && opts.backend !== initialBackend && startEpoch < opts.epochs) {
+    if (!(await tf.setBackend(opts.backend))) throw new Error(`the ${opts.backend} backend could not be started for training`);
+    log(`training on the ${opts.backend} backend`);
+  }
+  let trainBackend = tf.getBackend();
   const switchToCpu = async (why: string): Promise<void> => {
     log(
       `the ${tf.getBackend()} backend has no gradient kernel for a layer being trained (${why}); switching to the cpu ` +
@@ -572,7 +580,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
       labels: tf.slice(labels, start, end - start) as tf.Tensor1D,
     }));
     try {
-      const { loss, grads } = accumulatedGradients((b) => microLoss(b.inputs, b.labels, hits), vars, batches);
+      const { loss, grads } = await accumulatedGradients((b) => microLoss(b.inputs, b.labels, hits), vars, batches);
       applyAccumulated(optimizer, vars, grads);
       return { loss, correct: await countHits(hits) };
     } finally {
@@ -689,7 +697,10 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   } finally {
     if (cached) tf.dispose([...cached.train, ...cached.val]);
     optimizer.dispose();
-    if (tf.getBackend() !== initialBackend) await tf.setBackend(initialBackend);
+    if (tf.getBackend() !== initialBackend) {
+      await readOnHost(); // GPU values come to the host first: the move back reads them synchronously
+      await tf.setBackend(initialBackend);
+    }
   }
 
   if (bestWeights) setVars(bestWeights);

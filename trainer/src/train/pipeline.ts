@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { initBackend } from '../backend.js';
+import { initBackend, trainingBackend } from '../backend.js';
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Dataset, type Sample } from '../data/dataset.js';
 import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
@@ -57,6 +57,8 @@ export interface TrainResult {
   resumedFrom?: number;
   cacheSeconds: number;
   trainBackend: string;
+  /** The WebGPU adapter fine-tuning ran on. */
+  trainAdapter?: string;
   params: number;
   weights: string;
   metrics: ClassificationMetrics;
@@ -185,7 +187,8 @@ export class Pipeline {
   }
 
   async init(): Promise<string> {
-    const backend = await initBackend(this.opts.backend);
+    // WebGPU trains only (see trainingBackend): everything else reads tensors synchronously, on wasm or cpu.
+    const backend = await initBackend(this.opts.backend === 'webgpu' ? 'auto' : this.opts.backend);
     this.log(`tfjs ${tf.version.tfjs}, backend ${backend}`);
     return backend;
   }
@@ -281,6 +284,8 @@ export class Pipeline {
         seed: deriveSeed(o.seed, 'head'),
       });
       this.log(`model: ${this.info.name} at ${this.spec.size} px + fc1 ${o.fc1} + fc2 ${o.fc2}, ${model.countParams()} parameters`);
+      const trainOn = await trainingBackend(o.backend);
+      if (trainOn.adapter) this.log(`fine-tuning on WebGPU: ${trainOn.adapter}${trainOn.software ? ' (software adapter: slower than wasm)' : ''}`);
       const r = await fineTune(
         model,
         { train: { x: (idx) => train.batch(idx), y: train.labels }, val: { x: (idx) => val.batch(idx), y: val.labels } },
@@ -289,6 +294,7 @@ export class Pipeline {
           batchSize: o.batchSize,
           // Through the backbone, activations of a whole 224 px batch would crowd the 4 GB wasm heap.
           microBatchSize: o.microBatch ?? (o.trainableFrom || !o.freezeBackbone ? 8 : undefined),
+          backend: trainOn.name,
           learningRate: o.learningRate,
           seed: o.seed,
           trainableFrom: o.trainableFrom,
@@ -310,6 +316,7 @@ export class Pipeline {
         resumedFrom: r.resumedFrom,
         cacheSeconds: r.cacheSeconds,
         trainBackend: r.trainBackend,
+        trainAdapter: r.trainBackend === 'webgpu' ? trainOn.adapter : undefined,
         params: r.model.countParams(),
         weights,
         metrics,

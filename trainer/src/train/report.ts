@@ -69,7 +69,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       skipped: data.skipped,
       notes: data.notes,
     },
-    training: tr && { history: tr.history, bestEpoch: tr.bestEpoch, trainBackend: tr.trainBackend, params: tr.params, cacheSeconds: tr.cacheSeconds },
+    training: tr && { history: tr.history, bestEpoch: tr.bestEpoch, trainBackend: tr.trainBackend, trainAdapter: tr.trainAdapter, params: tr.params, cacheSeconds: tr.cacheSeconds },
     // Every pruning figure but the kept-unit index list, which the bundle's selection already encodes.
     pruning: pr && (({ keptFeatures: _kept, ...figures }) => figures)(pr),
     selection: sel && {
