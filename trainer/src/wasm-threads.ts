@@ -68,13 +68,13 @@ function installWorkerClass(files: BuildFiles): void {
   class PthreadWorker extends NodeWorker {
     constructor(_url: unknown, _options?: WorkerOptions) {
       super(files.workerScript, { eval: true, execArgv: [] });
-      workersStarted++;
-      this.unref();
+      workersStarted++; // ref'd until loaded (emscripten unrefs it then), so startup keeps the process alive
     }
 
     override postMessage(message: unknown, transfer?: readonly TransferListItem[]): void {
       const m = message as { cmd?: string; urlOrBlob?: unknown } | null;
       if (m && m.cmd === 'load' && typeof m.urlOrBlob !== 'string') message = { ...m, urlOrBlob: files.glue };
+      if (m && m.cmd === 'run') restoreCpus(); // the pool is being created: the core count has been read
       super.postMessage(message, transfer);
     }
 
@@ -91,16 +91,23 @@ function installWorkerClass(files: BuildFiles): void {
   });
 }
 
-/** os.cpus() padded to `count` entries for its next call only (the backend takes half the logical cores). */
+const realCpus = os.cpus;
+
+function restoreCpus(): void {
+  os.cpus = realCpus;
+}
+
+/**
+ * os.cpus() padded to `count` entries for its next call only (the backend reads it once, at startup, and takes
+ * half); restored at the latest when the backend starts its first pthread.
+ */
 function reportCoresOnce(count: number): void {
-  const real = os.cpus;
-  const padded = function cpus(): os.CpuInfo[] {
-    if (os.cpus === padded) os.cpus = real;
-    const list = real();
+  os.cpus = function cpus(): os.CpuInfo[] {
+    restoreCpus();
+    const list = realCpus();
     while (list.length > 0 && list.length < count) list.push(list[list.length - 1]!);
     return list;
   };
-  os.cpus = padded;
 }
 
 /** Whether tfjs has already created its wasm backend (too late to choose the build then). */
