@@ -122,8 +122,8 @@ function wasmBackendCreated(): boolean {
 /**
  * Call before `tf.setBackend('wasm')`. Prepares the threaded-SIMD build with `threads` threads (the calling
  * thread included; at most 8) and returns whether it will be used. threads <= 1, an engine without shared wasm
- * memory or SIMD, a backend package without the threaded build, or a wasm backend already created: false, and
- * the backend stays (or is) the single-threaded build.
+ * memory or SIMD, or a backend package without the threaded build: false, and the single-threaded build loads.
+ * Once the wasm backend exists nothing changes: the answer is whether it was created threaded.
  */
 export async function prepareWasmThreads(threads: number): Promise<boolean> {
   if (wasmBackendCreated()) return requested > 1 && workersStarted > 0;
