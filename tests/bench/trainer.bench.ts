@@ -1,6 +1,6 @@
 // Trainer benchmark: forward and full fine-tune training-step cost of MobileNetV2 (alpha 0.35 and 1.0, random
-// init, 2 classes) on the tfjs CPU backends, against PyTorch on the CPU with the same architecture, input and
-// batch. Every case runs in a fresh process, so peak memory is per case and an out-of-memory case cannot take
+// init, 2 classes) on the tfjs backends (wasm with 1 and 2 threads, the pure-JS cpu backend, WebGPU where an adapter
+// exists), against PyTorch on the CPU with the same architecture, input and batch. Every case runs in a fresh process, so peak memory is per case and an out-of-memory case cannot take
 // the others down.
 //
 //   node --import tsx tests/bench/trainer.bench.ts [--quick] [--no-torch]
@@ -13,12 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { backendInfo, initBackend, type BackendName } from '../../trainer/src/backend.js';
 import { mayHaveGpu } from '../../trainer/src/backend-webgpu.js';
+import { wasmThreadCount } from '../../trainer/src/wasm-threads.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 interface Case {
   backend: 'wasm' | 'cpu' | 'webgpu';
+  /** wasm threads (1: the single-threaded build). */
+  threads?: number;
   alpha: number;
   size: number;
   batch: number;
@@ -92,8 +95,9 @@ function wasmHeapBytes(): number {
 }
 
 async function runCase(c: Case): Promise<Result> {
-  const backend = await initBackend(c.backend as BackendName);
+  const backend = await initBackend(c.backend as BackendName, { threads: c.threads });
   if (backend !== c.backend) throw new Error(`backend ${c.backend} unavailable (got ${backend})`);
+  if ((c.threads ?? 1) > 1 && wasmThreadCount() !== c.threads) throw new Error(`${c.threads} wasm threads unavailable (got ${wasmThreadCount()})`);
   const model = mobileNetV2(c.alpha, c.size);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const x = tf.randomUniform([c.batch, c.size, c.size, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
@@ -203,6 +207,8 @@ async function main(): Promise<void> {
       }
     }
   }
+  // The threaded wasm build (XNNPACK pool over both cores), batch 8.
+  cases.push(...cases.filter((c) => c.batch === 8).map((c) => ({ ...c, threads: 2 })));
   // The old baseline: the pure-JS cpu backend (where training used to fall back), one small case only.
   cases.push({ backend: 'cpu', alpha: 0.35, size: 128, batch: 8, micro: 8, iters: 1 });
   // WebGPU: every wasm case on a GPU; with only a software adapter (ZEROVAR_WEBGPU_SOFTWARE=1) the smallest case,
@@ -211,7 +217,7 @@ async function main(): Promise<void> {
   const gpuNote = mayHaveGpu()
     ? null
     : `webgpu: no GPU device here${software ? '; the software adapter runs the smallest case' : ' (ZEROVAR_WEBGPU_SOFTWARE=1 runs the smallest case on a software adapter)'}`;
-  if (!gpuNote) cases.push(...cases.filter((c) => c.backend === 'wasm').map((c) => ({ ...c, backend: 'webgpu' as const })));
+  if (!gpuNote) cases.push(...cases.filter((c) => c.backend === 'wasm' && !c.threads).map((c) => ({ ...c, backend: 'webgpu' as const })));
   else if (software) cases.push({ backend: 'webgpu', alpha: 0.35, size: 128, batch: 8, micro: 8, iters: 1 });
 
   const py = args.includes('--no-torch') ? null : python();
@@ -236,7 +242,7 @@ async function main(): Promise<void> {
       t = spawnJson(py, [join(here, 'torch_baseline.py'), '--alpha', String(c.alpha), '--size', String(c.size), '--batch', String(c.batch), '--iters', String(c.iters), '--threads', '2'], 300_000);
       torchCache.set(key, t);
     }
-    const label = `${c.backend.padEnd(7)} ${pad(String(c.alpha), 5)} ${pad(String(c.size), 4)} ${pad(c.micro < c.batch ? `${c.batch}=${c.batch / c.micro}x${c.micro}` : String(c.batch), 6)}`;
+    const label = `${(c.threads && c.threads > 1 ? `${c.backend}x${c.threads}` : c.backend).padEnd(7)} ${pad(String(c.alpha), 5)} ${pad(String(c.size), 4)} ${pad(c.micro < c.batch ? `${c.batch}=${c.batch / c.micro}x${c.micro}` : String(c.batch), 6)}`;
     if (!r.ok) {
       console.log(`${label}  | ${r.error}`);
       continue;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { prepareWasmThreads, wasmThreadCount } from '../../trainer/src/wasm-threads.js';
-import { registerWasmGradientKernels } from '../../trainer/src/train/wasm-grad-kernels.js';
+import { registerWasmGradientKernels, wasmSimdKernelsBound } from '../../trainer/src/train/wasm-grad-kernels.js';
 
 const CHILD = 'ZEROVAR_WASM_THREADS_CHILD';
 
@@ -17,6 +17,8 @@ interface ChildResult {
   threads: number;
   /** pthread workers running (the XNNPACK pool's threads besides the main one). */
   running: number;
+  /** The project's SIMD gradient routines bound to the (shared, in the threaded build) heap. */
+  simd: boolean;
   output: number[];
   grads: number[][];
 }
@@ -58,6 +60,7 @@ async function child(threads: number): Promise<ChildResult> {
     prepared,
     backend: tf.getBackend(),
     threads: wasmThreadCount(),
+    simd: wasmSimdKernelsBound(),
     running: pthread?.runningWorkers.length ?? 0,
     output,
     grads: gradValues,
@@ -96,6 +99,8 @@ if (childThreads > 0) {
     assert.equal(two.backend, 'wasm');
     assert.equal(two.threads, 2);
     assert.ok(two.running >= 1, `no pthread worker is running (${two.running})`);
+    assert.equal(two.simd, true, "the SIMD gradient routines bind to the threaded build's shared heap");
+    assert.equal(one.simd, true);
     const scale = Math.max(...one.output.map(Math.abs));
     assert.ok(scale > 0, 'reference output is all zeros');
     assert.ok(maxAbsDiff(two.output, one.output) <= 1e-5 * scale, `outputs differ by ${maxAbsDiff(two.output, one.output)}`);

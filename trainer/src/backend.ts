@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradientKernels } from './train/wasm-grad-kernels.js';
+import { prepareWasmThreads } from './wasm-threads.js';
 import { initWebGPUBackend, mayHaveGpu, softwareFromEnv, webgpuProblems, type WebGPUInfo } from './backend-webgpu.js';
 
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'webgpu';
@@ -26,8 +27,9 @@ function chose(name: string, gpu?: WebGPUInfo): string {
   return name;
 }
 
-async function initCpuBackend(b: 'wasm' | 'cpu'): Promise<boolean> {
+async function initCpuBackend(b: 'wasm' | 'cpu', threads: number): Promise<boolean> {
   try {
+    if (b === 'wasm') await prepareWasmThreads(threads);
     if (!(await tf.setBackend(b))) return false;
     await tf.ready();
     if (b === 'wasm') registerWasmGradientKernels(); // training through convs stays on wasm
@@ -46,17 +48,18 @@ function noWebGPU(): Error {
  * Makes the backend current that everything but fine-tuning runs on, and returns its name.
  * - 'auto': wasm, else cpu. Statistics, surgery, Grad-CAM and export read tensors synchronously, which WebGPU in
  *   Node cannot do; fine-tuning alone moves to a GPU (see trainingBackend).
+ * - `threads` > 1: the threaded wasm build (an XNNPACK pool; decided when the wasm backend is first created).
  * - 'webgpu': WebGPU or an error naming what is missing (for code that reads only with data()). A hardware
  *   adapter; a software one (llvmpipe, SwiftShader) only with ZEROVAR_WEBGPU_SOFTWARE=1, for testing the path.
  */
-export async function initBackend(name: BackendName = 'auto'): Promise<string> {
+export async function initBackend(name: BackendName = 'auto', opts: { threads?: number } = {}): Promise<string> {
   if (name === 'webgpu') {
     const gpu = await initWebGPUBackend();
     if (!gpu) throw noWebGPU();
     return chose('webgpu', gpu);
   }
   const order: ('wasm' | 'cpu')[] = name === 'auto' ? ['wasm', 'cpu'] : [name];
-  for (const b of order) if (await initCpuBackend(b)) return chose(b);
+  for (const b of order) if (await initCpuBackend(b, opts.threads ?? 1)) return chose(b);
   throw new Error(`no tfjs backend could be initialised (tried ${order.join(', ')})`);
 }
 

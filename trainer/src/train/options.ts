@@ -35,6 +35,8 @@ export interface PipelineOptions {
   limit?: number;
   seed: number;
   backend: 'auto' | 'wasm' | 'cpu' | 'webgpu';
+  /** wasm threads (1: the single-threaded build). */
+  threads?: number;
   resume: boolean;
   /** Forget this step and the later ones of an existing experiment, so they run again. */
   redo?: StepName;

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { initBackend, trainingBackend } from '../backend.js';
+import { wasmThreadCount } from '../wasm-threads.js';
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Dataset, type Sample } from '../data/dataset.js';
 import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
@@ -188,8 +189,9 @@ export class Pipeline {
 
   async init(): Promise<string> {
     // WebGPU trains only (see trainingBackend): everything else reads tensors synchronously, on wasm or cpu.
-    const backend = await initBackend(this.opts.backend === 'webgpu' ? 'auto' : this.opts.backend);
-    this.log(`tfjs ${tf.version.tfjs}, backend ${backend}`);
+    const backend = await initBackend(this.opts.backend === 'webgpu' ? 'auto' : this.opts.backend, { threads: this.opts.threads });
+    const threads = backend === 'wasm' ? `, ${wasmThreadCount()} thread${wasmThreadCount() > 1 ? 's' : ''}` : '';
+    this.log(`tfjs ${tf.version.tfjs}, backend ${backend}${threads}`);
     return backend;
   }
 

@@ -278,7 +278,9 @@ const simdByMemory = new WeakMap<WebAssembly.Memory, Simd | null>();
 
 /** The SIMD routines bound to the backend's heap, or null where they cannot be (no SIMD, memory not reachable). */
 function simd(b: WasmBackend): Simd | null {
-  const memory = (b as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
+  // The single-threaded build exports its memory; the threaded build imports a shared one (Module.wasmMemory).
+  const wasm = (b as unknown as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
+  const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory)) return null;
   if (!simdByMemory.has(memory)) {
     let fns: Simd | null = null;
@@ -293,6 +295,11 @@ function simd(b: WasmBackend): Simd | null {
     simdByMemory.set(memory, fns);
   }
   return simdByMemory.get(memory)!;
+}
+
+/** Whether the hand-assembled SIMD routines run on the current wasm backend's heap (else JS loops stand in). */
+export function wasmSimdKernelsBound(): boolean {
+  return tf.getBackend() === BACKEND && simd(tf.backend() as unknown as WasmBackend) !== null;
 }
 
 function simdFma(b: WasmBackend): Fma | null {
