@@ -8,7 +8,16 @@ import { initBackend } from '../../trainer/src/backend.js';
 import { registerWasmGradientKernels } from '../../trainer/src/train/wasm-grad-kernels.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
 
-const NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Identity', 'Cast'];
+const NAMES = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'FusedBatchNorm',
+  'Slice',
+  'Identity',
+  'Cast',
+];
 
 before(async () => {
   assert.equal(await initBackend('wasm'), 'wasm');
@@ -205,6 +214,66 @@ test('ReLU6 and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail a
     const nan = xs.map((v) => Number.isNaN(v));
     assert.deepEqual(wasm.relu.filter((_, i) => !nan[i]), cpu.relu.filter((_, i) => !nan[i]));
     assert.deepEqual(wasm.relu.slice(0, 14), [0, 0, 0, 4, 5, 6, 7, 8, 0, 10, 0, 12, 13, 0]);
+  } finally {
+    await tf.setBackend('wasm');
+  }
+});
+
+test('BatchNorm forward on wasm (one SIMD affine pass) matches the cpu backend, with and without scale / offset', async () => {
+  const cases: Array<{ shape: number[]; scale: boolean; offset: boolean }> = [
+    { shape: [3, 7, 9, 5], scale: true, offset: true }, // 5 channels: a vector of 4 and a scalar tail per row
+    { shape: [2, 4, 4, 16], scale: true, offset: false },
+    { shape: [11, 6], scale: false, offset: true },
+    { shape: [1, 3, 3, 3], scale: false, offset: false },
+  ];
+  const on = async (backend: string, c: (typeof cases)[number]) => {
+    await tf.setBackend(backend);
+    const ch = c.shape.at(-1)!;
+    const x = tf.tensor(values(c.shape.reduce((p, q) => p * q, 1), 21), c.shape).mul(3);
+    const mean = tf.tensor1d(values(ch, 22));
+    const variance = tf.tensor1d(values(ch, 23)).abs().add(0.1) as tf.Tensor1D;
+    const offset = c.offset ? tf.tensor1d(values(ch, 24)) : undefined;
+    const scale = c.scale ? (tf.tensor1d(values(ch, 25)).add(1.2) as tf.Tensor1D) : undefined;
+    const y = tf.batchNorm(x, mean, variance, offset, scale, 1e-3);
+    const out = Array.from(await y.data());
+    tf.dispose([x, mean, variance, y, ...(offset ? [offset] : []), ...(scale ? [scale] : [])]);
+    return out;
+  };
+  try {
+    for (const c of cases) {
+      const wasm = await on('wasm', c);
+      const cpu = await on('cpu', c);
+      const scale = Math.max(...cpu.map(Math.abs));
+      const worst = wasm.reduce((m, v, i) => Math.max(m, Math.abs(v - cpu[i]!)), 0);
+      assert.ok(worst <= 1e-6 * scale, `[${c.shape}]: max diff ${worst} for max |y| ${scale}`);
+    }
+  } finally {
+    await tf.setBackend('wasm');
+  }
+});
+
+test('Slice on wasm copies runs: every begin / size pattern, ranks 1 to 5, float and int, equals the cpu backend', async () => {
+  const cases: Array<{ shape: number[]; begin: number[]; size: number[]; dtype: 'float32' | 'int32' }> = [
+    { shape: [2, 9, 9, 6], begin: [0, 0, 0, 0], size: [2, 8, 8, 6], dtype: 'float32' }, // a zero padding's gradient
+    { shape: [2, 9, 9, 6], begin: [1, 1, 2, 3], size: [1, 7, 5, 2], dtype: 'float32' },
+    { shape: [2, 9, 9, 6], begin: [0, 3, 0, 0], size: [2, 4, 9, 6], dtype: 'int32' },
+    { shape: [2, 9, 9, 6], begin: [1, 0, 0, 0], size: [1, 9, 9, 6], dtype: 'float32' },
+    { shape: [10], begin: [3], size: [4], dtype: 'int32' },
+    { shape: [4, 5], begin: [1, 0], size: [2, -1], dtype: 'float32' },
+    { shape: [2, 3, 4, 5, 6], begin: [1, 1, 0, 2, 1], size: [1, 2, 4, 3, 5], dtype: 'float32' },
+    { shape: [3, 4], begin: [0, 0], size: [0, 4], dtype: 'float32' },
+  ];
+  const on = async (backend: string, c: (typeof cases)[number]) => {
+    await tf.setBackend(backend);
+    const n = c.shape.reduce((p, q) => p * q, 1);
+    const x = tf.tensor(Array.from({ length: n }, (_, i) => (c.dtype === 'int32' ? i - 7 : i * 0.5 - 3)), c.shape, c.dtype);
+    const y = tf.slice(x, c.begin, c.size);
+    const out = { shape: y.shape, dtype: y.dtype, values: Array.from(await y.data()) };
+    tf.dispose([x, y]);
+    return out;
+  };
+  try {
+    for (const c of cases) assert.deepEqual(await on('wasm', c), await on('cpu', c), JSON.stringify(c));
   } finally {
     await tf.setBackend('wasm');
   }

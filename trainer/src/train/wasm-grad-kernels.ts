@@ -189,10 +189,14 @@ function conv2dBackpropInput(args: KernelArgs): Info {
 //   a filter row). A scalar tail finishes each row.
 //   clipMask(out, x, dy, bytes, lo, hi): out = lo <= x <= hi ? dy : 0 over `bytes` (a multiple of 16; the caller
 //   finishes the tail), the ReLU6 gradient in one pass.
+//   scaleShift(out, x, a, b, rows, C): out[r][c] = x[r][c] * a[c] + b[c], a per-channel affine map (inference-mode
+//   BatchNorm) with a scalar tail per row.
 
 type Fma = (out: number, outStep: number, a: number, aStep: number, b: number, bStep: number, rows: number, c: number) => void;
 type ClipMask = (out: number, x: number, dy: number, bytes: number, lo: number, hi: number) => void;
+type ScaleShift = (out: number, x: number, a: number, b: number, rows: number, c: number) => void;
 interface Simd {
+  scaleShift: ScaleShift;
   fma: Fma;
   clipMask: ClipMask;
 }
@@ -248,6 +252,31 @@ function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
     0x0c, 0x00, 0x0b, 0x0b,
     0x0b,
   ];
+  // params 0 out, 1 x, 2 a, 3 b, 4 rows, 5 C; locals 6 c, 7 cEnd4, 8 cEnd (byte offsets)
+  const col = (p: number) => [...get(p), ...get(6), add];
+  const scaleShiftBody = [
+    0x01, 0x03, 0x7f,
+    ...get(5), ...i32(2), 0x74, ...set(8), // cEnd = C << 2
+    ...get(5), 0x41, 0x7c, 0x71, ...i32(2), 0x74, ...set(7), // cEnd4 = (C & -4) << 2
+    0x02, 0x40, 0x03, 0x40, // rows
+    ...get(4), 0x45, 0x0d, 0x01,
+    ...i32(0), ...set(6),
+    0x02, 0x40, 0x03, 0x40, // vector loop
+    ...get(6), ...get(7), 0x4f, 0x0d, 0x01,
+    ...col(0), ...col(1), ...v128Load, ...col(2), ...v128Load, 0xfd, 0xe6, 0x01, ...col(3), ...v128Load, 0xfd, 0xe4, 0x01, ...v128Store,
+    ...get(6), ...i32(16), add, ...set(6),
+    0x0c, 0x00, 0x0b, 0x0b,
+    0x02, 0x40, 0x03, 0x40, // scalar tail
+    ...get(6), ...get(8), 0x4f, 0x0d, 0x01,
+    ...col(0), ...col(1), ...f32Load, ...col(2), ...f32Load, 0x94, ...col(3), ...f32Load, 0x92, ...f32Store,
+    ...get(6), ...i32(4), add, ...set(6),
+    0x0c, 0x00, 0x0b, 0x0b,
+    ...get(0), ...get(8), add, ...set(0), // next row of out and x
+    ...get(1), ...get(8), add, ...set(1),
+    ...get(4), ...i32(1), 0x6b, ...set(4),
+    0x0c, 0x00, 0x0b, 0x0b,
+    0x0b,
+  ];
   const section = (id: number, bytes: number[]) => [id, ...uleb(bytes.length), ...bytes];
   const str = (s: string) => [s.length, ...[...s].map((ch) => ch.charCodeAt(0))];
   const fn = (bytes: number[]) => [...uleb(bytes.length), ...bytes];
@@ -255,11 +284,11 @@ function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const memoryLimits = sharedMemory ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x02, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00]),
+    ...section(1, [0x03, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x06, ...Array(6).fill(0x7f), 0x00]),
     ...section(2, [0x01, ...str('env'), ...str('memory'), 0x02, ...memoryLimits]),
-    ...section(3, [0x02, 0x00, 0x01]),
-    ...section(7, [0x02, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01]),
-    ...section(10, [0x02, ...fn(fmaBody), ...fn(clipBody)]),
+    ...section(3, [0x03, 0x00, 0x01, 0x02]),
+    ...section(7, [0x03, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01, ...str('scaleShift'), 0x00, 0x02]),
+    ...section(10, [0x03, ...fn(fmaBody), ...fn(clipBody), ...fn(scaleShiftBody)]),
   ]);
 }
 
@@ -288,7 +317,7 @@ function simd(b: WasmBackend): Simd | null {
       const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
       const mod = new WebAssembly.Module(simdModuleBytes(shared));
       const exports = new WebAssembly.Instance(mod, { env: { memory } }).exports;
-      fns = { fma: exports.fma as Fma, clipMask: exports.clipMask as ClipMask };
+      fns = { fma: exports.fma as Fma, clipMask: exports.clipMask as ClipMask, scaleShift: exports.scaleShift as ScaleShift };
     } catch {
       fns = null; // an engine without wasm SIMD: the JS loops below still work
     }
@@ -629,6 +658,75 @@ function registerClipGradient(): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// BatchNormalization forward (inference mode: mean and variance given). The backend's kernel takes a modulo, a
+// square root and a division per value; as x * a + b with per-channel a = scale / sqrt(var + eps) and
+// b = offset - mean * a it is one SIMD pass. Anything but per-channel float32 statistics: the backend's kernel.
+
+let builtinBatchNorm: Kernel | null = null;
+
+function batchNorm(args: KernelArgs): Info {
+  const b = args.backend as WasmBackend;
+  const { x, mean, variance, offset, scale } = args.inputs as Record<string, Info | undefined>;
+  const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+  const c = x!.shape[x!.shape.length - 1]!;
+  const perChannel = (t: Info | undefined) => !t || (t.shape.length === 1 && t.shape[0] === c && t.dtype === 'float32');
+  const fns = simd(b);
+  if (!fns || x!.dtype !== 'float32' || x!.shape.length < 2 || ![mean, variance, offset, scale].every(perChannel) || !mean || !variance) {
+    return builtinBatchNorm!(args);
+  }
+  const out = b.makeOutput(x!.shape, 'float32');
+  const ab = b.makeOutput([2, c], 'float32');
+  const m = b.typedArrayFromHeap(mean) as Float32Array;
+  const v = b.typedArrayFromHeap(variance) as Float32Array;
+  const g = scale ? (b.typedArrayFromHeap(scale) as Float32Array) : null;
+  const o = offset ? (b.typedArrayFromHeap(offset) as Float32Array) : null;
+  const abv = b.typedArrayFromHeap(ab) as Float32Array;
+  for (let ch = 0; ch < c; ch++) {
+    const a = (g ? g[ch]! : 1) / Math.sqrt(v[ch]! + eps);
+    abv[ch] = a;
+    abv[c + ch] = (o ? o[ch]! : 0) - m[ch]! * a;
+  }
+  const abAt = addressOf(b, ab);
+  const rows = x!.shape.reduce((p, q) => p * q, 1) / c;
+  fns.scaleShift(addressOf(b, out), addressOf(b, x!), abAt, abAt + 4 * c, rows, c);
+  free(b, ab);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Slice (the gradient of every zero padding): copies runs of contiguous values instead of the backend's per-value
+// walk. Numeric dtypes; strings go to the backend's kernel.
+
+let builtinSlice: Kernel | null = null;
+
+function slice(args: KernelArgs): Info {
+  const b = args.backend as WasmBackend;
+  const { x } = args.inputs as { x: Info };
+  const rank = x.shape.length;
+  const a = args.attrs as { begin: number | number[]; size: number | number[] };
+  if (x.dtype === 'string' || rank === 0) return builtinSlice!(args);
+  const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo as never, a.begin, a.size);
+  const out = b.makeOutput(size, x.dtype);
+  if (size.some((d) => d === 0)) return out;
+  // Trailing dimensions taken whole join into one run with the last partial one.
+  let d = rank - 1;
+  let inner = 1;
+  while (d > 0 && begin[d] === 0 && size[d] === x.shape[d]) inner *= x.shape[d--]!;
+  const run = size[d]! * inner;
+  const strides = x.shape.map((_, i) => x.shape.slice(i + 1).reduce((p, q) => p * q, 1));
+  const src = b.typedArrayFromHeap(x);
+  const dst = b.typedArrayFromHeap(out);
+  const idx = new Array<number>(d).fill(0);
+  for (let o = 0; o < dst.length; o += run) {
+    let at = begin[d]! * strides[d]!;
+    for (let i = 0; i < d; i++) at += (begin[i]! + idx[i]!) * strides[i]!;
+    dst.set(src.subarray(at, at + run), o);
+    for (let i = d - 1; i >= 0 && ++idx[i]! === size[i]; i--) idx[i] = 0; // odometer over the outer dimensions
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Identity: the engine clones every tensor it saves for the backward pass, and the wasm backend's Identity copies
 // the data (a tenth of a MobileNetV2 training step); the cpu backend shares it under a reference count instead,
 // as here. Sharing is safe because no wasm kernel writes into its inputs.
@@ -683,6 +781,16 @@ export function registerWasmGradientKernels(): string[] {
   if (identity) {
     builtinIdentity = identity.kernelFunc as unknown as Kernel;
     add('Identity', sharedIdentity);
+  }
+  const bn = tf.getKernel('FusedBatchNorm', BACKEND);
+  if (bn) {
+    builtinBatchNorm = bn.kernelFunc as unknown as Kernel;
+    add('FusedBatchNorm', batchNorm);
+  }
+  const sliceKernel = tf.getKernel('Slice', BACKEND);
+  if (sliceKernel) {
+    builtinSlice = sliceKernel.kernelFunc as unknown as Kernel;
+    add('Slice', slice);
   }
   const cast = tf.getKernel('Cast', BACKEND);
   if (cast) {
