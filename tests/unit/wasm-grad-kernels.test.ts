@@ -79,6 +79,7 @@ function relativeError(got: Float32Array, want: Float32Array): number {
 const CASES: Case[] = [
   // 1x1 convs: the matmul route (stride 1) and the im2col route (stride 2 subsamples).
   { kind: 'conv', x: [3, 7, 9, 5], filter: [1, 1, 5, 6], stride: 1, pad: 'same' },
+  { kind: 'conv', x: [3, 5, 7, 9], filter: [1, 1, 9, 4], stride: 1, pad: 'valid' }, // more inputs than outputs: x is transposed, dy packed
   { kind: 'conv', x: [2, 9, 7, 8], filter: [1, 1, 8, 3], stride: 2, pad: 'valid' },
   // 3x3 convs: im2col + matmul for the filter, the backend's own kernel for the input.
   { kind: 'conv', x: [3, 7, 9, 5], filter: [3, 3, 5, 6], stride: 1, pad: 'same' },
