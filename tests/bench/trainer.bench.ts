@@ -5,8 +5,9 @@
 //
 //   node --import tsx tests/bench/trainer.bench.ts [--quick] [--no-torch]
 //
-// Training step: softmax cross-entropy, plain SGD, every layer trainable, BatchNormalization in inference mode
-// (frozen statistics, as the trainer fine-tunes), no dropout; PyTorch runs the same (model.eval() with grads).
+// Training step: softmax cross-entropy, plain SGD, every layer trainable, through the trainer's own training
+// forward (runGraphFrom: BatchNormalization in inference mode, frozen statistics, as the trainer fine-tunes), no
+// dropout; PyTorch runs the same (model.eval() with grads).
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import { backendInfo, initBackend, type BackendName } from '../../trainer/src/ba
 import { mayHaveGpu } from '../../trainer/src/backend-webgpu.js';
 import { wasmThreadCount } from '../../trainer/src/wasm-threads.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
+import { runGraphFrom } from '../../trainer/src/train/finetune.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -115,8 +117,9 @@ async function runCase(c: Case): Promise<Result> {
     y: c.micro === c.batch ? labels : (tf.slice(labels, s, e - s) as tf.Tensor2D),
   }));
   const loss = (b: { x: tf.Tensor4D; y: tf.Tensor2D }) => {
-    const probs = model.apply(b.x, { training: false }) as tf.Tensor;
-    const l = tf.losses.softmaxCrossEntropy(b.y, tf.log(tf.clipByValue(probs, 1e-7, 1))) as tf.Scalar;
+    // The trainer's own forward for training (fineTune's): plain convs, BatchNorm in inference mode.
+    const [probs] = runGraphFrom([model.outputs[0]!], new Map([[model.inputs[0]!.id, b.x as tf.Tensor]]), true);
+    const l = tf.losses.softmaxCrossEntropy(b.y, tf.log(tf.clipByValue(probs!, 1e-7, 1))) as tf.Scalar;
     sample(); // every activation kept for the backward pass is alive here
     return l;
   };

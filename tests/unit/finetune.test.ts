@@ -12,6 +12,7 @@ import {
   fineTune,
   readCheckpointState,
   resolveSplitLayer,
+  runGraphFrom,
   splitGraph,
   type FineTuneData,
   type FineTuneOptions,
@@ -249,4 +250,44 @@ test('micro-batches accumulate into the same updates as whole batches when train
     assert.equal(a.accuracy, b.accuracy);
   }
   tf.dispose(saved.flat());
+});
+
+test('plain convs for training: the same values and filter gradients as the layer, without the unneeded input gradient', async () => {
+  const input = tf.input({ shape: [11, 9, 3] });
+  const conv = tf.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, padding: 'same', useBias: true, name: 'stem', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }), biasInitializer: tf.initializers.constant({ value: 0.1 }) });
+  const second = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'valid', name: 'second', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) });
+  const out = second.apply(conv.apply(input)) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: out });
+  const x = tf.randomUniform([2, 11, 9, 3], -1, 1, 'float32', 3);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const viaLayers = () => tf.sum(tf.square(model.apply(x) as tf.Tensor)) as tf.Scalar;
+  const viaPlain = () => tf.sum(tf.square(runGraphFrom([out], new Map([[input.id, x]]), true)[0]!)) as tf.Scalar;
+  const grads = async (f: () => tf.Scalar) => {
+    let kernels: string[] = [];
+    let result: { value: tf.Scalar; grads: tf.NamedTensorMap } | null = null;
+    const info = await tf.profile(() => {
+      result = tf.variableGrads(f, vars);
+      return [];
+    });
+    kernels = info.kernels.map((k) => k.name);
+    const r = result!;
+    const values = await Promise.all(vars.map((v) => r.grads[v.name]!.data()));
+    const value = (await r.value.data())[0]!;
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+    return { value, values, backpropInput: kernels.filter((k) => k === 'Conv2DBackpropInput').length };
+  };
+  const a = await grads(viaLayers);
+  const b = await grads(viaPlain);
+  assert.ok(Math.abs(a.value - b.value) <= 1e-5 * Math.abs(a.value), `${a.value} vs ${b.value}`);
+  a.values.forEach((g, i) => {
+    const scale = Math.max(...Array.from(g).map(Math.abs));
+    const diff = Array.from(g).reduce((m, v, j) => Math.max(m, Math.abs(v - b.values[i]![j]!)), 0);
+    assert.ok(scale > 0 && diff <= 1e-5 * scale, `${vars[i]!.name}: ${diff} of ${scale}`);
+  });
+  // With a linear activation (MobileNets' convs, before BatchNorm) tf.layers runs the fused op, which computes dx
+  // for both convs; the plain op only for the second (its input depends on the first conv's weights), not for the
+  // first, whose input is the image.
+  assert.equal(a.backpropInput, 2);
+  assert.equal(b.backpropInput, 1);
+  x.dispose();
 });

@@ -139,10 +139,44 @@ export function splitGraph(model: tf.LayersModel, splitIndex: number): GraphSpli
 /** Computes a layer's output another way (e.g. with cheaper gradients); undefined: the layer's own apply. */
 export type LayerOverride = (layer: tf.layers.Layer, inputs: tf.Tensor[]) => tf.Tensor | undefined;
 
+/** The parts of a tf.layers Conv2D that overrides use. */
+export interface ConvLayerLike {
+  kernel?: { read(): tf.Tensor };
+  bias?: { read(): tf.Tensor } | null;
+  activation?: { apply(x: tf.Tensor): tf.Tensor };
+  getConfig(): tf.serialization.ConfigDict;
+}
+
+/**
+ * A channels-last Conv2D through the plain conv op. tf.layers runs convs as the fused op, whose gradient always
+ * computes the input gradient too; the plain op's registered gradient computes it only where it is needed, which
+ * saves a whole backward convolution at the first layer (12% of a MobileNetV2 0.35 training step at 224 px).
+ */
+export function plainConv(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined {
+  if (layer.getClassName() !== 'Conv2D' || inputs.length !== 1) return undefined;
+  const cfg = layer.getConfig();
+  const conv = layer as unknown as ConvLayerLike;
+  if (cfg.dataFormat !== 'channelsLast' || !conv.kernel || (cfg.padding !== 'same' && cfg.padding !== 'valid')) return undefined;
+  const pair = (v: unknown) => [v].flat() as number[];
+  const strides = pair(cfg.strides);
+  const dilations = pair(cfg.dilationRate);
+  let y: tf.Tensor = tf.conv2d(
+    inputs[0] as tf.Tensor4D,
+    conv.kernel.read() as tf.Tensor4D,
+    [strides[0]!, strides[1] ?? strides[0]!],
+    cfg.padding,
+    'NHWC',
+    [dilations[0]!, dilations[1] ?? dilations[0]!],
+  );
+  if (conv.bias) y = tf.add(y, conv.bias.read());
+  return conv.activation ? conv.activation.apply(y) : y;
+}
+
 /**
  * Evaluates `outputs` of a functional model from concrete values of some of its symbolic tensors, by applying
  * the same layer objects to concrete tensors (which adds no inbound nodes). BatchNormalization always runs in
- * inference mode; `training` reaches the other layers (dropout).
+ * inference mode; `training` reaches the other layers (dropout) and sends convs through plainConv (unless
+ * `override` computes them).
  */
 export function runGraphFrom(
   outputs: tf.SymbolicTensor[],
@@ -159,7 +193,10 @@ export function runGraphFrom(
     const inputs = node.inputTensors.map(evaluate);
     const isBn = layer.getClassName() === 'BatchNormalization';
     const kwargs = { ...(node.callArgs ?? {}), training: isBn ? false : training };
-    const out = override?.(layer, inputs) ?? (layer.apply(inputs.length === 1 ? inputs[0]! : inputs, kwargs) as tf.Tensor | tf.Tensor[]);
+    const out =
+      override?.(layer, inputs) ??
+      (training ? plainConv(layer, inputs) : undefined) ??
+      (layer.apply(inputs.length === 1 ? inputs[0]! : inputs, kwargs) as tf.Tensor | tf.Tensor[]);
     const outs = Array.isArray(out) ? out : [out];
     node.outputTensors.forEach((o, i) => values.set(o.id, outs[i]!));
     const v = values.get(t.id);

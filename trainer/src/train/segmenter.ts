@@ -8,7 +8,7 @@ import { discoverDataset, parseCsv } from '../data/dataset.js';
 import { readGreyImage } from '../data/decode.js';
 import { deriveSeed, mulberry32, shuffled } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
-import { runGraphFrom } from './finetune.js';
+import { runGraphFrom, type ConvLayerLike } from './finetune.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { resizeGrey, type GreyImage } from '../model/pixels.js';
 import {
@@ -208,13 +208,6 @@ function convSame(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
     };
   });
   return f(x, kernel) as tf.Tensor4D;
-}
-
-interface ConvLayerLike {
-  kernel?: { read(): tf.Tensor };
-  bias?: { read(): tf.Tensor } | null;
-  activation?: { apply(x: tf.Tensor): tf.Tensor };
-  getConfig(): tf.serialization.ConfigDict;
 }
 
 /** Runs the model on concrete tensors, with stride-1 'same' Conv2D layers through convSame; the rest as is. */
