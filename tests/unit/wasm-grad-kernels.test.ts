@@ -80,6 +80,8 @@ const CASES: Case[] = [
   // 1x1 convs: the matmul route (stride 1) and the im2col route (stride 2 subsamples).
   { kind: 'conv', x: [3, 7, 9, 5], filter: [1, 1, 5, 6], stride: 1, pad: 'same' },
   { kind: 'conv', x: [3, 5, 7, 9], filter: [1, 1, 9, 4], stride: 1, pad: 'valid' }, // more inputs than outputs: x is transposed, dy packed
+  { kind: 'conv', x: [2, 9, 11, 3], filter: [1, 1, 3, 20], stride: 1, pad: 'same' }, // direct SIMD path: 16 + 4 columns
+  { kind: 'conv', x: [4, 30, 30, 12], filter: [1, 1, 12, 8], stride: 1, pad: 'valid' }, // direct SIMD path, swapped, two row blocks
   { kind: 'conv', x: [2, 9, 7, 8], filter: [1, 1, 8, 3], stride: 2, pad: 'valid' },
   // 3x3 convs: im2col + matmul for the filter, the backend's own kernel for the input.
   { kind: 'conv', x: [3, 7, 9, 5], filter: [3, 3, 5, 6], stride: 1, pad: 'same' },
