@@ -108,11 +108,11 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
     free(b, dyT, dwT);
     return view(dw, a.filterShape);
   }
-  return im2colFilterGrad(b, x, dy, c, a.filterShape);
+  return directFilterGrad(b, x, dy, c, a.filterShape) ?? im2colFilterGrad(b, x, dy, c, a.filterShape);
 }
 
 /** Narrow side up to which the direct SIMD accumulation beats transpose + matmul (measured on MobileNetV2). */
-const OUTER_MAX_NARROW = Number(process.env.ZEROVAR_OUTER_MAX ?? 16);
+const OUTER_MAX_NARROW = 16;
 /** Bytes of a block's rows of the wide side: re-read once per narrow channel, so kept within L2. */
 const OUTER_BLOCK_BYTES = 128 * 1024;
 
@@ -135,12 +135,53 @@ function outerFilterGrad(b: WasmBackend, x: Info, dy: Info, m: number, cin: numb
   for (let r0 = 0; r0 < m; r0 += block) {
     const pv = b.typedArrayFromHeap(part) as Float32Array;
     pv.fill(0);
-    fns.outerAcc(partAt, nAt + 4 * r0 * narrow, wAt + 4 * r0 * wide, Math.min(block, m - r0), narrow, wide);
+    fns.outerAcc(partAt, nAt + 4 * r0 * narrow, 4 * narrow, wAt + 4 * r0 * wide, 4 * wide, Math.min(block, m - r0), narrow, wide);
     for (let i = 0; i < acc.length; i++) acc[i]! += pv[i]!;
   }
   const ov = b.typedArrayFromHeap(out) as Float32Array;
   if (!swap) ov.set(acc);
   else for (let co = 0; co < cout; co++) for (let ci = 0; ci < cin; ci++) ov[ci * cout + co] = acc[co * cin + ci]!;
+  free(b, part);
+  return out;
+}
+
+/**
+ * dW of a k x k conv with few input channels (a network's stem on RGB) by direct SIMD accumulation: for each image
+ * row and filter tap, the input pixels along the row are evenly spaced (stride * cin), so outerAcc runs on the
+ * input and dy in place, with no im2col copy. Per-image sums in float32, images in float64. Null when it does
+ * not apply.
+ */
+function directFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filterShape: number[]): Info | null {
+  const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const fns = simd(b);
+  if (!fns || cout % 4 !== 0 || cin > OUTER_MAX_NARROW) return null;
+  const out = b.makeOutput(filterShape, 'float32');
+  const part = b.makeOutput(filterShape, 'float32');
+  const acc = new Float64Array(fh * fw * cin * cout);
+  const xAt = addressOf(b, x);
+  const dyAt = addressOf(b, dy);
+  const partAt = addressOf(b, part);
+  for (let n = 0; n < c.batchSize; n++) {
+    (b.typedArrayFromHeap(part) as Float32Array).fill(0);
+    for (let y = 0; y < oh; y++) {
+      for (let i = 0; i < fh; i++) {
+        const iy = y * sh - c.padInfo.top + i * dh;
+        if (iy < 0 || iy >= H) continue;
+        for (let j = 0; j < fw; j++) {
+          const offset = j * dw - c.padInfo.left;
+          const [x0, x1] = validColumns(offset, sw, W, ow);
+          if (x1 <= x0) continue;
+          const xAddr = xAt + 4 * ((n * H + iy) * W + x0 * sw + offset) * cin;
+          const yAddr = dyAt + 4 * ((n * oh + y) * ow + x0) * cout;
+          fns.outerAcc(partAt + 4 * (i * fw + j) * cin * cout, xAddr, 4 * sw * cin, yAddr, 4 * cout, x1 - x0, cin, cout);
+        }
+      }
+    }
+    const pv = b.typedArrayFromHeap(part) as Float32Array;
+    for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+  }
+  (b.typedArrayFromHeap(out) as Float32Array).set(acc);
   free(b, part);
   return out;
 }
@@ -237,13 +278,14 @@ function conv2dBackpropInput(args: KernelArgs): Info {
 //   finishes the tail), the ReLU6 gradient in one pass.
 //   scaleShift(out, x, a, b, rows, C): out[r][c] = x[r][c] * a[c] + b[c], a per-channel affine map (inference-mode
 //   BatchNorm) with a scalar tail per row.
-//   outerAcc(out, x, y, rows, P, Q): out[p][q] += sum over rows of x[r][p] * y[r][q] (Q a multiple of 4): x^T y
-//   for a tall x and y, four vectors of y's row at a time in registers, with no transposed or packed copy.
+//   outerAcc(out, x, xStride, y, yStride, rows, P, Q): out[p][q] += sum over rows of x[r][p] * y[r][q] (Q a multiple
+//   of 4; row strides in bytes): x^T y for a tall x and y, four vectors of y's row at a time in registers, with no
+//   transposed or packed copy.
 
 type Fma = (out: number, outStep: number, a: number, aStep: number, b: number, bStep: number, rows: number, c: number) => void;
 type ClipMask = (out: number, x: number, dy: number, bytes: number, lo: number, hi: number) => void;
 type ScaleShift = (out: number, x: number, a: number, b: number, rows: number, c: number) => void;
-type OuterAcc = (out: number, x: number, y: number, rows: number, p: number, q: number) => void;
+type OuterAcc = (out: number, x: number, xStride: number, y: number, yStride: number, rows: number, p: number, q: number) => void;
 interface Simd {
   outerAcc: OuterAcc;
   scaleShift: ScaleShift;
@@ -327,58 +369,57 @@ function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
     0x0c, 0x00, 0x0b, 0x0b,
     0x0b,
   ];
-  // params 0 out, 1 x, 2 y, 3 rows, 4 P, 5 Q; i32 locals 6 p, 7 q (bytes), 8 r, 9 xp, 10 yp, 11 op, 12 rowX,
-  // 13 rowY, 14 qEnd16 (bytes); v128 locals 15 s, 16..19 accumulators
+  // params 0 out, 1 x, 2 xStride, 3 y, 4 yStride, 5 rows, 6 P, 7 Q (strides in bytes); i32 locals 8 p, 9 q (bytes),
+  // 10 r, 11 xp, 12 yp, 13 op, 14 outRow (bytes), 15 qEnd16 (bytes); v128 locals 16 s, 17..20 accumulators
   const load = (offset: number) => [0xfd, 0x00, 0x00, ...uleb(offset)];
   const store = (offset: number) => [0xfd, 0x0b, 0x00, ...uleb(offset)];
   const mulAdd = [0xfd, 0xe6, 0x01, 0xfd, 0xe4, 0x01]; // f32x4.mul then f32x4.add
-  const setOut = [...get(0), ...get(6), ...get(13), 0x6c, add, ...get(7), add, ...set(11)]; // op = out + p*rowY + q
+  const setOut = [...get(0), ...get(8), ...get(14), 0x6c, add, ...get(9), add, ...set(13)]; // op = out + p*outRow + q
   const startRows = [
-    ...get(1), ...get(6), ...i32(2), 0x74, add, ...set(9), // xp = x + 4p
-    ...get(2), ...get(7), add, ...set(10), // yp = y + q
-    ...get(3), ...set(8), // r = rows
+    ...get(1), ...get(8), ...i32(2), 0x74, add, ...set(11), // xp = x + 4p
+    ...get(3), ...get(9), add, ...set(12), // yp = y + q
+    ...get(5), ...set(10), // r = rows
   ];
-  const nextRow = [...get(9), ...get(12), add, ...set(9), ...get(10), ...get(13), add, ...set(10), ...get(8), ...i32(1), 0x6b, ...set(8)];
-  const splatX = [...get(9), ...f32Load, 0xfd, 0x13];
+  const nextRow = [...get(11), ...get(2), add, ...set(11), ...get(12), ...get(4), add, ...set(12), ...get(10), ...i32(1), 0x6b, ...set(10)];
+  const splatX = [...get(11), ...f32Load, 0xfd, 0x13];
   const outerBody = [
-    0x02, 0x09, 0x7f, 0x05, 0x7b,
-    ...get(4), ...i32(2), 0x74, ...set(12),
-    ...get(5), ...i32(2), 0x74, ...set(13),
-    ...get(5), 0x41, 0x70, 0x71, ...i32(2), 0x74, ...set(14), // (Q & -16) << 2
+    0x02, 0x08, 0x7f, 0x05, 0x7b,
+    ...get(7), ...i32(2), 0x74, ...set(14),
+    ...get(7), 0x41, 0x70, 0x71, ...i32(2), 0x74, ...set(15), // (Q & -16) << 2
     0x02, 0x40, 0x03, 0x40, // p loop
-    ...get(6), ...get(4), 0x4f, 0x0d, 0x01,
-    ...i32(0), ...set(7),
+    ...get(8), ...get(6), 0x4f, 0x0d, 0x01,
+    ...i32(0), ...set(9),
     0x02, 0x40, 0x03, 0x40, // sixteen columns at a time
-    ...get(7), ...get(14), 0x4f, 0x0d, 0x01,
+    ...get(9), ...get(15), 0x4f, 0x0d, 0x01,
     ...setOut,
-    ...get(11), ...load(0), ...set(16), ...get(11), ...load(16), ...set(17), ...get(11), ...load(32), ...set(18), ...get(11), ...load(48), ...set(19),
+    ...get(13), ...load(0), ...set(17), ...get(13), ...load(16), ...set(18), ...get(13), ...load(32), ...set(19), ...get(13), ...load(48), ...set(20),
     ...startRows,
     0x02, 0x40, 0x03, 0x40,
-    ...get(8), 0x45, 0x0d, 0x01,
-    ...splatX, ...set(15),
-    ...get(16), ...get(15), ...get(10), ...load(0), ...mulAdd, ...set(16),
-    ...get(17), ...get(15), ...get(10), ...load(16), ...mulAdd, ...set(17),
-    ...get(18), ...get(15), ...get(10), ...load(32), ...mulAdd, ...set(18),
-    ...get(19), ...get(15), ...get(10), ...load(48), ...mulAdd, ...set(19),
+    ...get(10), 0x45, 0x0d, 0x01,
+    ...splatX, ...set(16),
+    ...get(17), ...get(16), ...get(12), ...load(0), ...mulAdd, ...set(17),
+    ...get(18), ...get(16), ...get(12), ...load(16), ...mulAdd, ...set(18),
+    ...get(19), ...get(16), ...get(12), ...load(32), ...mulAdd, ...set(19),
+    ...get(20), ...get(16), ...get(12), ...load(48), ...mulAdd, ...set(20),
     ...nextRow,
     0x0c, 0x00, 0x0b, 0x0b,
-    ...get(11), ...get(16), ...store(0), ...get(11), ...get(17), ...store(16), ...get(11), ...get(18), ...store(32), ...get(11), ...get(19), ...store(48),
-    ...get(7), 0x41, 0xc0, 0x00, add, ...set(7), // q += 64 bytes
+    ...get(13), ...get(17), ...store(0), ...get(13), ...get(18), ...store(16), ...get(13), ...get(19), ...store(32), ...get(13), ...get(20), ...store(48),
+    ...get(9), 0x41, 0xc0, 0x00, add, ...set(9), // q += 64 bytes
     0x0c, 0x00, 0x0b, 0x0b,
     0x02, 0x40, 0x03, 0x40, // then four columns at a time
-    ...get(7), ...get(13), 0x4f, 0x0d, 0x01,
+    ...get(9), ...get(14), 0x4f, 0x0d, 0x01,
     ...setOut,
-    ...get(11), ...load(0), ...set(16),
+    ...get(13), ...load(0), ...set(17),
     ...startRows,
     0x02, 0x40, 0x03, 0x40,
-    ...get(8), 0x45, 0x0d, 0x01,
-    ...get(16), ...splatX, ...get(10), ...load(0), ...mulAdd, ...set(16),
+    ...get(10), 0x45, 0x0d, 0x01,
+    ...get(17), ...splatX, ...get(12), ...load(0), ...mulAdd, ...set(17),
     ...nextRow,
     0x0c, 0x00, 0x0b, 0x0b,
-    ...get(11), ...get(16), ...store(0),
-    ...get(7), ...i32(16), add, ...set(7),
+    ...get(13), ...get(17), ...store(0),
+    ...get(9), ...i32(16), add, ...set(9),
     0x0c, 0x00, 0x0b, 0x0b,
-    ...get(6), ...i32(1), add, ...set(6),
+    ...get(8), ...i32(1), add, ...set(8),
     0x0c, 0x00, 0x0b, 0x0b,
     0x0b,
   ];
@@ -389,9 +430,9 @@ function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const memoryLimits = sharedMemory ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x03, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x06, ...Array(6).fill(0x7f), 0x00]),
+    ...section(1, [0x04, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x06, ...Array(6).fill(0x7f), 0x00, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00]),
     ...section(2, [0x01, ...str('env'), ...str('memory'), 0x02, ...memoryLimits]),
-    ...section(3, [0x04, 0x00, 0x01, 0x02, 0x02]),
+    ...section(3, [0x04, 0x00, 0x01, 0x02, 0x03]),
     ...section(7, [0x04, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01, ...str('scaleShift'), 0x00, 0x02, ...str('outerAcc'), 0x00, 0x03]),
     ...section(10, [0x04, ...fn(fmaBody), ...fn(clipBody), ...fn(scaleShiftBody), ...fn(outerBody)]),
   ]);
