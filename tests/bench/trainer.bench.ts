@@ -39,7 +39,6 @@ interface Result {
   trainMsPerImg?: number;
   rssMB?: number;
   heapMB?: number;
-  tensorMB?: number;
   /** The WebGPU adapter the case ran on. */
   adapter?: string;
 }
@@ -106,10 +105,8 @@ async function runCase(c: Case): Promise<Result> {
   const labels = tf.oneHot(tf.tensor1d(Array.from({ length: c.batch }, (_, i) => i % 2), 'int32'), 2).toFloat() as tf.Tensor2D;
   const optimizer = tf.train.sgd(1e-3);
   let rss = 0;
-  let tensorBytes = 0;
   const sample = () => {
     rss = Math.max(rss, process.memoryUsage().rss);
-    tensorBytes = Math.max(tensorBytes, tf.memory().numBytes);
   };
   const micro = microBatchRanges(c.batch, c.micro).map(([s, e]) => ({
     size: e - s,
@@ -156,7 +153,6 @@ async function runCase(c: Case): Promise<Result> {
     trainMsPerImg,
     rssMB: rss / 2 ** 20,
     heapMB: wasmHeapBytes() / 2 ** 20,
-    tensorMB: tensorBytes / 2 ** 20,
     adapter: backendInfo().adapter,
   };
 }
@@ -229,7 +225,7 @@ async function main(): Promise<void> {
   }
   console.log(`trainer benchmark: MobileNetV2, random init, 2 classes; training step = full fine-tune, plain SGD, BN frozen; ${py ? 'PyTorch CPU baseline with 2 threads' : 'no PyTorch baseline'}`);
   const head =
-    'backend  alpha  px  batch  | fwd ms/img  train ms/img  train/fwd  peak RSS MB  wasm heap MB  tensors MB |' +
+    'backend  alpha  px  batch  | fwd ms/img  train ms/img  train/fwd  peak RSS MB  wasm heap MB |' +
     ' torch fwd  torch train  torch t/f  torch RSS MB | tfjs/torch fwd  tfjs/torch train';
   if (gpuNote) console.log(gpuNote);
   console.log(head);
@@ -254,7 +250,7 @@ async function main(): Promise<void> {
     const ratio = (a?: number, b?: number) => (a && b ? fmt(a / b, 2) : '-');
     console.log(
       `${label}  | ${pad(fmt(r.forwardMsPerImg), 10)} ${pad(fmt(r.trainMsPerImg), 13)} ${pad(ratio(r.trainMsPerImg, r.forwardMsPerImg), 10)} ` +
-        `${pad(fmt(r.rssMB, 0), 12)} ${pad(fmt(r.heapMB, 0), 13)} ${pad(fmt(r.tensorMB, 0), 11)} | ` +
+        `${pad(fmt(r.rssMB, 0), 12)} ${pad(fmt(r.heapMB, 0), 13)} | ` +
         (t?.ok
           ? `${pad(fmt(t.forwardMsPerImg), 9)} ${pad(fmt(t.trainMsPerImg), 12)} ${pad(ratio(t.trainMsPerImg, t.forwardMsPerImg), 10)} ${pad(fmt(t.rssMB, 0), 13)} | ` +
             `${pad(ratio(r.forwardMsPerImg, t.forwardMsPerImg), 14)} ${pad(ratio(r.trainMsPerImg, t.trainMsPerImg), 17)}`
@@ -263,7 +259,7 @@ async function main(): Promise<void> {
   }
   for (const a of adapters) console.log(`webgpu adapter: ${a}`);
   console.log('ms/img: wall time per image of a batch. train/fwd: training step over forward pass (goal <= 4).');
-  console.log('peak RSS: whole process; wasm heap: the backend heap (never shrinks, so its high-water mark); tensors: tf.memory() at the end of the forward pass of a training step.');
+  console.log('peak RSS: whole process; wasm heap: the backend heap (never shrinks, so its high-water mark: the activations a step keeps for its backward pass, at most one micro-batch of them).');
 }
 
 // Run only as a script (the model builder above may be imported).
