@@ -34,8 +34,11 @@ function withPipelineOptions(cmd: Command): Command {
       positiveInt('--micro-batch'),
     )
     .option('--lr <rate>', 'Adam learning rate (the paper: 1e-4)', nonNegativeNumber('--lr'), DEFAULTS.learningRate)
-    .option('--no-freeze-backbone', 'train the backbone too (slow on CPU; see --trainable-from)')
-    .option('--trainable-from <layer>', 'train from this backbone layer on; layers before it stay frozen')
+    .option('--no-freeze-backbone', 'train the whole backbone (slow on CPU; see --trainable-from)')
+    .option(
+      '--trainable-from <layer>',
+      'train from this layer on; layers before it stay frozen (default: the backbone\'s own, block_12_expand for MobileNetV2; fc1: the head only)',
+    )
     .option('--variance-threshold <v>', 'remove units whose variance over the training set is <= this', nonNegativeNumber('--variance-threshold'), 0)
     .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", nonNegativeNumber('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(

@@ -58,6 +58,8 @@ export interface TrainResult {
   resumedFrom?: number;
   cacheSeconds: number;
   trainBackend: string;
+  /** First trained layer (null: the whole model when the backbone is not frozen, else the head from fc1). */
+  trainableFrom?: string | null;
   /** The WebGPU adapter fine-tuning ran on. */
   trainAdapter?: string;
   params: number;
@@ -287,6 +289,8 @@ export class Pipeline {
       });
       this.log(`model: ${this.info.name} at ${this.spec.size} px + fc1 ${o.fc1} + fc2 ${o.fc2}, ${model.countParams()} parameters`);
       const trainOn = await trainingBackend(o.backend);
+      // --trainable-from wins; else the backbone's own default unless the whole backbone trains (--no-freeze-backbone).
+      const trainableFrom = o.trainableFrom ?? (o.freezeBackbone ? this.info.fineTuneFrom : undefined);
       if (trainOn.adapter) this.log(`fine-tuning on WebGPU: ${trainOn.adapter}${trainOn.software ? ' (software adapter: slower than wasm)' : ''}`);
       const r = await fineTune(
         model,
@@ -295,11 +299,11 @@ export class Pipeline {
           epochs: o.epochs,
           batchSize: o.batchSize,
           // Through the backbone, activations of a whole 224 px batch would crowd the 4 GB wasm heap.
-          microBatchSize: o.microBatch ?? (o.trainableFrom || !o.freezeBackbone ? 8 : undefined),
+          microBatchSize: o.microBatch ?? (trainableFrom || !o.freezeBackbone ? 8 : undefined),
           backend: trainOn.name,
           learningRate: o.learningRate,
           seed: o.seed,
-          trainableFrom: o.trainableFrom,
+          trainableFrom,
           freezeBackbone: o.freezeBackbone,
           checkpointDir: this.exp.path('checkpoints'),
           resume: true,
@@ -318,6 +322,7 @@ export class Pipeline {
         resumedFrom: r.resumedFrom,
         cacheSeconds: r.cacheSeconds,
         trainBackend: r.trainBackend,
+        trainableFrom: trainableFrom ?? null,
         trainAdapter: r.trainBackend === 'webgpu' ? trainOn.adapter : undefined,
         params: r.model.countParams(),
         weights,
@@ -572,7 +577,7 @@ export class Pipeline {
             batchSize: this.opts.batchSize,
             learningRate: this.opts.learningRate,
             freezeBackbone: this.opts.freezeBackbone,
-            trainableFrom: this.opts.trainableFrom ?? null,
+            trainableFrom: tr.trainableFrom ?? this.opts.trainableFrom ?? null,
             fc1: this.opts.fc1,
             fc2: this.opts.fc2,
           },

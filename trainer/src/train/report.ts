@@ -12,6 +12,12 @@ import { writeJsonAtomic } from './experiment.js';
 import { backendInfo } from '../backend.js';
 import type { DataResult, ExplainResult, ExportResult, Pipeline, PruneResult, SelectResult, TrainResult } from './pipeline.js';
 
+function trainingNote(trainableFrom: string | null | undefined, freezeBackbone: boolean): string {
+  if (!freezeBackbone && !trainableFrom) return 'Whole network fine-tuned.';
+  if (!trainableFrom || trainableFrom === 'fc1') return 'Backbone frozen (ImageNet features), head trained on cached backbone outputs.';
+  return `Fine-tuned from ${trainableFrom} on; the layers before it frozen, their outputs cached.`;
+}
+
 function versions(): Record<string, string> {
   const require = createRequire(import.meta.url);
   const v: Record<string, string> = { node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend() };
@@ -69,7 +75,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       skipped: data.skipped,
       notes: data.notes,
     },
-    training: tr && { history: tr.history, bestEpoch: tr.bestEpoch, trainBackend: tr.trainBackend, trainAdapter: tr.trainAdapter, params: tr.params, cacheSeconds: tr.cacheSeconds },
+    training: tr && { history: tr.history, bestEpoch: tr.bestEpoch, trainBackend: tr.trainBackend, trainAdapter: tr.trainAdapter, trainableFrom: tr.trainableFrom, params: tr.params, cacheSeconds: tr.cacheSeconds },
     // Every pruning figure but the kept-unit index list, which the bundle's selection already encodes.
     pruning: pr && (({ keptFeatures: _kept, ...figures }) => figures)(pr),
     selection: sel && {
@@ -183,7 +189,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
         val_loss: tr.history.map((h) => h.valLoss),
       },
       bestEpoch: tr.bestEpoch,
-      note: p.opts.freezeBackbone && !p.opts.trainableFrom ? 'Backbone frozen (ImageNet features), head trained on cached backbone outputs.' : undefined,
+      note: trainingNote(tr.trainableFrom === undefined ? p.opts.trainableFrom : tr.trainableFrom, p.opts.freezeBackbone),
     },
     pruning: pr && {
       unitsBefore: pr.unitsBefore,
