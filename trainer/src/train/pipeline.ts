@@ -291,6 +291,10 @@ export class Pipeline {
       const trainOn = await trainingBackend(o.backend);
       // --trainable-from wins; else the backbone's own default unless the whole backbone trains (--no-freeze-backbone).
       const trainableFrom = o.trainableFrom ?? (o.freezeBackbone ? this.info.fineTuneFrom : undefined);
+      const layerIndex = (name: string) => model.layers.findIndex((l) => l.name === name);
+      const headStart = layerIndex('fc1');
+      const from = trainableFrom ? layerIndex(trainableFrom) : o.freezeBackbone ? headStart : 0;
+      const throughBackbone = from >= 0 && from < headStart; // the head alone trains on cached features, whole batches
       if (trainOn.adapter) this.log(`fine-tuning on WebGPU: ${trainOn.adapter}${trainOn.software ? ' (software adapter: slower than wasm)' : ''}`);
       const r = await fineTune(
         model,
@@ -299,7 +303,7 @@ export class Pipeline {
           epochs: o.epochs,
           batchSize: o.batchSize,
           // Through the backbone, activations of a whole 224 px batch would crowd the 4 GB wasm heap.
-          microBatchSize: o.microBatch ?? (trainableFrom || !o.freezeBackbone ? 8 : undefined),
+          microBatchSize: o.microBatch ?? (throughBackbone ? 8 : undefined),
           backend: trainOn.name,
           learningRate: o.learningRate,
           seed: o.seed,
