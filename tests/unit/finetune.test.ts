@@ -180,12 +180,12 @@ test('a corrupt or mismatching checkpoint is refused with a clear message', asyn
 });
 
 test('training conv layers on wasm switches to the cpu backend with a log line', async () => {
-  // A tiny conv net keeps the slow cpu gradient kernels quick.
+  // A tiny conv net keeps the slow cpu gradient kernels quick; seeded, so that its ReLUs are not all dead.
   const input = tf.input({ shape: [8, 8, 3] });
-  const c1 = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'c1', activation: 'relu' }).apply(input) as tf.SymbolicTensor;
-  const c2 = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'c2', activation: 'relu' }).apply(c1) as tf.SymbolicTensor;
+  const c1 = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'c1', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 11 }) }).apply(input) as tf.SymbolicTensor;
+  const c2 = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'c2', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 12 }) }).apply(c1) as tf.SymbolicTensor;
   const tiny = tf.model({ inputs: input, outputs: c2 });
-  const model = buildClassifierModel(tiny, BACKBONES['mobilenet_v2_0.35'], { classes: 2, fc1: 4, fc2: 4, l2: 0 });
+  const model = buildClassifierModel(tiny, BACKBONES['mobilenet_v2_0.35'], { classes: 2, fc1: 4, fc2: 4, l2: 0, seed: 5 });
   const n = 16;
   const x = Array.from({ length: n }, (_, i) => new Float32Array(8 * 8 * 3).fill(i % 2 ? 0.5 : -0.5));
   const y = x.map((_, i) => i % 2);
@@ -252,11 +252,12 @@ test('micro-batches accumulate into the same updates as whole batches when train
   tf.dispose(saved.flat());
 });
 
-test('plain convs for training: the same values and filter gradients as the layer, without the unneeded input gradient', async () => {
+test('plain convs and one-op ReLU6 for training: the same values and gradients as the layers, without the unneeded input gradient', async () => {
   const input = tf.input({ shape: [11, 9, 3] });
   const conv = tf.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, padding: 'same', useBias: true, name: 'stem', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }), biasInitializer: tf.initializers.constant({ value: 0.1 }) });
   const second = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'valid', name: 'second', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) });
-  const out = second.apply(conv.apply(input)) as tf.SymbolicTensor;
+  const capped = tf.layers.reLU({ maxValue: 6 }).apply(conv.apply(input)) as tf.SymbolicTensor; // through relu6Op
+  const out = second.apply(capped) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: out });
   const x = tf.randomUniform([2, 11, 9, 3], -1, 1, 'float32', 3);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);

@@ -198,7 +198,7 @@ test('BatchNormalization and ReLU6 gradients (replaced for speed) match the cpu 
   }
 });
 
-test('ReLU6 and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail agree with the cpu backend', async () => {
+test('ReLU6 (clip and one-op) and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail agree with the cpu backend', async () => {
   const edge = [-1, 0, -0, 1e-30, 0.5, 6, 6.000001, 7, NaN, 3, -1e-30, 5.999999, Infinity, -Infinity];
   const xs = Array.from({ length: 4 * 9 + 3 }, (_, i) => edge[i % edge.length]!); // 39: a tail of 3
   const dys = xs.map((_, i) => i + 1);
@@ -208,8 +208,9 @@ test('ReLU6 and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail a
     const dy = tf.tensor1d(dys);
     const [clip] = tf.grads((t: tf.Tensor) => tf.mul(tf.clipByValue(t, 0, 6), 1))([x], dy);
     const [relu] = tf.grads((t: tf.Tensor) => tf.mul(tf.relu(t), 1))([x], dy);
-    const out = { clip: Array.from(await clip!.data()), relu: Array.from(await relu!.data()) };
-    tf.dispose([x, dy, clip!, relu!]);
+    const [relu6] = tf.grads((t: tf.Tensor) => tf.mul(tf.relu6(t), 1))([x], dy);
+    const out = { clip: Array.from(await clip!.data()), relu: Array.from(await relu!.data()), relu6: Array.from(await relu6!.data()) };
+    tf.dispose([x, dy, clip!, relu!, relu6!]);
     return out;
   };
   try {
@@ -221,6 +222,9 @@ test('ReLU6 and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail a
     const nan = xs.map((v) => Number.isNaN(v));
     assert.deepEqual(wasm.relu.filter((_, i) => !nan[i]), cpu.relu.filter((_, i) => !nan[i]));
     assert.deepEqual(wasm.relu.slice(0, 14), [0, 0, 0, 4, 5, 6, 7, 8, 0, 10, 0, 12, 13, 0]);
+    // ReLU6 as one op: 0 < x <= 6 passes.
+    assert.deepEqual(wasm.relu6.filter((_, i) => !nan[i]), cpu.relu6.filter((_, i) => !nan[i]));
+    assert.deepEqual(wasm.relu6.slice(0, 14), [0, 0, 0, 4, 5, 6, 0, 0, 0, 10, 0, 12, 0, 0]);
   } finally {
     await tf.setBackend('wasm');
   }

@@ -173,10 +173,20 @@ export function plainConv(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tenso
 }
 
 /**
+ * A ReLU layer capped at 6 (MobileNets') as the one Relu6 op: tf.layers runs relu then a clip, two passes forward
+ * and two masks backward.
+ */
+export function relu6Op(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined {
+  if (layer.getClassName() !== 'ReLU' || inputs.length !== 1) return undefined;
+  const cfg = layer.getConfig();
+  return cfg.maxValue === 6 && !cfg.negativeSlope && !cfg.threshold ? tf.relu6(inputs[0]!) : undefined;
+}
+
+/**
  * Evaluates `outputs` of a functional model from concrete values of some of its symbolic tensors, by applying
  * the same layer objects to concrete tensors (which adds no inbound nodes). BatchNormalization always runs in
- * inference mode; `training` reaches the other layers (dropout) and sends convs through plainConv (unless
- * `override` computes them).
+ * inference mode; `training` reaches the other layers (dropout) and sends convs and ReLU6 layers through
+ * plainConv and relu6Op (unless `override` computes them).
  */
 export function runGraphFrom(
   outputs: tf.SymbolicTensor[],
@@ -195,7 +205,7 @@ export function runGraphFrom(
     const kwargs = { ...(node.callArgs ?? {}), training: isBn ? false : training };
     const out =
       override?.(layer, inputs) ??
-      (training ? plainConv(layer, inputs) : undefined) ??
+      (training ? (plainConv(layer, inputs) ?? relu6Op(layer, inputs)) : undefined) ??
       (layer.apply(inputs.length === 1 ? inputs[0]! : inputs, kwargs) as tf.Tensor | tf.Tensor[]);
     const outs = Array.isArray(out) ? out : [out];
     node.outputTensors.forEach((o, i) => values.set(o.id, outs[i]!));

@@ -721,6 +721,37 @@ function columnDot({ inputs, backend, attrs }: KernelArgs): Info {
   return out;
 }
 
+const SCALE_CHANNELS = 'ZerovarScaleChannels';
+
+/** x * a with a per-channel a ([C]): one SIMD pass on wasm (scaleShift with a zero shift), tf.mul elsewhere. */
+function scaleChannels(x: tf.Tensor, a: tf.Tensor1D): tf.Tensor {
+  if (tf.getBackend() === BACKEND && tf.getKernel(SCALE_CHANNELS, BACKEND) && x.dtype === 'float32' && x.rank >= 2) {
+    return tf.engine().runKernel(SCALE_CHANNELS, { x, a }, {}) as tf.Tensor;
+  }
+  return tf.mul(x, a);
+}
+
+function scaleChannelsKernel({ inputs, backend }: KernelArgs): Info {
+  const b = backend as WasmBackend;
+  const { x, a } = inputs as { x: Info; a: Info };
+  const c = a.shape[0]!;
+  const fns = simd(b);
+  const out = b.makeOutput(x.shape, 'float32');
+  const zero = b.makeOutput([c], 'float32');
+  (b.typedArrayFromHeap(zero) as Float32Array).fill(0);
+  const rows = x.shape.reduce((p, q) => p * q, 1) / c;
+  if (fns) {
+    fns.scaleShift(addressOf(b, out), addressOf(b, x), addressOf(b, a), addressOf(b, zero), rows, c);
+  } else {
+    const o = b.typedArrayFromHeap(out) as Float32Array;
+    const xv = b.typedArrayFromHeap(x) as Float32Array;
+    const av = b.typedArrayFromHeap(a) as Float32Array;
+    for (let i = 0; i < o.length; i++) o[i] = xv[i]! * av[i % c]!;
+  }
+  free(b, zero);
+  return out;
+}
+
 let batchNormGradientRegistered = false;
 
 function registerBatchNormGradient(): void {
@@ -740,7 +771,7 @@ function registerBatchNormGradient(): void {
       const inv = tf.rsqrt(tf.add(variance, eps));
       const factor = scale ? tf.mul(inv, scale) : inv;
       return {
-        x: () => tf.mul(dyT, factor),
+        x: () => scaleChannels(dyT, factor as tf.Tensor1D),
         mean: () => tf.neg(tf.mul(columnSums(dyT, channels), factor)),
         variance: () =>
           tf.mul(tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, columnSums(dyT, channels))), factor), tf.mul(tf.square(inv), -0.5)),
@@ -787,7 +818,8 @@ function registerClipGradient(): void {
   if (clipGradientRegistered) return;
   const clip = tf.getGradient('ClipByValue');
   const relu = tf.getGradient('Relu');
-  if (!clip || !relu) return;
+  const relu6 = tf.getGradient('Relu6');
+  if (!clip || !relu || !relu6) return;
   if (!tf.getKernel(CLIP_GRAD, BACKEND)) tf.registerKernel({ kernelName: CLIP_GRAD, backendName: BACKEND, kernelFunc: clipGrad as unknown as tf.KernelFunc });
   // On wasm with float32 data, dx = lo <= x <= hi ? dy : 0 in one SIMD pass; elsewhere tfjs' own gradient.
   const maskGradient = (kernelName: string, original: tf.GradConfig, bounds: (attrs: tf.NamedAttrMap) => tf.NamedAttrMap) =>
@@ -805,6 +837,8 @@ function registerClipGradient(): void {
   // ReLU: tfjs multiplies dy by cast(step(x)), three full-size passes; the same mask is x in [2^-149, inf].
   // (A NaN activation gives 0 here where tfjs gives NaN.)
   maskGradient('Relu', relu, () => ({ clipValueMin: F32_MIN_POSITIVE, clipValueMax: Infinity }));
+  // ReLU6 as one op (the training forward's, see finetune.ts): tfjs' mask is 0 < x <= 6.
+  maskGradient('Relu6', relu6, () => ({ clipValueMin: F32_MIN_POSITIVE, clipValueMax: 6 }));
   clipGradientRegistered = true;
 }
 
@@ -952,6 +986,7 @@ export function registerWasmGradientKernels(): string[] {
   add('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput);
   // Helper kernel of the BatchNormalization gradient below (not a tfjs kernel name; not in the returned list).
   if (!tf.getKernel(COLUMN_DOT, BACKEND)) tf.registerKernel({ kernelName: COLUMN_DOT, backendName: BACKEND, kernelFunc: columnDot as unknown as tf.KernelFunc });
+  if (!tf.getKernel(SCALE_CHANNELS, BACKEND)) tf.registerKernel({ kernelName: SCALE_CHANNELS, backendName: BACKEND, kernelFunc: scaleChannelsKernel as unknown as tf.KernelFunc });
   registerBatchNormGradient();
   registerClipGradient();
   registered = names;
