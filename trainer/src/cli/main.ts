@@ -53,7 +53,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--limit <n>', 'use at most n images per class (quick runs)', positiveInt('--limit'))
     .option('--seed <n>', 'seed for splits, initialisation and shuffling', (v) => Number(v), DEFAULTS.seed)
     .addOption(new Option('--backend <name>', 'tfjs backend (auto: wasm, and fine-tuning on a GPU through WebGPU where one exists; webgpu: fine-tune on WebGPU or fail)').choices(['auto', 'wasm', 'cpu', 'webgpu']).default('auto'))
-    .option('--threads <n>', 'wasm threads (XNNPACK pool). Default 1: on 2 cores a second thread saves ~6% of a training step, and costs far more when another job shares the cores', positiveInt('--threads'), 1)
+    .option('--threads <n>', 'wasm threads (XNNPACK pool). Default 1: on 2 cores a second thread speeds up only wide layers (MobileNetV2 1.0 at 224 px: -25% per training step), slows small ones, and costs far more when another job shares the cores', positiveInt('--threads'), 1)
     .addOption(new Option('--variant <v>', "'raw': whole images; 'masked': lungs only (dataset masks, else --segmenter's)").choices(['raw', 'masked']).default('raw'))
     .option('--segmenter <dir>', 'trained lung segmenter (zerovar segmenter train) for the masked variant; the bundle carries it')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
