@@ -770,13 +770,15 @@ function registerBatchNormGradient(): void {
       const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
       const inv = tf.rsqrt(tf.add(variance, eps));
       const factor = scale ? tf.mul(inv, scale) : inv;
+      // The column sums of dy serve the offset, scale, mean and variance gradients: computed once, here (tensors
+      // made outside the thunks live until the end of the backward pass).
+      const sumDy = columnSums(dyT, channels);
       return {
         x: () => scaleChannels(dyT, factor as tf.Tensor1D),
-        mean: () => tf.neg(tf.mul(columnSums(dyT, channels), factor)),
-        variance: () =>
-          tf.mul(tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, columnSums(dyT, channels))), factor), tf.mul(tf.square(inv), -0.5)),
-        scale: () => tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, columnSums(dyT, channels))), inv),
-        offset: () => columnSums(dyT, channels),
+        mean: () => tf.neg(tf.mul(sumDy, factor)),
+        variance: () => tf.mul(tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, sumDy)), factor), tf.mul(tf.square(inv), -0.5)),
+        scale: () => tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, sumDy)), inv),
+        offset: () => tf.clone(sumDy),
       };
     },
   });
