@@ -99,6 +99,7 @@ const CASES: Case[] = [
   { kind: 'depthwise', x: [2, 6, 7, 7], filter: [3, 3, 7, 1], stride: 1, pad: 'valid' },
   { kind: 'depthwise', x: [2, 8, 8, 3], filter: [3, 3, 3, 2], stride: 2, pad: 'same' },
   { kind: 'depthwise', x: [2, 7, 7, 6], filter: [1, 1, 6, 1], stride: 1, pad: 'same' },
+  { kind: 'depthwise', x: [2, 6, 5, 20], filter: [3, 3, 20, 1], stride: 1, pad: 'same' }, // register sums: 16 + 4 channels
 ];
 
 test('registers the missing conv gradient kernels for wasm, once', () => {

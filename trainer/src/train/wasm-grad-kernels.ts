@@ -281,12 +281,16 @@ function conv2dBackpropInput(args: KernelArgs): Info {
 //   outerAcc(out, x, xStride, y, yStride, rows, P, Q): out[p][q] += sum over rows of x[r][p] * y[r][q] (Q a multiple
 //   of 4; row strides in bytes): x^T y for a tall x and y, four vectors of y's row at a time in registers, with no
 //   transposed or packed copy.
+//   diagAcc(out, x, xStride, y, yStride, rows, C): out[c] += sum over rows of x[r][c] * y[r][c] (C a multiple of 4),
+//   sixteen channels at a time in registers: the depthwise filter gradient along an image row.
 
 type Fma = (out: number, outStep: number, a: number, aStep: number, b: number, bStep: number, rows: number, c: number) => void;
 type ClipMask = (out: number, x: number, dy: number, bytes: number, lo: number, hi: number) => void;
 type ScaleShift = (out: number, x: number, a: number, b: number, rows: number, c: number) => void;
 type OuterAcc = (out: number, x: number, xStride: number, y: number, yStride: number, rows: number, p: number, q: number) => void;
+type DiagAcc = (out: number, x: number, xStride: number, y: number, yStride: number, rows: number, c: number) => void;
 interface Simd {
+  diagAcc: DiagAcc;
   outerAcc: OuterAcc;
   scaleShift: ScaleShift;
   fma: Fma;
@@ -423,6 +427,43 @@ function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
     0x0c, 0x00, 0x0b, 0x0b,
     0x0b,
   ];
+  // params 0 out, 1 x, 2 xStride, 3 y, 4 yStride, 5 rows, 6 C; i32 locals 7 q (bytes), 8 r, 9 xp, 10 yp, 11 op,
+  // 12 qEnd16, 13 cBytes; v128 locals 14..17 accumulators
+  const diagStart = [...get(1), ...get(7), add, ...set(9), ...get(3), ...get(7), add, ...set(10), ...get(5), ...set(8)];
+  const diagNext = [...get(9), ...get(2), add, ...set(9), ...get(10), ...get(4), add, ...set(10), ...get(8), ...i32(1), 0x6b, ...set(8)];
+  const diagTerm = (acc: number, offset: number) => [...get(acc), ...get(9), ...load(offset), ...get(10), ...load(offset), ...mulAdd, ...set(acc)];
+  const diagBody = [
+    0x02, 0x07, 0x7f, 0x04, 0x7b,
+    ...get(6), ...i32(2), 0x74, ...set(13),
+    ...get(6), 0x41, 0x70, 0x71, ...i32(2), 0x74, ...set(12),
+    0x02, 0x40, 0x03, 0x40, // sixteen channels at a time
+    ...get(7), ...get(12), 0x4f, 0x0d, 0x01,
+    ...get(0), ...get(7), add, ...set(11),
+    ...get(11), ...load(0), ...set(14), ...get(11), ...load(16), ...set(15), ...get(11), ...load(32), ...set(16), ...get(11), ...load(48), ...set(17),
+    ...diagStart,
+    0x02, 0x40, 0x03, 0x40,
+    ...get(8), 0x45, 0x0d, 0x01,
+    ...diagTerm(14, 0), ...diagTerm(15, 16), ...diagTerm(16, 32), ...diagTerm(17, 48),
+    ...diagNext,
+    0x0c, 0x00, 0x0b, 0x0b,
+    ...get(11), ...get(14), ...store(0), ...get(11), ...get(15), ...store(16), ...get(11), ...get(16), ...store(32), ...get(11), ...get(17), ...store(48),
+    ...get(7), 0x41, 0xc0, 0x00, add, ...set(7),
+    0x0c, 0x00, 0x0b, 0x0b,
+    0x02, 0x40, 0x03, 0x40, // then four at a time
+    ...get(7), ...get(13), 0x4f, 0x0d, 0x01,
+    ...get(0), ...get(7), add, ...set(11),
+    ...get(11), ...load(0), ...set(14),
+    ...diagStart,
+    0x02, 0x40, 0x03, 0x40,
+    ...get(8), 0x45, 0x0d, 0x01,
+    ...diagTerm(14, 0),
+    ...diagNext,
+    0x0c, 0x00, 0x0b, 0x0b,
+    ...get(11), ...get(14), ...store(0),
+    ...get(7), ...i32(16), add, ...set(7),
+    0x0c, 0x00, 0x0b, 0x0b,
+    0x0b,
+  ];
   const section = (id: number, bytes: number[]) => [id, ...uleb(bytes.length), ...bytes];
   const str = (s: string) => [s.length, ...[...s].map((ch) => ch.charCodeAt(0))];
   const fn = (bytes: number[]) => [...uleb(bytes.length), ...bytes];
@@ -430,11 +471,11 @@ function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const memoryLimits = sharedMemory ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x04, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x06, ...Array(6).fill(0x7f), 0x00, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00]),
+    ...section(1, [0x05, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x06, ...Array(6).fill(0x7f), 0x00, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x07, ...Array(7).fill(0x7f), 0x00]),
     ...section(2, [0x01, ...str('env'), ...str('memory'), 0x02, ...memoryLimits]),
-    ...section(3, [0x04, 0x00, 0x01, 0x02, 0x03]),
-    ...section(7, [0x04, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01, ...str('scaleShift'), 0x00, 0x02, ...str('outerAcc'), 0x00, 0x03]),
-    ...section(10, [0x04, ...fn(fmaBody), ...fn(clipBody), ...fn(scaleShiftBody), ...fn(outerBody)]),
+    ...section(3, [0x05, 0x00, 0x01, 0x02, 0x03, 0x04]),
+    ...section(7, [0x05, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01, ...str('scaleShift'), 0x00, 0x02, ...str('outerAcc'), 0x00, 0x03, ...str('diagAcc'), 0x00, 0x04]),
+    ...section(10, [0x05, ...fn(fmaBody), ...fn(clipBody), ...fn(scaleShiftBody), ...fn(outerBody), ...fn(diagBody)]),
   ]);
 }
 
@@ -468,6 +509,7 @@ function simd(b: WasmBackend): Simd | null {
         clipMask: exports.clipMask as ClipMask,
         scaleShift: exports.scaleShift as ScaleShift,
         outerAcc: exports.outerAcc as OuterAcc,
+        diagAcc: exports.diagAcc as DiagAcc,
       };
     } catch {
       fns = null; // an engine without wasm SIMD: the JS loops below still work
@@ -536,9 +578,10 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   // Sums over batch x rows x columns: float64 keeps them as exact as the cpu backend's.
   const acc = new Float64Array(fh * fw * cout);
   const out = b.makeOutput(a.filterShape, 'float32');
-  const fma = mult === 1 ? simdFma(b) : null;
-  if (fma) {
-    // Per image: float32 sums on the heap (SIMD), then added up in float64.
+  const fns = mult === 1 ? simd(b) : null;
+  if (fns) {
+    // Per image: float32 sums on the heap (SIMD; in registers along a row when the channels come in fours), then
+    // added up in float64.
     const part = b.makeOutput([fh * fw * cout], 'float32');
     const partAt = addressOf(b, part);
     const xAt = addressOf(b, x);
@@ -554,7 +597,10 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
             const [x0, x1] = validColumns(j * dw - pl, sw, W, ow);
             if (x1 <= x0) continue;
             const ix0 = x0 * sw - pl + j * dw;
-            fma(partAt + (i * fw + j) * row, 0, xAt + ((n * H + iy) * W + ix0) * row, sw * row, yAt + ((n * oh + y) * ow + x0) * row, row, x1 - x0, cout);
+            const xAddr = xAt + ((n * H + iy) * W + ix0) * row;
+            const yAddr = yAt + ((n * oh + y) * ow + x0) * row;
+            if (cout % 4 === 0) fns.diagAcc(partAt + (i * fw + j) * row, xAddr, sw * row, yAddr, row, x1 - x0, cout);
+            else fns.fma(partAt + (i * fw + j) * row, 0, xAddr, sw * row, yAddr, row, x1 - x0, cout);
           }
         }
       }
