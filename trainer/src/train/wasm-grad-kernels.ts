@@ -153,7 +153,7 @@ function outerFilterGrad(b: WasmBackend, x: Info, dy: Info, m: number, cin: numb
  */
 function directFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filterShape: number[]): Info | null {
   const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const { outHeight: oh, outWidth: ow } = c;
   const fns = simd(b);
   if (!fns || cout % 4 !== 0 || cin > OUTER_MAX_NARROW) return null;
   const out = b.makeOutput(filterShape, 'float32');
@@ -162,25 +162,20 @@ function directFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filter
   const xAt = addressOf(b, x);
   const dyAt = addressOf(b, dy);
   const partAt = addressOf(b, part);
-  for (let n = 0; n < c.batchSize; n++) {
-    (b.typedArrayFromHeap(part) as Float32Array).fill(0);
-    for (let y = 0; y < oh; y++) {
-      for (let i = 0; i < fh; i++) {
-        const iy = y * sh - c.padInfo.top + i * dh;
-        if (iy < 0 || iy >= H) continue;
-        for (let j = 0; j < fw; j++) {
-          const offset = j * dw - c.padInfo.left;
-          const [x0, x1] = validColumns(offset, sw, W, ow);
-          if (x1 <= x0) continue;
-          const xAddr = xAt + 4 * ((n * H + iy) * W + x0 * sw + offset) * cin;
-          const yAddr = dyAt + 4 * ((n * oh + y) * ow + x0) * cout;
-          fns.outerAcc(partAt + 4 * (i * fw + j) * cin * cout, xAddr, 4 * sw * cin, yAddr, 4 * cout, x1 - x0, cin, cout);
-        }
-      }
-    }
-    const pv = b.typedArrayFromHeap(part) as Float32Array;
-    for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
-  }
+  (b.typedArrayFromHeap(part) as Float32Array).fill(0);
+  forEachTapRun(
+    c,
+    (r) => {
+      const xAddr = xAt + 4 * ((r.n * H + r.iy) * W + r.ix0) * cin;
+      const yAddr = dyAt + 4 * ((r.n * oh + r.y) * ow + r.x0) * cout;
+      fns.outerAcc(partAt + 4 * r.tap * cin * cout, xAddr, 4 * c.strideWidth * cin, yAddr, 4 * cout, r.x1 - r.x0, cin, cout);
+    },
+    () => {
+      const pv = b.typedArrayFromHeap(part) as Float32Array;
+      for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+      pv.fill(0);
+    },
+  );
   (b.typedArrayFromHeap(out) as Float32Array).set(acc);
   free(b, part);
   return out;
@@ -565,6 +560,42 @@ function validColumns(offset: number, stride: number, width: number, outWidth: n
   return [x0, x1];
 }
 
+/** One run of a filter tap along an output row: output pixels [x0, x1) of row y meet input row iy from column ix0. */
+interface TapRun {
+  n: number;
+  y: number;
+  /** Filter tap index (i * filterWidth + j). */
+  tap: number;
+  iy: number;
+  x0: number;
+  x1: number;
+  ix0: number;
+}
+
+/**
+ * Every (image, output row, filter tap) with the output columns whose input lies inside the image: along such a
+ * run the input pixels are evenly spaced (stride), so a SIMD routine can sweep it in place. `afterImage` runs
+ * once an image is done.
+ */
+function forEachTapRun(c: ConvInfo, visit: (run: TapRun) => void, afterImage?: (n: number) => void): void {
+  const { filterHeight: fh, filterWidth: fw, inHeight: H, inWidth: W, outHeight: oh, outWidth: ow } = c;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  for (let n = 0; n < c.batchSize; n++) {
+    for (let y = 0; y < oh; y++) {
+      for (let i = 0; i < fh; i++) {
+        const iy = y * sh - c.padInfo.top + i * dh;
+        if (iy < 0 || iy >= H) continue;
+        for (let j = 0; j < fw; j++) {
+          const offset = j * dw - c.padInfo.left;
+          const [x0, x1] = validColumns(offset, sw, W, ow);
+          if (x1 > x0) visit({ n, y, tap: i * fw + j, iy, x0, x1, ix0: x0 * sw + offset });
+        }
+      }
+    }
+    afterImage?.(n);
+  }
+}
+
 function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const b = backend as WasmBackend;
   const { x, dy } = inputs as { x: Info; dy: Info };
@@ -587,26 +618,21 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
     const xAt = addressOf(b, x);
     const yAt = addressOf(b, dy);
     const row = 4 * cout;
-    for (let n = 0; n < c.batchSize; n++) {
-      (b.typedArrayFromHeap(part) as Float32Array).fill(0);
-      for (let y = 0; y < oh; y++) {
-        for (let i = 0; i < fh; i++) {
-          const iy = y * sh - pt + i * dh;
-          if (iy < 0 || iy >= H) continue;
-          for (let j = 0; j < fw; j++) {
-            const [x0, x1] = validColumns(j * dw - pl, sw, W, ow);
-            if (x1 <= x0) continue;
-            const ix0 = x0 * sw - pl + j * dw;
-            const xAddr = xAt + ((n * H + iy) * W + ix0) * row;
-            const yAddr = yAt + ((n * oh + y) * ow + x0) * row;
-            if (cout % 4 === 0) fns.diagAcc(partAt + (i * fw + j) * row, xAddr, sw * row, yAddr, row, x1 - x0, cout);
-            else fns.fma(partAt + (i * fw + j) * row, 0, xAddr, sw * row, yAddr, row, x1 - x0, cout);
-          }
-        }
-      }
-      const pv = b.typedArrayFromHeap(part) as Float32Array;
-      for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
-    }
+    (b.typedArrayFromHeap(part) as Float32Array).fill(0);
+    forEachTapRun(
+      c,
+      (r) => {
+        const xAddr = xAt + ((r.n * H + r.iy) * W + r.ix0) * row;
+        const yAddr = yAt + ((r.n * oh + r.y) * ow + r.x0) * row;
+        if (cout % 4 === 0) fns.diagAcc(partAt + r.tap * row, xAddr, sw * row, yAddr, row, r.x1 - r.x0, cout);
+        else fns.fma(partAt + r.tap * row, 0, xAddr, sw * row, yAddr, row, r.x1 - r.x0, cout);
+      },
+      () => {
+        const pv = b.typedArrayFromHeap(part) as Float32Array;
+        for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+        pv.fill(0);
+      },
+    );
     free(b, part);
     (b.typedArrayFromHeap(out) as Float32Array).set(acc);
     return out;
@@ -660,20 +686,9 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
     const yAt = addressOf(b, dy);
     const wAt = addressOf(b, filter);
     const row = 4 * cout;
-    for (let n = 0; n < c.batchSize; n++) {
-      for (let y = 0; y < oh; y++) {
-        for (let i = 0; i < fh; i++) {
-          const iy = y * sh - pt + i * dh;
-          if (iy < 0 || iy >= H) continue;
-          for (let j = 0; j < fw; j++) {
-            const [x0, x1] = validColumns(j * dw - pl, sw, W, ow);
-            if (x1 <= x0) continue;
-            const ix0 = x0 * sw - pl + j * dw;
-            fma(dxAt + ((n * H + iy) * W + ix0) * row, sw * row, yAt + ((n * oh + y) * ow + x0) * row, row, wAt + (i * fw + j) * row, 0, x1 - x0, cout);
-          }
-        }
-      }
-    }
+    forEachTapRun(c, (r) =>
+      fma(dxAt + ((r.n * H + r.iy) * W + r.ix0) * row, sw * row, yAt + ((r.n * oh + r.y) * ow + r.x0) * row, row, wAt + r.tap * row, 0, r.x1 - r.x0, cout),
+    );
     return out;
   }
   const yv = b.typedArrayFromHeap(dy) as Float32Array;
