@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/src/backend.js';
 import { registerWasmGradientKernels } from '../../trainer/src/train/wasm-grad-kernels.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
+import { values } from '../helpers/values.js';
 
 const NAMES = [
   'Conv2DBackpropFilter',
@@ -22,17 +23,6 @@ const NAMES = [
 before(async () => {
   assert.equal(await initBackend('wasm'), 'wasm');
 });
-
-/** Deterministic pseudo-random values in [-1, 1), identical on every backend. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 type Kind = 'conv' | 'depthwise';
 interface Case {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { prepareWasmThreads, wasmThreadCount } from '../../trainer/src/wasm-threads.js';
 import { registerWasmGradientKernels, wasmSimdKernelsBound } from '../../trainer/src/train/wasm-grad-kernels.js';
+import { values } from '../helpers/values.js';
 
 const CHILD = 'ZEROVAR_WASM_THREADS_CHILD';
 
@@ -21,17 +22,6 @@ interface ChildResult {
   simd: boolean;
   output: number[];
   grads: number[][];
-}
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
 }
 
 async function child(threads: number): Promise<ChildResult> {
