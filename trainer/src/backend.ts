@@ -67,7 +67,7 @@ export async function initBackend(name: BackendName = 'auto', opts: { threads?: 
  * The backend fine-tuning should run on for `--backend name`, leaving the current backend current:
  * - 'webgpu': WebGPU (an error naming what is missing when there is none);
  * - 'auto': WebGPU on a hardware adapter, the fastest trainer where one exists; else the current backend. A
- *   software adapter is never chosen: it runs the shaders on the CPU, slower than wasm (measured ~10x).
+ *   software adapter is never chosen: it runs the shaders on the CPU, slower than wasm (measured ~20x).
  * - 'wasm' / 'cpu': the current backend.
  */
 export async function trainingBackend(name: BackendName): Promise<{ name: string; adapter?: string; software?: boolean }> {
