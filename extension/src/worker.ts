@@ -10,6 +10,7 @@ import { upsampleCam } from '../../trainer/src/model/gradcam.js';
 import { BundleModel } from '../../trainer/src/model/inference.js';
 import type { GreyImage } from '../../trainer/src/model/pixels.js';
 import { lungMaskedImage, resizeMask } from '../../trainer/src/model/segmenter.js';
+import { registerWasmKernels } from '../../trainer/src/model/wasm-kernels.js';
 import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
 } from './inferenceProtocol.js';
@@ -68,6 +69,8 @@ async function tryBackend(name: BackendName): Promise<void> {
   }
   if (!(await tf.setBackend(name))) throw new Error('did not initialise');
   await tf.ready();
+  // The trainer's wasm kernels: BatchNorm alone was most of a MobileNetV2 forward pass on the backend's own.
+  if (name === 'wasm') registerWasmKernels();
   const got = await probeOps();
   let scale = 0;
   let err = 0;

@@ -1,13 +1,13 @@
-// Gradient kernels for the tfjs wasm backend, which ships none for conv filters or depthwise convs, so that a
-// training step through convolutions stays on wasm instead of falling back to the (much slower) cpu backend.
-//
-// The heavy lifting goes through the backend's own XNNPACK matmul, which is only fast for an un-transposed
-// [1, M, K] x [1, K, N] product; every formulation below is arranged to hit that path:
-//   - Conv2DBackpropFilter: im2col written transposed ([K, M]), then dW = colsT . dy  (1x1 stride 1: colsT = x^T).
-//   - Conv2DBackpropInput (1x1, stride 1 only; other shapes keep the backend's own kernel): dx = dy . W^T.
-//   - Depthwise backprops: per-channel loops over the wasm heap (channels innermost, contiguous), a few multiply-
-//     adds per value, so memory-bound either way.
-// NHWC only (what tf.layers uses); the kernels throw on channelsFirst rather than compute something wrong.
+// Kernels for the tfjs wasm backend, shared by the trainer (Node) and the viewer's inference worker (browser).
+// - Training: the backend ships no gradient kernels for conv filters or depthwise convs; these keep a training
+//   step through convolutions on wasm instead of the (much slower) cpu backend, and replace the costliest tfjs
+//   gradients (BatchNorm, ReLU/ReLU6 masks) with single passes.
+// - Forward, used by both: BatchNorm as one affine SIMD pass, Slice as copies of contiguous runs, Identity and
+//   same-dtype Cast shared under a reference count instead of copied.
+// Heavy products go through the backend's own XNNPACK matmul where its packing pays, and through small
+// hand-assembled wasm SIMD routines on the backend's heap (no copies) where one side is narrow or the work is a
+// sweep along image rows (see the routines below). NHWC only (what tf.layers uses); the kernels throw on
+// channelsFirst rather than compute something wrong.
 import * as tf from '@tensorflow/tfjs';
 
 type Info = tf.TensorInfo;
@@ -1003,12 +1003,12 @@ function sharedCast(args: KernelArgs): Info {
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Registers the gradient kernels above for the wasm backend (once; later calls return the same list). Returns the
+ * Registers the kernels above for the wasm backend (once; later calls return the same list) and returns the tfjs
  * kernel names now served by this module. It also replaces the BatchNormalization gradient (for every backend:
- * same values, without the full-size tiling) and, on wasm, the ClipByValue (ReLU6) and Relu gradients. Call after the wasm backend is registered (importing
- * '@tensorflow/tfjs-backend-wasm' is enough; it need not be the active backend yet).
+ * same values, without the full-size tiling) and, on wasm, the ClipByValue, Relu and Relu6 gradients. Call after
+ * the wasm backend is registered (importing '@tensorflow/tfjs-backend-wasm' is enough; it need not be active yet).
  */
-export function registerWasmGradientKernels(): string[] {
+export function registerWasmKernels(): string[] {
   if (registered) return [...registered];
   const names: string[] = [];
   const add = (kernelName: string, kernelFunc: Kernel): void => {
