@@ -602,10 +602,8 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const a = attrs as unknown as DepthwiseAttrs & { filterShape: [number, number, number, number] };
   const c = depthwiseInfo(x.shape, a.filterShape, a, 'DepthwiseConv2dNativeBackpropFilter');
   const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const { outHeight: oh, outWidth: ow, strideWidth: sw } = c;
   const mult = cout / cin;
-  const pt = c.padInfo.top;
-  const pl = c.padInfo.left;
   // Sums over batch x rows x columns: float64 keeps them as exact as the cpu backend's.
   const acc = new Float64Array(fh * fw * cout);
   const out = b.makeOutput(a.filterShape, 'float32');
@@ -637,32 +635,21 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
     (b.typedArrayFromHeap(out) as Float32Array).set(acc);
     return out;
   }
+  // No SIMD (or a channel multiplier): the same runs, value by value, summed in float64.
   const xv = b.typedArrayFromHeap(x) as Float32Array;
   const yv = b.typedArrayFromHeap(dy) as Float32Array;
-  for (let n = 0; n < c.batchSize; n++) {
-    for (let y = 0; y < oh; y++) {
-      for (let i = 0; i < fh; i++) {
-        const iy = y * sh - pt + i * dh;
-        if (iy < 0 || iy >= H) continue;
-        const xRow = (n * H + iy) * W;
-        const yRow = (n * oh + y) * ow;
-        for (let xo = 0; xo < ow; xo++) {
-          const yo = (yRow + xo) * cout;
-          for (let j = 0; j < fw; j++) {
-            const ix = xo * sw - pl + j * dw;
-            if (ix < 0 || ix >= W) continue;
-            const xi = (xRow + ix) * cin;
-            const ao = (i * fw + j) * cout;
-            if (mult === 1) {
-              for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ch]! * yv[yo + ch]!;
-            } else {
-              for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ((ch / mult) | 0)]! * yv[yo + ch]!;
-            }
-          }
-        }
+  forEachTapRun(c, (r) => {
+    const ao = r.tap * cout;
+    for (let k = 0; k < r.x1 - r.x0; k++) {
+      const xi = ((r.n * H + r.iy) * W + r.ix0 + k * sw) * cin;
+      const yo = ((r.n * oh + r.y) * ow + r.x0 + k) * cout;
+      if (mult === 1) {
+        for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ch]! * yv[yo + ch]!;
+      } else {
+        for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ((ch / mult) | 0)]! * yv[yo + ch]!;
       }
     }
-  }
+  });
   (b.typedArrayFromHeap(out) as Float32Array).set(acc);
   return out;
 }
@@ -672,11 +659,8 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
   const { dy, filter } = inputs as { dy: Info; filter: Info };
   const a = attrs as unknown as DepthwiseAttrs & { inputShape: [number, number, number, number] };
   const c = depthwiseInfo(a.inputShape, filter.shape, a, 'DepthwiseConv2dNativeBackpropInput');
-  const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const { inChannels: cin, outChannels: cout, inHeight: H, inWidth: W, outHeight: oh, outWidth: ow, strideWidth: sw } = c;
   const mult = cout / cin;
-  const pt = c.padInfo.top;
-  const pl = c.padInfo.left;
   const out = b.makeOutput(a.inputShape, 'float32');
   const dx = b.typedArrayFromHeap(out) as Float32Array;
   dx.fill(0);
@@ -693,31 +677,19 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
   }
   const yv = b.typedArrayFromHeap(dy) as Float32Array;
   const wv = b.typedArrayFromHeap(filter) as Float32Array;
-  // Scatter form: each dy value adds into the kh*kw inputs it was computed from.
-  for (let n = 0; n < c.batchSize; n++) {
-    for (let y = 0; y < oh; y++) {
-      for (let i = 0; i < fh; i++) {
-        const iy = y * sh - pt + i * dh;
-        if (iy < 0 || iy >= H) continue;
-        const xRow = (n * H + iy) * W;
-        const yRow = (n * oh + y) * ow;
-        for (let xo = 0; xo < ow; xo++) {
-          const yo = (yRow + xo) * cout;
-          for (let j = 0; j < fw; j++) {
-            const ix = xo * sw - pl + j * dw;
-            if (ix < 0 || ix >= W) continue;
-            const xi = (xRow + ix) * cin;
-            const wo = (i * fw + j) * cout;
-            if (mult === 1) {
-              for (let ch = 0; ch < cout; ch++) dx[xi + ch]! += yv[yo + ch]! * wv[wo + ch]!;
-            } else {
-              for (let ch = 0; ch < cout; ch++) dx[xi + ((ch / mult) | 0)]! += yv[yo + ch]! * wv[wo + ch]!;
-            }
-          }
-        }
+  // Scatter form, value by value: each dy value adds into the kh*kw inputs it was computed from.
+  forEachTapRun(c, (r) => {
+    const wo = r.tap * cout;
+    for (let k = 0; k < r.x1 - r.x0; k++) {
+      const xi = ((r.n * H + r.iy) * W + r.ix0 + k * sw) * cin;
+      const yo = ((r.n * oh + r.y) * ow + r.x0 + k) * cout;
+      if (mult === 1) {
+        for (let ch = 0; ch < cout; ch++) dx[xi + ch]! += yv[yo + ch]! * wv[wo + ch]!;
+      } else {
+        for (let ch = 0; ch < cout; ch++) dx[xi + ((ch / mult) | 0)]! += yv[yo + ch]! * wv[wo + ch]!;
       }
     }
-  }
+  });
   return out;
 }
 
