@@ -4,7 +4,7 @@
 // classified within. Inference runs in a Web Worker; every failure
 // ends as a message here, never as an exception in the viewer.
 import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { camToRgba } from '../../trainer/src/model/colormap.js';
+import { camToRgba } from '@zerovar/trainer/browser';
 import { getActiveViewport, getCornerstone } from './cornerstone.js';
 import { describeDisplayedImage, readDisplayedGrey, type DisplayedImage } from './displayedImage.js';
 import { COMMANDS } from './ids.js';

@@ -1,7 +1,7 @@
 // The displayed image as the model's input: its stored values through the modality LUT, the viewport's current
 // VOI window (else the image's own) and MONOCHROME1 inversion, to 8-bit grey with the trainer's storedToGrey8.
 // Also the guards: what cannot be classified (an error) and what can but is outside the model's domain (warnings).
-import { storedToGrey8, type GreyImage, type StoredPixels } from '../../trainer/src/model/pixels.js';
+import { storedToGrey8, type GreyImage, type StoredPixels } from '@zerovar/trainer/browser';
 import { readImageInfo, type ImageInfo } from './imageInfo.js';
 import type { CornerstoneLib, CsViewport } from './ohif-types.js';
 

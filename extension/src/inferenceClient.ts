@@ -1,6 +1,6 @@
 // Main-thread side of the inference worker: request / response matched by id, large buffers transferred rather
 // than copied. One worker per page, started on first use (so the viewer loads no tfjs until Run is pressed).
-import type { GreyImage } from '../../trainer/src/model/pixels.js';
+import type { GreyImage } from '@zerovar/trainer/browser';
 import type { ClassifyResult, InitResult, WorkerError, WorkerRequest, WorkerResponse } from './inferenceProtocol.js';
 import type { InferenceConfig } from './models.js';
 

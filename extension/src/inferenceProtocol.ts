@@ -1,5 +1,5 @@
 // Messages between the panel (main thread) and the inference worker. Pure types and data: both sides import it.
-import type { GreyImage } from '../../trainer/src/model/pixels.js';
+import type { GreyImage } from '@zerovar/trainer/browser';
 import type { ModelFacts } from './modelFacts.js';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';

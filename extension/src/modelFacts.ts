@@ -1,6 +1,6 @@
 // The facts the panel shows about a model, read from its bundle manifest: what was pruned, how big it is, how it
 // scored on its test split. Tolerant: a manifest without a field gives `undefined`, never an exception.
-import type { BundleManifest } from '../../trainer/src/model/bundle.js';
+import type { BundleManifest } from '@zerovar/trainer/browser';
 
 export interface ModelFacts {
   name: string;

@@ -5,12 +5,16 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { httpFetcher, type FetchBytes } from '../../trainer/src/model/bundle.js';
-import { upsampleCam } from '../../trainer/src/model/gradcam.js';
-import { BundleModel } from '../../trainer/src/model/inference.js';
-import type { GreyImage } from '../../trainer/src/model/pixels.js';
-import { lungMaskedImage, resizeMask } from '../../trainer/src/model/segmenter.js';
-import { registerWasmKernels } from '../../trainer/src/model/wasm-kernels.js';
+import {
+  httpFetcher,
+  type FetchBytes,
+  upsampleCam,
+  BundleModel,
+  type GreyImage,
+  lungMaskedImage,
+  resizeMask,
+  registerWasmKernels,
+} from '@zerovar/trainer/browser';
 import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
 } from './inferenceProtocol.js';

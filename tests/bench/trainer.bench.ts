@@ -12,9 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { backendInfo, initBackend, type BackendName } from '../../trainer/src/backend.js';
-import { mayHaveGpu } from '../../trainer/src/backend-webgpu.js';
-import { wasmThreadCount } from '../../trainer/src/wasm-threads.js';
+import { backendInfo, initBackend, type BackendName } from '../../trainer/src/runtime/backend.js';
+import { mayHaveGpu } from '../../trainer/src/runtime/webgpu.js';
+import { wasmThreadCount } from '../../trainer/src/runtime/wasm-threads.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
 import { runGraphFrom } from '../../trainer/src/train/finetune.js';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../trainer/src/backend.js';
+import { initBackend } from '../../trainer/src/runtime/backend.js';
 import { loadLayersModel, saveLayersModel } from '../../trainer/src/io/layers-fs.js';
 import {
   BACKBONES,

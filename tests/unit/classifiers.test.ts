@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import KNN from 'ml-knn';
 import { RandomForestClassifier } from 'ml-random-forest';
-import { initBackend } from '../../trainer/src/backend.js';
+import { initBackend } from '../../trainer/src/runtime/backend.js';
 import {
   classifierFromJSON,
   classifierScoreFn,
@@ -11,7 +11,7 @@ import {
   standardize,
   type ClassifierJSON,
 } from '../../trainer/src/model/classifiers.js';
-import { argmax } from '../../trainer/src/model/metrics.js';
+import { argmax } from '../../trainer/src/stats/metrics.js';
 import { fitClassifier, fitScaler, fitSvmKeepingLibsvm, type SvmKind } from '../../trainer/src/train/classifiers.js';
 import { gaussian, rng, sklearnRef } from './py/sklearn.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../trainer/src/backend.js';
+import { initBackend } from '../../trainer/src/runtime/backend.js';
 import { deadReluUnits, preActivationStats } from '../../trainer/src/train/dead-margin.js';
 import { measureUnitStats } from '../../trainer/src/train/variance.js';
 import { planZeroVariancePruning } from '../../trainer/src/model/surgery.js';

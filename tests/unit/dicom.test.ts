@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DicomError, decodeDicom, dicomToGrey, readDicomMeta, trimJ2kTrailer } from '../../trainer/src/data/dicom.js';
 import { ImageDecodeError, readGreyImage } from '../../trainer/src/data/decode.js';
-import { storedToGrey8, type GreyImage } from '../../trainer/src/model/pixels.js';
+import { storedToGrey8, type GreyImage } from '../../trainer/src/image/pixels.js';
 import dicomParser from 'dicom-parser';
 import { decodeJpegLossless } from '../../trainer/src/data/jpeg-lossless.js';
 import { buildDicom } from '../helpers/dicom-writer.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../trainer/src/backend.js';
+import { initBackend } from '../../trainer/src/runtime/backend.js';
 import { loadLayersModel } from '../../trainer/src/io/layers-fs.js';
 import { BACKBONES, backboneFromPretrained, buildClassifierModel } from '../../trainer/src/model/backbones.js';
 import {

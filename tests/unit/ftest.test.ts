@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fClassif, fSurvival, lnGamma, regularizedBeta, selectKBest } from '../../trainer/src/model/ftest.js';
+import { fClassif, fSurvival, lnGamma, regularizedBeta, selectKBest } from '../../trainer/src/stats/ftest.js';
 import { coarseStep, sweepK, sweepKWithSvm } from '../../trainer/src/train/kselect.js';
 import { gaussian, rng, sklearnRef } from './py/sklearn.js';
 

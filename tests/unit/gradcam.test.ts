@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
-import { initBackend } from '../../trainer/src/backend.js';
+import { initBackend } from '../../trainer/src/runtime/backend.js';
 import { loadLayersModel } from '../../trainer/src/io/layers-fs.js';
 import { sharedPath } from '../helpers/shared.js';
 import { GradCAM, splitAtLayer, upsampleCam } from '../../trainer/src/model/gradcam.js';
-import { camToRgba, jet } from '../../trainer/src/model/colormap.js';
+import { camToRgba, jet } from '../../trainer/src/image/colormap.js';
 
 before(async () => {
   await initBackend();

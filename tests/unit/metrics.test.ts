@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluateScores, rocAuc, rocCurve } from '../../trainer/src/model/metrics.js';
+import { evaluateScores, rocAuc, rocCurve } from '../../trainer/src/stats/metrics.js';
 import { gaussian, rng, sklearnRef } from './py/sklearn.js';
 
 interface Ref {

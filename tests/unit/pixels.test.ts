@@ -9,7 +9,7 @@ import {
   storedToGrey8,
   type GreyImage,
   type StoredPixels,
-} from '../../trainer/src/model/pixels.js';
+} from '../../trainer/src/image/pixels.js';
 
 function stored(values: number[], extra: Partial<StoredPixels> = {}): StoredPixels {
   return {

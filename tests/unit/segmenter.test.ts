@@ -4,9 +4,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../trainer/src/backend.js';
+import { initBackend } from '../../trainer/src/runtime/backend.js';
 import { SEGMENTER_CLI_DEFAULTS } from '../../trainer/src/cli/segmenter.js';
-import type { GreyImage } from '../../trainer/src/model/pixels.js';
+import type { GreyImage } from '../../trainer/src/image/pixels.js';
 import {
   buildSegmenter,
   diceScore,
@@ -301,7 +301,7 @@ test('a masked bundle carries its segmenter and masks what it classifies and exp
 
 test('bias study HTML and attention figure', async () => {
   const { biasStudyHtml, writeAttentionFigure } = await import('../../trainer/src/train/bias-study.js');
-  const metrics = { accuracy: 0.9, auc: { macro: 0.95 } } as unknown as import('../../trainer/src/model/metrics.js').ClassificationMetrics;
+  const metrics = { accuracy: 0.9, auc: { macro: 0.95 } } as unknown as import('../../trainer/src/stats/metrics.js').ClassificationMetrics;
   const att = { n: 3, meanInside: 0.42, medianInside: 0.4, masksFromDataset: 1, masksPredicted: 2 };
   const html = biasStudyHtml(
     { dataset: 'd', rows: [{ variant: 'raw', experiment: 'x-raw', test: metrics, attention: { test: att } }], figures: [] },

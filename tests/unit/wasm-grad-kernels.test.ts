@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../trainer/src/backend.js';
-import { registerWasmKernels } from '../../trainer/src/model/wasm-kernels.js';
+import { initBackend } from '../../trainer/src/runtime/backend.js';
+import { registerWasmKernels } from '../../trainer/src/runtime/wasm/kernels.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
 import { values } from '../helpers/values.js';
 

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { prepareWasmThreads, wasmThreadCount } from '../../trainer/src/wasm-threads.js';
-import { registerWasmKernels, wasmSimdKernelsBound } from '../../trainer/src/model/wasm-kernels.js';
+import { prepareWasmThreads, wasmThreadCount } from '../../trainer/src/runtime/wasm-threads.js';
+import { registerWasmKernels, wasmSimdKernelsBound } from '../../trainer/src/runtime/wasm/kernels.js';
 import { values } from '../helpers/values.js';
 
 const CHILD = 'ZEROVAR_WASM_THREADS_CHILD';

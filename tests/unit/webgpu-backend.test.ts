@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo, initBackend, trainingBackend } from '../../trainer/src/backend.js';
-import { initWebGPUBackend, readOnHost, SYNC_READ_MESSAGE, webgpuProblems } from '../../trainer/src/backend-webgpu.js';
+import { backendInfo, initBackend, trainingBackend } from '../../trainer/src/runtime/backend.js';
+import { initWebGPUBackend, readOnHost, SYNC_READ_MESSAGE, webgpuProblems } from '../../trainer/src/runtime/webgpu.js';
 import { fineTune, missingGradientKernels, splitGraph, resolveSplitLayer } from '../../trainer/src/train/finetune.js';
 import { SeededRng } from '../../trainer/src/train/finetune.js';
 

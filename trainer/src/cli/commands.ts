@@ -1,10 +1,10 @@
 // What each `zerovar` subcommand does, on top of the pipeline's steps.
-import { initBackend } from '../backend.js';
+import { initBackend } from '../runtime/backend.js';
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Sample } from '../data/dataset.js';
 import { fsFetcher } from '../io/bundle-fs.js';
 import { BundleModel } from '../model/inference.js';
-import { evaluateScores, type ClassificationMetrics } from '../model/metrics.js';
-import type { GreyImage } from '../model/pixels.js';
+import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
+import type { GreyImage } from '../image/pixels.js';
 import { loadImageSet, type SkippedFile } from '../train/images.js';
 import type { PipelineOptions } from '../train/options.js';
 import { Pipeline } from '../train/pipeline.js';

@@ -1,7 +1,7 @@
 // `zerovar segmenter train|evaluate`: the lung segmenter behind the masked variant.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import type { BackendName } from '../backend.js';
+import type { BackendName } from '../runtime/backend.js';
 import { positiveInt, positiveNumber } from './parse.js';
 
 /** The defaults shown in --help; equal to train/segmenter.ts DEFAULT_SEGMENTER_TRAINING (a test checks), kept
@@ -16,7 +16,7 @@ export const SEGMENTER_CLI_DEFAULTS = {
 };
 
 async function heavy() {
-  const [{ initBackend }, train] = await Promise.all([import('../backend.js'), import('../train/segmenter.js')]);
+  const [{ initBackend }, train] = await Promise.all([import('../runtime/backend.js'), import('../train/segmenter.js')]);
   return { initBackend, ...train };
 }
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
-import { rgbaToGrey, type GreyImage } from '../model/pixels.js';
+import { rgbaToGrey, type GreyImage } from '../image/pixels.js';
 import { DicomError, dicomToGrey, hasDicmMarker, sniffBareDataSet } from './dicom.js';
 
 export class ImageDecodeError extends Error {

@@ -4,7 +4,7 @@
 import dicomParser from 'dicom-parser';
 import type { DataSet, Element } from 'dicom-parser';
 import { inflateRawSync } from 'node:zlib';
-import { storedToGrey8, type GreyImage, type StoredPixels } from '../model/pixels.js';
+import { storedToGrey8, type GreyImage, type StoredPixels } from '../image/pixels.js';
 import { decodeJpegLossless } from './jpeg-lossless.js';
 
 export class DicomError extends Error {

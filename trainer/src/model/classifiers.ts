@@ -7,7 +7,7 @@
 // class indices are 0..nClasses-1.
 import * as tf from '@tensorflow/tfjs';
 import { RandomForestClassifier } from 'ml-random-forest';
-import { argmax } from './metrics.js';
+import { argmax } from '../stats/metrics.js';
 
 export type ClassifierKind = 'svm-poly' | 'svm-rbf' | 'svm-linear' | 'logistic' | 'knn' | 'random-forest';
 export const CLASSIFIER_KINDS: readonly ClassifierKind[] = [

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BundleError, loadBundleModel, readBundle, type BundleManifest, type FetchBytes } from './bundle.js';
 import { classifierFromJSON, classifierScoreFn, type Classifier, type ClassifierJSON } from './classifiers.js';
 import { GradCAM, type CamResult } from './gradcam.js';
-import { greyToInput, type GreyImage, type InputSpec } from './pixels.js';
+import { greyToInput, type GreyImage, type InputSpec } from '../image/pixels.js';
 import { DEFAULT_REFINEMENT, lungMaskedImage, segmentLungs, type MaskRefinement } from './segmenter.js';
 
 /** What the manifest's `classifier` field holds: the deployed classifier and, when that one cannot be

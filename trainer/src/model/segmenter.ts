@@ -4,7 +4,7 @@
 // with the same code, so the two cannot disagree.
 import * as tf from '@tensorflow/tfjs';
 import { upsampleCam } from './gradcam.js';
-import { resizeGrey, type GreyImage } from './pixels.js';
+import { resizeGrey, type GreyImage } from '../image/pixels.js';
 
 export interface SegmenterArchitecture {
   /** Square input side in pixels; a multiple of 2^(levels - 1). */

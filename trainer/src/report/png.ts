@@ -4,7 +4,7 @@ import { PNG } from 'pngjs';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { camToRgba } from '../model/colormap.js';
+import { camToRgba } from '../image/colormap.js';
 import { upsampleCam } from '../model/gradcam.js';
 import { escapeXml, FONT_FAMILY } from './charts.js';
 

@@ -13,7 +13,7 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { Progress } from './progress.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from './accumulate.js';
-import { readOnHost } from '../backend-webgpu.js';
+import { readOnHost } from '../runtime/webgpu.js';
 
 /** Preprocessed NHWC inputs for the given sample indices (decoded and normalised by the caller, per batch). */
 export type InputLoader = (indices: number[]) => tf.Tensor4D | Promise<tf.Tensor4D>;

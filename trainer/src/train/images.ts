@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readGreyImage } from '../data/decode.js';
 import type { Sample } from '../data/dataset.js';
-import { greyToInput, resizeGrey, type GreyImage, type InputSpec } from '../model/pixels.js';
+import { greyToInput, resizeGrey, type GreyImage, type InputSpec } from '../image/pixels.js';
 
 export interface SkippedFile {
   path: string;

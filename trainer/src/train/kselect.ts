@@ -1,6 +1,6 @@
 // The paper's sweep over k, the number of top F-score features kept: a coarse pass (every `step` features,
 // the full set included), then every k in the best coarse window; the best score wins, ties to the smaller k.
-import { selectKBest } from '../model/ftest.js';
+import { selectKBest } from '../stats/ftest.js';
 import { classifierFromJSON, standardize, type ScalerJSON } from '../model/classifiers.js';
 import { fitScaler, fitSvm } from './classifiers.js';
 

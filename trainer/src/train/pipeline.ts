@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { initBackend, trainingBackend } from '../backend.js';
-import { wasmThreadCount } from '../wasm-threads.js';
+import { initBackend, trainingBackend } from '../runtime/backend.js';
+import { wasmThreadCount } from '../runtime/wasm-threads.js';
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Dataset, type Sample } from '../data/dataset.js';
 import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
@@ -14,10 +14,10 @@ import { fsFetcher, writeBundle, type BundleManifestDraft } from '../io/bundle-f
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { BACKBONES, backboneFromPretrained, buildClassifierModel, buildVgg16, type BackboneInfo } from '../model/backbones.js';
 import { classifierFromJSON, classifierScoreFn, CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind } from '../model/classifiers.js';
-import { fClassif, selectKBest } from '../model/ftest.js';
+import { fClassif, selectKBest } from '../stats/ftest.js';
 import { BundleModel, type BundleClassifier } from '../model/inference.js';
-import { evaluateScores, type ClassificationMetrics } from '../model/metrics.js';
-import type { InputSpec } from '../model/pixels.js';
+import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
+import type { InputSpec } from '../image/pixels.js';
 import {
   applyPruning,
   planZeroVariancePruning,

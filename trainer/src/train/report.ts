@@ -7,9 +7,9 @@ import { createRequire } from 'node:module';
 import { barChart, confusionMatrixChart, lineChart, rocChart } from '../report/charts.js';
 import { renderReportHtml, type EvaluationEntry, type ReportData } from '../report/html.js';
 import { svgToPng } from '../report/png.js';
-import { rocAuc, rocCurve } from '../model/metrics.js';
+import { rocAuc, rocCurve } from '../stats/metrics.js';
 import { writeJsonAtomic } from './experiment.js';
-import { backendInfo } from '../backend.js';
+import { backendInfo } from '../runtime/backend.js';
 import type { DataResult, ExplainResult, ExportResult, Pipeline, PruneResult, SelectResult, TrainResult } from './pipeline.js';
 
 function trainingNote(trainableFrom: string | null | undefined, freezeBackbone: boolean): string {

@@ -10,7 +10,7 @@ import { deriveSeed, mulberry32, shuffled } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
 import { runGraphFrom, type ConvLayerLike } from './finetune.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
-import { resizeGrey, type GreyImage } from '../model/pixels.js';
+import { resizeGrey, type GreyImage } from '../image/pixels.js';
 import {
   buildSegmenter,
   DEFAULT_REFINEMENT,

@@ -2,9 +2,9 @@
 // work; WebGPU on a real GPU (through Dawn) for fine-tuning, where a GPU exists or --backend webgpu asks for it.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmKernels } from './model/wasm-kernels.js';
+import { registerWasmKernels } from './wasm/kernels.js';
 import { prepareWasmThreads } from './wasm-threads.js';
-import { initWebGPUBackend, mayHaveGpu, softwareFromEnv, webgpuProblems, type WebGPUInfo } from './backend-webgpu.js';
+import { initWebGPUBackend, mayHaveGpu, softwareFromEnv, webgpuProblems, type WebGPUInfo } from './webgpu.js';
 
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'webgpu';
 
