@@ -87,7 +87,7 @@ function Probabilities({ result }: { result: ClassifyResult }) {
 function attentionEmpty(result: ClassifyResult): boolean {
   const cam = result.attention?.cam;
   if (!cam) return true;
-  for (let i = 0; i < cam.length; i++) if (cam[i]! > 0) return false;
+  for (let i = 0; i < cam.length; i++) if (cam[i] > 0) return false;
   return true;
 }
 

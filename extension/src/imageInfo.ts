@@ -71,7 +71,7 @@ export function readPixels(cs: CornerstoneLib, viewport: CsViewport): { info: Pi
   let max = -Infinity;
   let sum = 0;
   for (let i = 0; i < pixels.length; i++) {
-    const v = pixels[i]!;
+    const v = pixels[i];
     if (v < min) min = v;
     if (v > max) max = v;
     sum += v;

@@ -8,7 +8,7 @@
 export function maskOutline(mask: Uint8Array, w: number, h: number): Uint8Array {
   if (mask.length !== w * h) throw new Error(`mask has ${mask.length} values, expected ${w} × ${h}`);
   const out = new Uint8Array(w * h);
-  const inside = (x: number, y: number) => x >= 0 && y >= 0 && x < w && y < h && mask[y * w + x]! > 127;
+  const inside = (x: number, y: number) => x >= 0 && y >= 0 && x < w && y < h && mask[y * w + x] > 127;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (!inside(x, y)) continue;

@@ -136,9 +136,9 @@ export class ViewportOverlay {
       const hw = layer.width;
       const hh = layer.height;
       ctx.setTransform(
-        (dpr * (x[0]! - o[0]!)) / hw, (dpr * (x[1]! - o[1]!)) / hw,
-        (dpr * (y[0]! - o[0]!)) / hh, (dpr * (y[1]! - o[1]!)) / hh,
-        dpr * o[0]!, dpr * o[1]!,
+        (dpr * (x[0] - o[0])) / hw, (dpr * (x[1] - o[1])) / hw,
+        (dpr * (y[0] - o[0])) / hh, (dpr * (y[1] - o[1])) / hh,
+        dpr * o[0], dpr * o[1],
       );
       ctx.imageSmoothingEnabled = smooth;
       ctx.drawImage(source, 0, 0);

@@ -79,8 +79,8 @@ async function tryBackend(name: BackendName): Promise<void> {
   let scale = 0;
   let err = 0;
   for (let i = 0; i < reference.length; i++) {
-    scale = Math.max(scale, Math.abs(reference[i]!));
-    err = Math.max(err, Math.abs(got[i]! - reference[i]!));
+    scale = Math.max(scale, Math.abs(reference[i]));
+    err = Math.max(err, Math.abs(got[i] - reference[i]));
   }
   if (got.length !== reference.length || !(err <= 1e-3 * Math.max(1, scale))) {
     throw new Error(`wrong results on a test computation (max error ${err.toPrecision(3)})`);
@@ -144,19 +144,19 @@ function probeImage(size: number): GreyImage {
 async function verifyModel(model: BundleModel, backend: BackendName): Promise<void> {
   if (backend === 'cpu' || backend === 'wasm') return;
   const probe = probeImage(model.spec.size);
-  const got = model.features([probe])[0]!;
+  const got = model.features([probe])[0];
   await tf.setBackend('cpu');
   let ref: Float32Array;
   try {
-    ref = model.features([probe])[0]!;
+    ref = model.features([probe])[0];
   } finally {
     await tf.setBackend(backend);
   }
   let scale = 0;
   let err = 0;
   for (let i = 0; i < ref.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]!));
-    err = Math.max(err, Math.abs(got[i]! - ref[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]));
+    err = Math.max(err, Math.abs(got[i] - ref[i]));
   }
   if (!(err <= 1e-2 * Math.max(1, scale))) {
     throw new BackendMismatch(`the model's outputs differ from the cpu backend's (max error ${err.toPrecision(3)} of ${scale.toPrecision(3)})`);

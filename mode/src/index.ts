@@ -33,7 +33,7 @@ async function modeFactory({ loadModules }: { modeConfiguration?: unknown; loadM
   const [basic] = await loadModules(['@ohif/mode-basic']);
   if (!basic?.modeInstance) throw new Error('@ohif/mode-basic is not part of this viewer');
   const base = basic.modeInstance;
-  const baseRoute = base.routes[0]!;
+  const baseRoute = base.routes[0];
   const layoutInstance = {
     ...baseRoute.layoutInstance,
     props: { ...baseRoute.layoutInstance.props, rightPanels: [PANEL_ID], rightPanelClosed: false },

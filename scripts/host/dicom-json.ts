@@ -59,7 +59,7 @@ export function dataSetToJson(ds: DataSet, options: ToJsonOptions = {}): DicomJs
     const group = parseInt(key.slice(0, 4), 16);
     if (group % 2 === 1) continue; // private
     if (group === 2 && key !== '00020010' && !options.keepFileMeta) continue;
-    const el = ds.elements[tag]!;
+    const el = ds.elements[tag];
     if (tag === PIXEL_DATA_TAG) {
       if (options.pixelDataUri) out[key] = { vr: el.vr ?? 'OW', BulkDataURI: options.pixelDataUri };
       continue;

@@ -24,7 +24,7 @@ const UID_KEYS = new Set(['0020000D', '0020000E', '00080018']);
 
 function pick(json: DicomJson, keys: string[]): DicomJson {
   const out: DicomJson = {};
-  for (const k of keys) if (json[k]) out[k] = json[k]!;
+  for (const k of keys) if (json[k]) out[k] = json[k];
   return out;
 }
 
@@ -88,7 +88,7 @@ export function createDicomWebSource(index: DicomFolderIndex, mountPath: string)
 
   const studyJson = (uid: string): DicomJson => {
     const members = seriesOf(uid);
-    const json = pick(members[0]!.json, STUDY_KEYS);
+    const json = pick(members[0].json, STUDY_KEYS);
     json['00080061'] = { vr: 'CS', Value: uniqueSorted(members.map((m) => jsonString(m.json, '00080060'))) };
     json['00201206'] = { vr: 'IS', Value: [new Set(members.map((m) => m.seriesUid)).size] };
     json['00201208'] = { vr: 'IS', Value: [members.length] };
@@ -96,7 +96,7 @@ export function createDicomWebSource(index: DicomFolderIndex, mountPath: string)
   };
   const seriesJson = (study: string, series: string): DicomJson => {
     const members = seriesOf(study, series);
-    const json = pick(members[0]!.json, SERIES_KEYS);
+    const json = pick(members[0].json, SERIES_KEYS);
     json['00201209'] = { vr: 'IS', Value: [members.length] };
     return json;
   };

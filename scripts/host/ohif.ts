@@ -34,7 +34,7 @@ export async function ensureOhifDist(
       maxBuffer: 64 * 1024 * 1024,
     });
     const packed = JSON.parse(stdout) as { filename: string }[];
-    const tarball = join(work, packed[0]!.filename.replace(/^.*\//, ''));
+    const tarball = join(work, packed[0].filename.replace(/^.*\//, ''));
     await run('tar', ['-xzf', tarball, '-C', work, 'package/dist']);
     if (!existsSync(join(work, 'package', 'dist', 'index.html'))) throw new Error('the packed viewer has no dist/index.html');
     mkdirSync(join(dist, '..'), { recursive: true });

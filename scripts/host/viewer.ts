@@ -46,7 +46,7 @@ export async function startViewer(o: ViewerOptions): Promise<RunningViewer> {
     dataSources.push({ name: 'local', friendlyName: 'Local DICOM folder', root: EMBEDDED_ROOT });
   }
   if (dataSources.length === 0) throw new Error('no data source: give a DICOM folder or a DICOMweb URL');
-  const defaultDataSource = dataSources[0]!.name;
+  const defaultDataSource = dataSources[0].name;
   const appConfig = renderAppConfig({ dataSources, defaultDataSource });
   const models = o.modelsDir ?? join(o.projectRoot, 'models');
   const host = await startHost({

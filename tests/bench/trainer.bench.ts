@@ -115,7 +115,7 @@ async function runCase(c: Case): Promise<Result> {
   }));
   const loss = (b: { x: tf.Tensor4D; y: tf.Tensor2D }) => {
     // The trainer's own forward for training (fineTune's): plain convs, BatchNorm in inference mode.
-    const [probs] = runGraphFrom([model.outputs[0]!], new Map([[model.inputs[0]!.id, b.x as tf.Tensor]]), true);
+    const [probs] = runGraphFrom([model.outputs[0]], new Map([[model.inputs[0].id, b.x as tf.Tensor]]), true);
     const l = tf.losses.softmaxCrossEntropy(b.y, tf.log(tf.clipByValue(probs!, 1e-7, 1))) as tf.Scalar;
     sample(); // every activation kept for the backward pass is alive here
     return l;
@@ -123,14 +123,14 @@ async function runCase(c: Case): Promise<Result> {
   // Reads go through data(): WebGPU in Node cannot read synchronously (on wasm and cpu it is the same).
   const trainStep = async () => {
     if (micro.length === 1) {
-      const cost = optimizer.minimize(() => loss(micro[0]!), true, vars)!;
+      const cost = optimizer.minimize(() => loss(micro[0]), true, vars)!;
       await cost.data();
       cost.dispose();
     } else {
       const { grads } = await accumulatedGradients(loss, vars, micro);
       applyAccumulated(optimizer, vars, grads);
     }
-    await vars[0]!.data(); // wait for the update
+    await vars[0].data(); // wait for the update
     sample();
   };
   const forward = async () => {
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const caseArg = args.indexOf('--case');
   if (caseArg >= 0) {
-    const c = JSON.parse(args[caseArg + 1]!) as Case;
+    const c = JSON.parse(args[caseArg + 1]) as Case;
     try {
       console.log(JSON.stringify(await runCase(c)));
     } catch (e) {

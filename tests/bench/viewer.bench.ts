@@ -74,7 +74,7 @@ type Row = { backend: BackendName; bundle: string } & (
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const ms = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
@@ -146,9 +146,9 @@ function printTable(rows: Row[]): void {
     ]);
   }
   const full = lines.filter((l) => l.length === head.length);
-  const widths = head.map((_, i) => Math.max(...full.map((l) => l[i]!.length)));
+  const widths = head.map((_, i) => Math.max(...full.map((l) => l[i].length)));
   for (const l of lines) {
-    console.log(l.length === head.length ? l.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') : l.join('  '));
+    console.log(l.length === head.length ? l.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ') : l.join('  '));
   }
 }
 
@@ -310,7 +310,7 @@ async function main(): Promise<number> {
         }
         // The round with the median cold total stands for the cold figures.
         const sorted = [...list].sort((a, b) => a.cold.loadMs + a.cold.classifyMs - (b.cold.loadMs + b.cold.classifyMs));
-        rows.push({ backend, bundle, ok: true, cold: sorted[(sorted.length - 1) >> 1]!, rounds: list.length, warm: warm.warm[`/zerovar/models/${bundle}/`] ?? [] });
+        rows.push({ backend, bundle, ok: true, cold: sorted[(sorted.length - 1) >> 1], rounds: list.length, warm: warm.warm[`/zerovar/models/${bundle}/`] ?? [] });
       }
     }
 

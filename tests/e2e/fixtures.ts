@@ -44,7 +44,7 @@ export function folderWithCorruptFiles(dir: string): { dir: string; corrupt: str
   const noise = new Uint8Array(4096);
   for (let i = 0; i < noise.length; i++) noise[i] = (i * 7919 + 13) % 251;
   writeFileSync(join(out, 'corrupt-noise.dcm'), noise);
-  const real = readFileSync(join(dir, names[0]!));
+  const real = readFileSync(join(dir, names[0]));
   writeFileSync(join(out, 'corrupt-truncated.dcm'), real.subarray(0, Math.floor(real.length / 2)));
   return { dir: out, corrupt: ['corrupt-noise.dcm', 'corrupt-truncated.dcm'] };
 }

@@ -128,7 +128,7 @@ function overlayState(page: Page): Promise<OverlayState> {
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (let y = 0; y < c.height; y++) {
       for (let x = 0; x < c.width; x++) {
-        if (d[(y * c.width + x) * 4 + 3]! > 0) {
+        if (d[(y * c.width + x) * 4 + 3] > 0) {
           painted++;
           if (x < x0) x0 = x;
           if (x > x1) x1 = x;
@@ -145,13 +145,13 @@ function overlayState(page: Page): Promise<OverlayState> {
       worldToCanvas(w: number[]): number[];
     };
     const cs = (window as unknown as { cornerstone: { getRenderingEngines(): { getViewports(): Vp[] }[] } }).cornerstone;
-    const vp = cs.getRenderingEngines()[0]!.getViewports()[0]!;
+    const vp = cs.getRenderingEngines()[0].getViewports()[0];
     const { dimensions, imageData } = vp.getImageData();
     // (No local helper functions here: the test runner's transpiler would wrap them in a helper the page lacks.)
     const o = vp.worldToCanvas(imageData.indexToWorld([-0.5, -0.5, 0]));
-    const e = vp.worldToCanvas(imageData.indexToWorld([dimensions[0]! - 0.5, dimensions[1]! - 0.5, 0]));
-    const [ox, ex] = [Math.min(o[0]!, e[0]!), Math.max(o[0]!, e[0]!)];
-    const [oy, ey] = [Math.min(o[1]!, e[1]!), Math.max(o[1]!, e[1]!)];
+    const e = vp.worldToCanvas(imageData.indexToWorld([dimensions[0] - 0.5, dimensions[1] - 0.5, 0]));
+    const [ox, ex] = [Math.min(o[0], e[0]), Math.max(o[0], e[0])];
+    const [oy, ey] = [Math.min(o[1], e[1]), Math.max(o[1], e[1])];
     const rel = {
       x0: (box.x0 - ox) / (ex - ox), x1: (box.x1 - ox) / (ex - ox),
       y0: (box.y0 - oy) / (ey - oy), y1: (box.y1 - oy) / (ey - oy),
@@ -166,7 +166,7 @@ async function zoomAndPan(page: Page, zoom: number, pan: [number, number]): Prom
     ({ zoom, pan }) => {
       type Vp = { setZoom(z: number): void; setPan(p: number[]): void; render(): void };
       const cs = (window as unknown as { cornerstone: { getRenderingEngines(): { getViewports(): Vp[] }[] } }).cornerstone;
-      const vp = cs.getRenderingEngines()[0]!.getViewports()[0]!;
+      const vp = cs.getRenderingEngines()[0].getViewports()[0];
       vp.setZoom(zoom);
       vp.setPan(pan);
       vp.render();
@@ -204,7 +204,7 @@ async function checkOverlay(page: Page, shot: string): Promise<boolean> {
     canvas.evaluate((c: HTMLCanvasElement) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
       let max = 0;
-      for (let i = 3; i < d.length; i += 4) if (d[i]! > max) max = d[i]!;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > max) max = d[i];
       return max;
     });
   const alphaAtDefault = await peakAlpha();
@@ -322,7 +322,7 @@ async function checkLungContour(page: Page): Promise<void> {
   const green = await canvas.evaluate((c: HTMLCanvasElement) => {
     const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
     let n = 0;
-    for (let i = 0; i < d.length; i += 4) if (d[i + 3]! > 0 && d[i + 1]! > 150 && d[i + 1]! > d[i]! + 80 && d[i + 1]! > d[i + 2]! + 80) n++;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i + 1] > 150 && d[i + 1] > d[i] + 80 && d[i + 1] > d[i + 2] + 80) n++;
     return n;
   });
   assert.ok(green > 200, `the lung contour is drawn in green (${green} green of ${state.painted} painted pixels)`);
@@ -439,7 +439,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
 
   test('a tampered bundle is refused by checksum and the viewer keeps rendering', async () => {
     const b = browser!;
-    const study = studies.find((s) => s.images.some((i) => /jpeg-baseline\.dcm$/.test(i.file))) ?? studies[0]!;
+    const study = studies.find((s) => s.images.some((i) => /jpeg-baseline\.dcm$/.test(i.file))) ?? studies[0];
     await openStudy(b.page, tamperViewer!.url, study.studyUid, 'wasm');
     const r = await run(b.page);
     assert.equal(r.state, 'failed', 'a tampered bundle is not used');

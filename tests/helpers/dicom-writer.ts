@@ -78,8 +78,8 @@ export function buildDicom(d: SyntheticDicom): Uint8Array {
   const pixelBytes = new Uint8Array(d.samples.length * (bitsAllocated / 8));
   const pdv = new DataView(pixelBytes.buffer);
   for (let i = 0; i < d.samples.length; i++) {
-    if (bitsAllocated === 8) pixelBytes[i] = d.samples[i]! & 0xff;
-    else pdv.setUint16(2 * i, d.samples[i]! & 0xffff, true);
+    if (bitsAllocated === 8) pixelBytes[i] = d.samples[i] & 0xff;
+    else pdv.setUint16(2 * i, d.samples[i] & 0xffff, true);
   }
   const optional: [number, number, Vr, string | undefined][] = [
     [0x0028, 0x1050, 'DS', d.windowCenter],

@@ -38,8 +38,8 @@ function maxRelDiff(a: Float32Array | Int32Array | Uint8Array, b: typeof a): num
   let d = 0;
   let m = 0;
   for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
   }
   return d / Math.max(m, 1e-12);
 }
@@ -61,21 +61,21 @@ test('accumulated micro-batch gradients equal the full-batch gradient, and so do
   const acc = await accumulatedGradients((b) => meanLoss(model, b), vars, micro);
 
   assert.equal(acc.grads.length, vars.length);
-  assert.ok(Math.abs(acc.loss - full.value.dataSync()[0]!) <= 1e-5 * Math.abs(acc.loss), `loss ${acc.loss} vs ${full.value.dataSync()[0]}`);
+  assert.ok(Math.abs(acc.loss - full.value.dataSync()[0]) <= 1e-5 * Math.abs(acc.loss), `loss ${acc.loss} vs ${full.value.dataSync()[0]}`);
   let anyNonZero = false;
   vars.forEach((v, i) => {
-    const want = full.grads[v.name]!.dataSync();
-    const got = acc.grads[i]!.dataSync();
-    assert.deepEqual(acc.grads[i]!.shape, v.shape);
+    const want = full.grads[v.name].dataSync();
+    const got = acc.grads[i].dataSync();
+    assert.deepEqual(acc.grads[i].shape, v.shape);
     anyNonZero ||= want.some((g) => g !== 0);
     assert.ok(maxRelDiff(got, want) <= 1e-4, `${v.name}: relative difference ${maxRelDiff(got, want)}`);
   });
   assert.ok(anyNonZero, 'the reference gradient is not trivially zero');
   // Unequal micro-batches weighted equally would differ: the weighting is what makes them agree.
   const unweighted = vars.map((v) => v.name).map((name) => tf.tidy(() =>
-    tf.div(tf.addN(micro.map((b) => tf.variableGrads(() => meanLoss(model, b), vars).grads[name]!)), micro.length)));
+    tf.div(tf.addN(micro.map((b) => tf.variableGrads(() => meanLoss(model, b), vars).grads[name])), micro.length)));
   const lastConv = vars.findIndex((v) => v.shape.length === 4);
-  assert.ok(maxRelDiff(unweighted[lastConv]!.dataSync(), full.grads[vars[lastConv]!.name]!.dataSync()) > 1e-3);
+  assert.ok(maxRelDiff(unweighted[lastConv].dataSync(), full.grads[vars[lastConv].name].dataSync()) > 1e-3);
   tf.dispose(unweighted);
 
   // One SGD update from the accumulated gradients equals one from the full batch.
@@ -83,9 +83,9 @@ test('accumulated micro-batch gradients equal the full-batch gradient, and so do
   const sgd = tf.train.sgd(0.1);
   sgd.applyGradients(full.grads);
   const afterFull = vars.map((v) => v.dataSync().slice());
-  vars.forEach((v, i) => v.assign(before[i]!));
+  vars.forEach((v, i) => v.assign(before[i]));
   applyAccumulated(tf.train.sgd(0.1), vars, acc.grads);
-  vars.forEach((v, i) => assert.ok(maxRelDiff(v.dataSync(), afterFull[i]!) <= 1e-5, `${v.name} after the update`));
+  vars.forEach((v, i) => assert.ok(maxRelDiff(v.dataSync(), afterFull[i]) <= 1e-5, `${v.name} after the update`));
   tf.dispose([x, y, full.value, ...Object.values(full.grads), ...before, ...micro.flatMap((b) => [b.x, b.y])]);
   model.dispose();
 });

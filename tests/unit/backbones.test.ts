@@ -25,7 +25,7 @@ before(async () => {
 });
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 }
 
 test('buildVgg16 has the Keras layer names and the conv part parameter count', () => {
@@ -41,7 +41,7 @@ test('buildVgg16 has the Keras layer names and the conv part parameter count', (
   );
   // Keras VGG16(include_top=False).count_params(): 14,714,688 whatever the input size.
   assert.equal(vgg.countParams(), 14_714_688);
-  assert.deepEqual(vgg.outputs[0]!.shape, [null, 1, 1, 512]);
+  assert.deepEqual(vgg.outputs[0].shape, [null, 1, 1, 512]);
   assert.throws(() => buildVgg16(16), /at least 32 px/);
   vgg.dispose();
 });
@@ -49,8 +49,8 @@ test('buildVgg16 has the Keras layer names and the conv part parameter count', (
 test('MobileNetV2 0.35 rebuilt at 96 px keeps its weights: [null,3,3,1280]', async () => {
   const pretrained = await loadLayersModel(V2_DIR());
   const b = backboneFromPretrained('mobilenet_v2_0.35', pretrained, 96);
-  assert.deepEqual(b.outputs[0]!.shape, [null, 3, 3, 1280]);
-  assert.deepEqual(b.inputs[0]!.shape, [null, 96, 96, 3]);
+  assert.deepEqual(b.outputs[0].shape, [null, 3, 3, 1280]);
+  assert.deepEqual(b.inputs[0].shape, [null, 96, 96, 3]);
   assert.equal(b.countParams(), pretrained.countParams());
   // Same function as the original graph evaluated at 96 px.
   const x = tf.randomUniform([2, 96, 96, 3], -1, 1, 'float32', 7);
@@ -64,13 +64,13 @@ test('MobileNetV2 0.35 rebuilt at 96 px keeps its weights: [null,3,3,1280]', asy
 
 test('MobileNet v1 0.25 is cut at conv_pw_13_relu: [null,7,7,256] at 224', async () => {
   const full = await loadLayersModel(V1_DIR());
-  assert.deepEqual(full.outputs[0]!.shape, [null, 1000]);
+  assert.deepEqual(full.outputs[0].shape, [null, 1000]);
   const b = backboneFromPretrained('mobilenet_v1_0.25', full);
-  assert.deepEqual(b.outputs[0]!.shape, [null, 7, 7, 256]);
+  assert.deepEqual(b.outputs[0].shape, [null, 7, 7, 256]);
   assert.equal(b.layers.at(-1)!.name, 'conv_pw_13_relu');
   assert.ok(!b.layers.some((l) => l.name === 'conv_preds'));
   const b128 = backboneFromPretrained('mobilenet_v1_0.25', full, 128);
-  assert.deepEqual(b128.outputs[0]!.shape, [null, 4, 4, 256]);
+  assert.deepEqual(b128.outputs[0].shape, [null, 4, 4, 256]);
 });
 
 test('buildClassifierModel: backbone layers by name, then fc1/fc2/logits/predictions, seeded head', async () => {
@@ -81,7 +81,7 @@ test('buildClassifierModel: backbone layers by name, then fc1/fc2/logits/predict
   for (const l of b.layers) assert.ok(names.includes(l.name), `missing backbone layer ${l.name}`);
   assert.equal(m.getLayer('Conv1'), b.getLayer('Conv1'), 'backbone layers are shared, not copied');
   assert.deepEqual(names.slice(-5), ['pool', 'fc1', 'fc2', 'logits', 'predictions']);
-  assert.deepEqual(m.outputs[0]!.shape, [null, 3]);
+  assert.deepEqual(m.outputs[0].shape, [null, 3]);
   assert.equal(m.getLayer('logits').losses.length, 1, 'L2 on the logits kernel');
   assert.equal(m.getLayer('fc1').losses.length, 0);
   const x = tf.randomUniform([2, 96, 96, 3], -1, 1, 'float32', 3);
@@ -91,8 +91,8 @@ test('buildClassifierModel: backbone layers by name, then fc1/fc2/logits/predict
   // Same seed -> same head initialisation; another seed -> another one.
   const again = buildClassifierModel(b, BACKBONES['mobilenet_v2_0.35'], head);
   const other = buildClassifierModel(b, BACKBONES['mobilenet_v2_0.35'], { ...head, seed: 6 });
-  assert.equal(maxAbsDiff(m.getLayer('fc1').getWeights()[0]!, again.getLayer('fc1').getWeights()[0]!), 0);
-  assert.ok(maxAbsDiff(m.getLayer('fc1').getWeights()[0]!, other.getLayer('fc1').getWeights()[0]!) > 0);
+  assert.equal(maxAbsDiff(m.getLayer('fc1').getWeights()[0], again.getLayer('fc1').getWeights()[0]), 0);
+  assert.ok(maxAbsDiff(m.getLayer('fc1').getWeights()[0], other.getLayer('fc1').getWeights()[0]) > 0);
   // Dropout is optional and sits between fc1 and fc2.
   const withDrop = buildClassifierModel(b, BACKBONES['mobilenet_v2_0.35'], { ...head, dropout: 0.5 });
   assert.deepEqual(withDrop.layers.slice(-5).map((l) => l.name), ['fc1', 'dropout', 'fc2', 'logits', 'predictions']);
@@ -103,7 +103,7 @@ test('VGG16 classifier keeps the paper Flatten -> fc1', () => {
   const vgg = buildVgg16(32);
   const m = buildClassifierModel(vgg, BACKBONES.vgg16, { classes: 2, fc1: 8, fc2: 8, l2: 0.05 });
   assert.deepEqual(m.layers.slice(-6).map((l) => l.name), ['block5_pool', 'flatten', 'fc1', 'fc2', 'logits', 'predictions']);
-  assert.deepEqual(m.getLayer('fc1').getWeights()[0]!.shape, [512, 8]);
+  assert.deepEqual(m.getLayer('fc1').getWeights()[0].shape, [512, 8]);
   m.dispose();
 });
 
@@ -111,10 +111,10 @@ test('copyWeightsByName checks shapes and names', () => {
   const a = buildVgg16(32, 1);
   const b = buildVgg16(64, 2);
   assert.deepEqual(copyWeightsByName(a, b, ['block1_conv1']), ['block1_conv1']);
-  assert.equal(maxAbsDiff(a.getLayer('block1_conv1').getWeights()[0]!, b.getLayer('block1_conv1').getWeights()[0]!), 0);
-  assert.ok(maxAbsDiff(a.getLayer('block1_conv2').getWeights()[0]!, b.getLayer('block1_conv2').getWeights()[0]!) > 0);
+  assert.equal(maxAbsDiff(a.getLayer('block1_conv1').getWeights()[0], b.getLayer('block1_conv1').getWeights()[0]), 0);
+  assert.ok(maxAbsDiff(a.getLayer('block1_conv2').getWeights()[0], b.getLayer('block1_conv2').getWeights()[0]) > 0);
   assert.throws(() => copyWeightsByName(a, b, ['no_such']), /no layer named 'no_such'/);
-  const small = tf.model({ inputs: a.inputs, outputs: tf.layers.conv2d({ filters: 3, kernelSize: 3, name: 'block1_conv1' }).apply(a.inputs[0]!) as tf.SymbolicTensor });
+  const small = tf.model({ inputs: a.inputs, outputs: tf.layers.conv2d({ filters: 3, kernelSize: 3, name: 'block1_conv1' }).apply(a.inputs[0]) as tf.SymbolicTensor });
   assert.throws(() => copyWeightsByName(small, b, ['block1_conv1']), /pretrained shape \[3,3,3,3\] does not match \[3,3,3,64\]/);
   a.dispose();
   b.dispose();
@@ -123,9 +123,9 @@ test('copyWeightsByName checks shapes and names', () => {
 test('loadPretrained: folder, model.json, none, missing path, offline URL', async () => {
   const fromDir = await loadPretrained('mobilenet_v2_0.35', V2_DIR());
   assert.ok(fromDir);
-  assert.deepEqual(fromDir.outputs[0]!.shape, [null, 7, 7, 1280]);
+  assert.deepEqual(fromDir.outputs[0].shape, [null, 7, 7, 1280]);
   const fromJson = await loadPretrained('mobilenet_v1_0.25', join(V1_DIR(), 'model.json'));
-  assert.deepEqual(fromJson!.outputs[0]!.shape, [null, 1000]);
+  assert.deepEqual(fromJson!.outputs[0].shape, [null, 1000]);
   assert.equal(await loadPretrained('vgg16', 'none'), null);
   await assert.rejects(loadPretrained('mobilenet_v2_0.35', join(tmpdir(), 'zerovar-no-such-weights')), /weights not found at .*zerovar-no-such-weights/);
   // Port 9 (discard) on loopback refuses at once: the message must tell the user what to do.
@@ -148,14 +148,14 @@ test('VGG16 weights are copied by layer name into the Keras topology', async () 
     await saveLayersModel(src, dir);
     const loaded = await loadPretrained('vgg16', dir);
     assert.ok(loaded);
-    assert.deepEqual(loaded.inputs[0]!.shape, [null, 32, 32, 3]);
+    assert.deepEqual(loaded.inputs[0].shape, [null, 32, 32, 3]);
     for (const name of ['block1_conv1', 'block5_conv3']) {
-      assert.equal(maxAbsDiff(src.getLayer(name).getWeights()[0]!, loaded.getLayer(name).getWeights()[0]!), 0);
+      assert.equal(maxAbsDiff(src.getLayer(name).getWeights()[0], loaded.getLayer(name).getWeights()[0]), 0);
     }
     // A backbone at another size from those weights.
     const at64 = backboneFromPretrained('vgg16', loaded, 64);
-    assert.deepEqual(at64.outputs[0]!.shape, [null, 2, 2, 512]);
-    assert.equal(maxAbsDiff(src.getLayer('block3_conv2').getWeights()[1]!, at64.getLayer('block3_conv2').getWeights()[1]!), 0);
+    assert.deepEqual(at64.outputs[0].shape, [null, 2, 2, 512]);
+    assert.equal(maxAbsDiff(src.getLayer('block3_conv2').getWeights()[1], at64.getLayer('block3_conv2').getWeights()[1]), 0);
     // Something that is not VGG16 is refused with the reason.
     await saveLayersModel(await loadLayersModel(V2_DIR()), join(dir, 'v2'));
     await assert.rejects(loadPretrained('vgg16', join(dir, 'v2')), /does not hold Keras VGG16 weights: .*no layer named 'block1_conv1'/);
@@ -173,13 +173,13 @@ test('progress: plain lines with rate and ETA when not a terminal; a redrawn bar
     p.tick();
   }
   assert.equal(lines.length, 10, lines.join(''));
-  assert.match(lines[0]!, /^forward 10\/100 \(10%\) 20\/s elapsed 00:01 ETA 00:05\n$/);
+  assert.match(lines[0], /^forward 10\/100 \(10%\) 20\/s elapsed 00:01 ETA 00:05\n$/);
   assert.match(lines.at(-1)!, /^forward 100\/100 \(100%\) 20\/s elapsed 00:05\n$/);
   const tty: string[] = [];
   const q = new Progress('epoch', 4, { stream: { write: (s: string) => tty.push(s) }, tty: true, now: () => (t += 1000) });
   q.tick(2, 'loss 0.5');
   q.tick(2);
-  assert.match(tty[0]!, /^\r\[#{12}-{12}\] epoch 2\/4 \(50%\) .* ETA .* loss 0\.5\x1b\[K$/);
+  assert.match(tty[0], /^\r\[#{12}-{12}\] epoch 2\/4 \(50%\) .* ETA .* loss 0\.5\x1b\[K$/);
   assert.ok(tty.at(-1)!.endsWith('\n'));
   assert.equal(formatDuration(3725), '1:02:05');
   assert.equal(formatDuration(NaN), '--:--');

@@ -162,16 +162,16 @@ test('CSV layout on the real ieee8023 metadata: counts match a direct count of m
   const ds = await discoverCsvDataset(root, { mapping });
   // Independent count: the csv module's parser is not reused here beyond splitting lines safely.
   const rows = parseCsv(readFileSync(join(root, 'metadata.csv'), 'utf8'));
-  const h = rows[0]!;
+  const h = rows[0];
   const fi = h.indexOf('finding');
   const fn = h.indexOf('filename');
   const expected = new Map<string, number>();
   const seen = new Set<string>();
   for (const r of rows.slice(1)) {
-    const f = r[fi]!;
+    const f = r[fi];
     const cls = f.startsWith('COVID-19') ? 'COVID' : f === 'No Finding' ? 'Normal' : f.startsWith('Pneumonia') || f === 'Streptococcus' ? 'Pneumonia' : undefined;
-    if (!cls || seen.has(r[fn]!) || !existsSync(join(root, 'images', r[fn]!))) continue;
-    seen.add(r[fn]!);
+    if (!cls || seen.has(r[fn]) || !existsSync(join(root, 'images', r[fn]))) continue;
+    seen.add(r[fn]);
     expected.set(cls, (expected.get(cls) ?? 0) + 1);
   }
   assert.equal(ds.layout, 'csv');
@@ -228,7 +228,7 @@ test('split: 64/16/20 per class, disjoint, complete, order kept', () => {
   }
   const pos = new Map(samples.map((x, i) => [x.id, i]));
   for (const part of [s.train, s.val, s.test]) {
-    for (let i = 1; i < part.length; i++) assert.ok(pos.get(part[i - 1]!.id)! < pos.get(part[i]!.id)!);
+    for (let i = 1; i < part.length; i++) assert.ok(pos.get(part[i - 1].id)! < pos.get(part[i].id)!);
   }
 });
 

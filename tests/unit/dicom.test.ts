@@ -57,7 +57,7 @@ test('the seven real chest DICOM files decode to plausible grey images', async (
     assert.equal(meta.bitsStored, bits, name);
     // Stored values stay inside Bits Stored and use a real part of that range.
     let max = 0;
-    for (let i = 0; i < stored.data.length; i++) max = Math.max(max, stored.data[i]!);
+    for (let i = 0; i < stored.data.length; i++) max = Math.max(max, stored.data[i]);
     assert.ok(max < 2 ** bits && max > 2 ** (bits - 3), `${name}: max stored ${max}`);
 
     const g = storedToGrey8(stored);
@@ -68,7 +68,7 @@ test('the seven real chest DICOM files decode to plausible grey images', async (
 
     // Inversion: the same stored values displayed as the other photometric give the complement.
     const other = storedToGrey8({ ...stored, photometric: stored.photometric === 'MONOCHROME1' ? 'MONOCHROME2' : 'MONOCHROME1' });
-    for (let i = 0; i < g.data.length; i += 97) assert.equal(g.data[i], 255 - other.data[i]!, `${name} pixel ${i}`);
+    for (let i = 0; i < g.data.length; i += 97) assert.equal(g.data[i], 255 - other.data[i], `${name} pixel ${i}`);
 
     // readGreyImage gives that same image (checked on a small native and a small compressed file, for time).
     if (name === 'cr-mono1-10bit-implicit-le-nometa.dcm' || name === 'cr-mono2-8bit-jpeg-baseline.dcm') {
@@ -94,8 +94,8 @@ test('JPEG 2000 lossy and JPEG-LS near-lossless of the same radiograph agree clo
   let sum = 0;
   let range = 0;
   for (let i = 0; i < j2k.stored.data.length; i++) {
-    sum += Math.abs(j2k.stored.data[i]! - jls.stored.data[i]!);
-    range = Math.max(range, jls.stored.data[i]!);
+    sum += Math.abs(j2k.stored.data[i] - jls.stored.data[i]);
+    range = Math.max(range, jls.stored.data[i]);
   }
   const mad = sum / j2k.stored.data.length;
   assert.ok(mad < 0.01 * range, `mean abs difference ${mad.toFixed(1)} of range ${range}`);
@@ -157,7 +157,7 @@ function encodeLossless(values: number[], width: number, height: number, predict
       firstRow = y;
     }
     for (let x = 0; x < width; x++) {
-      const at = (xx: number, yy: number) => values[yy * width + xx]!;
+      const at = (xx: number, yy: number) => values[yy * width + xx];
       let pred: number;
       if (y === firstRow) pred = x === 0 ? 1 << 15 : at(x - 1, y);
       else if (x === 0) pred = at(x, y - 1);
@@ -184,7 +184,7 @@ test('JPEG lossless: restart markers, byte stuffing and 16-bit extremes', () => 
   for (const [predictor, restartRows] of [[1, 0], [1, 2], [4, 3]] as const) {
     const frame = decodeJpegLossless(encodeLossless(values, width, height, predictor, restartRows));
     assert.deepEqual([frame.width, frame.height, frame.bitsPerSample, frame.components], [width, height, 16, 1]);
-    const got = Array.from({ length: width * height }, (_, i) => frame.bytes[2 * i]! | (frame.bytes[2 * i + 1]! << 8));
+    const got = Array.from({ length: width * height }, (_, i) => frame.bytes[2 * i] | (frame.bytes[2 * i + 1] << 8));
     assert.deepEqual(got, values, `predictor ${predictor}, restart every ${restartRows} rows`);
   }
   assert.throws(() => decodeJpegLossless(Uint8Array.of(0xff, 0xd8, 0xff, 0xc0, 0, 11, 8, 0, 1, 0, 1, 1, 1, 0x11, 0)), /not lossless/);
@@ -240,7 +240,7 @@ test('unusable input is a DicomError with a clear message', async () => {
 test('corrupt compressed pixel data is a DicomError from each codec', async () => {
   for (const name of ['cr-mono2-8bit-jpeg-baseline.dcm', 'dx-mono1-12bit-jpeg2000-lossless.dcm', 'cr-mono1-15bit-jpegls-near-lossless.dcm']) {
     const bytes = bytesOf(name);
-    const fragment = dicomParser.parseDicom(bytes).elements['x7fe00010']!.fragments![0]!;
+    const fragment = dicomParser.parseDicom(bytes).elements['x7fe00010'].fragments![0];
     bytes.fill(0x11, fragment.position, fragment.position + 64); // wipe the codestream's first markers
     await assert.rejects(decodeDicom(bytes), (e: Error) => e instanceof DicomError && /could not decode the pixel data/.test(e.message), name);
   }

@@ -115,7 +115,7 @@ describe('inference client', () => {
         return { id: m.id, ok: true, result: { backend: 'wasm', skipped: [], ms: 1 } };
       }
       if (m.type !== 'classify') return undefined;
-      const result = { className: m.modelUrl, probabilities: [m.image.data[0]! / 10] } as unknown as ClassifyResult;
+      const result = { className: m.modelUrl, probabilities: [m.image.data[0] / 10] } as unknown as ClassifyResult;
       return { id: m.id, ok: true, result };
     });
     const client = new InferenceClient(config, () => worker);

@@ -29,7 +29,7 @@ let data: FineTuneData;
 function loaderFor(images: Uint8Array[], side: number) {
   return (indices: number[]): tf.Tensor4D =>
     tf.tidy(() => {
-      const batch = tf.stack(indices.map((i) => tf.tensor3d(images[i]!, [side, side, 1], 'float32'))) as tf.Tensor4D;
+      const batch = tf.stack(indices.map((i) => tf.tensor3d(images[i], [side, side, 1], 'float32'))) as tf.Tensor4D;
       const resized = tf.image.resizeBilinear(batch, [SIZE, SIZE]);
       return tf.sub(tf.div(tf.tile(resized, [1, 1, 1, 3]), 127.5), 1) as tf.Tensor4D;
     });
@@ -46,7 +46,7 @@ before(async () => {
       const png = PNG.sync.read(readFileSync(join(dir, f)));
       assert.equal(png.width, 224);
       const grey = new Uint8Array(png.width * png.height);
-      for (let i = 0; i < grey.length; i++) grey[i] = png.data[4 * i]!;
+      for (let i = 0; i < grey.length; i++) grey[i] = png.data[4 * i];
       images.push(grey);
       labels.push(c);
     }
@@ -55,8 +55,8 @@ before(async () => {
   const pick = (parity: number) => labels.map((_, i) => i).filter((i) => i % 2 === parity);
   const [tr, va] = [pick(0), pick(1)];
   data = {
-    train: { x: loaderFor(tr.map((i) => images[i]!), 224), y: tr.map((i) => labels[i]!) },
-    val: { x: loaderFor(va.map((i) => images[i]!), 224), y: va.map((i) => labels[i]!) },
+    train: { x: loaderFor(tr.map((i) => images[i]), 224), y: tr.map((i) => labels[i]) },
+    val: { x: loaderFor(va.map((i) => images[i]), 224), y: va.map((i) => labels[i]) },
   };
   backbone = backboneFromPretrained('mobilenet_v2_0.35', await loadLayersModel(sharedPath('weights', 'mobilenet_v2_0.35_224_notop')), SIZE);
 });
@@ -82,7 +82,7 @@ test('frozen-backbone split: the cached tensor is the pooled backbone output fee
   const m = classifier();
   const s = splitGraph(m, resolveSplitLayer(m, { freezeBackbone: true }));
   assert.equal(s.frontier.length, 1);
-  assert.equal(s.frontier[0]!.sourceLayer.name, 'pool');
+  assert.equal(s.frontier[0].sourceLayer.name, 'pool');
   assert.equal(s.frontierIsInput, false);
   assert.deepEqual(s.trainableLayers.map((l) => l.name), ['fc1', 'fc2', 'logits', 'predictions']);
   const all = splitGraph(m, resolveSplitLayer(m, { freezeBackbone: false }));
@@ -103,13 +103,13 @@ test('fine-tuning the head on real X-rays learns, records val accuracy and keeps
   assert.deepEqual(r.history.map((h) => h.epoch), [1, 2, 3, 4, 5, 6]);
   const last = r.history.at(-1)!;
   assert.ok(last.accuracy > 0.8, `train accuracy ${last.accuracy}`);
-  assert.ok(r.history[0]!.loss > last.loss, 'loss decreases');
+  assert.ok(r.history[0].loss > last.loss, 'loss decreases');
   for (const h of r.history) {
     assert.ok(h.valAccuracy >= 0 && h.valAccuracy <= 1 && Number.isFinite(h.valLoss));
     assert.ok(h.seconds >= 0);
   }
   const best = Math.max(...r.history.map((h) => h.valAccuracy));
-  assert.equal(r.history[r.bestEpoch - 1]!.valAccuracy, best);
+  assert.equal(r.history[r.bestEpoch - 1].valAccuracy, best);
   assert.equal(r.history.findIndex((h) => h.valAccuracy === best) + 1, r.bestEpoch, 'first best epoch wins');
   // The returned model holds the best epoch's weights: its own val accuracy is that epoch's.
   assert.ok(Math.abs(accuracy(model, data.val) - best) < 1e-9);
@@ -138,11 +138,11 @@ test('resume after an interruption gives the same history and weights as an unin
   assert.equal(b2.history.length, 4);
   const keys = ['loss', 'accuracy', 'valLoss', 'valAccuracy'] as const;
   a.history.forEach((h, i) => {
-    for (const k of keys) assert.ok(Math.abs(h[k] - b2.history[i]![k]) < 1e-5, `epoch ${i + 1} ${k}: ${h[k]} vs ${b2.history[i]![k]}`);
+    for (const k of keys) assert.ok(Math.abs(h[k] - b2.history[i][k]) < 1e-5, `epoch ${i + 1} ${k}: ${h[k]} vs ${b2.history[i][k]}`);
   });
   assert.equal(a.bestEpoch, b2.bestEpoch);
   for (const name of ['fc1', 'fc2', 'logits']) {
-    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(full.getLayer(name).getWeights()[0]!, second.getLayer(name).getWeights()[0]!))).dataSync()[0]!);
+    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(full.getLayer(name).getWeights()[0], second.getLayer(name).getWeights()[0]))).dataSync()[0]);
     assert.ok(d < 1e-5, `${name} differs by ${d}`);
   }
   // Resuming a finished run trains nothing and restores the best weights.
@@ -151,7 +151,7 @@ test('resume after an interruption gives the same history and weights as an unin
   assert.equal(b3.resumedFrom, 4);
   assert.equal(b3.cacheSeconds, 0);
   assert.deepEqual(b3.history, b2.history);
-  assert.deepEqual(third.getLayer('logits').getWeights()[0]!.dataSync(), second.getLayer('logits').getWeights()[0]!.dataSync());
+  assert.deepEqual(third.getLayer('logits').getWeights()[0].dataSync(), second.getLayer('logits').getWeights()[0].dataSync());
   // Only the current files remain on disk.
   const files = readdirSync(join(work, 'resume')).sort();
   assert.ok(files.includes('state.json') && files.every((f) => !f.includes('.tmp-')), files.join());
@@ -167,7 +167,7 @@ test('a corrupt or mismatching checkpoint is refused with a clear message', asyn
   // Flipped bytes in the weights.
   const weightsPath = join(dir, state.weights.file);
   const bytes = readFileSync(weightsPath);
-  bytes[10] = bytes[10]! ^ 0xff;
+  bytes[10] = bytes[10] ^ 0xff;
   writeFileSync(weightsPath, bytes);
   await assert.rejects(fineTune(classifier(), data, options('corrupt', { resume: true })), /corrupt checkpoint in .*corrupt: weights-epoch-0001\.bin does not match its sha256/);
   // A truncated state file.
@@ -189,8 +189,8 @@ test('training conv layers on wasm switches to the cpu backend with a log line',
   const n = 16;
   const x = Array.from({ length: n }, (_, i) => new Float32Array(8 * 8 * 3).fill(i % 2 ? 0.5 : -0.5));
   const y = x.map((_, i) => i % 2);
-  const c2Before = model.getLayer('c2').getWeights()[0]!.dataSync().slice();
-  const c1Before = model.getLayer('c1').getWeights()[0]!.dataSync().slice();
+  const c2Before = model.getLayer('c2').getWeights()[0].dataSync().slice();
+  const c1Before = model.getLayer('c1').getWeights()[0].dataSync().slice();
   const lines: string[] = [];
   const backend = tf.getBackend();
   // initBackend registers wasm gradient kernels for convs; take one away to exercise the fallback.
@@ -209,9 +209,9 @@ test('training conv layers on wasm switches to the cpu backend with a log line',
   } else {
     assert.equal(r.trainBackend, backend);
   }
-  const c2After = model.getLayer('c2').getWeights()[0]!.dataSync();
+  const c2After = model.getLayer('c2').getWeights()[0].dataSync();
   assert.ok(c2After.some((v, i) => v !== c2Before[i]), 'c2 was trained');
-  assert.deepEqual(model.getLayer('c1').getWeights()[0]!.dataSync(), c1Before, 'c1 stayed frozen');
+  assert.deepEqual(model.getLayer('c1').getWeights()[0].dataSync(), c1Before, 'c1 stayed frozen');
 });
 
 test('micro-batches accumulate into the same updates as whole batches when training through the backbone', async () => {
@@ -223,29 +223,29 @@ test('micro-batches accumulate into the same updates as whole batches when train
     const m = classifier(7);
     try {
       const r = await fineTune(m, data, options(dir, { epochs: 2, trainableFrom: 'block_16_project', microBatchSize }));
-      return { r, weights: m.getLayer('block_16_project').getWeights()[0]!.dataSync().slice(), fc2: m.getLayer('fc2').getWeights()[0]!.dataSync().slice() };
+      return { r, weights: m.getLayer('block_16_project').getWeights()[0].dataSync().slice(), fc2: m.getLayer('fc2').getWeights()[0].dataSync().slice() };
     } finally {
-      shared.forEach((l, i) => l.setWeights(saved[i]!));
+      shared.forEach((l, i) => l.setWeights(saved[i]));
     }
   };
   const whole = await run('micro-whole');
   const micro = await run('micro-5', 5);
-  const before = classifier(7).getLayer('block_16_project').getWeights()[0]!.dataSync();
-  assert.ok(whole.weights.some((v, i) => Math.abs(v - before[i]!) > 1e-6), 'the backbone block was trained');
+  const before = classifier(7).getLayer('block_16_project').getWeights()[0].dataSync();
+  assert.ok(whole.weights.some((v, i) => Math.abs(v - before[i]) > 1e-6), 'the backbone block was trained');
   // The update's relative error: summation order differs, so equal up to rounding.
   const relErr = (a: ArrayLike<number>, b: ArrayLike<number>, ref: ArrayLike<number>) => {
     let num = 0;
     let den = 0;
     for (let i = 0; i < a.length; i++) {
-      num += (a[i]! - b[i]!) ** 2;
-      den += (a[i]! - ref[i]!) ** 2;
+      num += (a[i] - b[i]) ** 2;
+      den += (a[i] - ref[i]) ** 2;
     }
     return Math.sqrt(num / den);
   };
-  const fc2Before = classifier(7).getLayer('fc2').getWeights()[0]!.dataSync();
+  const fc2Before = classifier(7).getLayer('fc2').getWeights()[0].dataSync();
   assert.ok(relErr(whole.weights, micro.weights, before) < 1e-4, `backbone update error ${relErr(whole.weights, micro.weights, before)}`);
   assert.ok(relErr(whole.fc2, micro.fc2, fc2Before) < 1e-4, `fc2 update error ${relErr(whole.fc2, micro.fc2, fc2Before)}`);
-  for (const [a, b] of whole.r.history.map((h, i) => [h, micro.r.history[i]!] as const)) {
+  for (const [a, b] of whole.r.history.map((h, i) => [h, micro.r.history[i]] as const)) {
     assert.ok(Math.abs(a.loss - b.loss) < 1e-4, `loss ${a.loss} vs ${b.loss}`);
     assert.equal(a.accuracy, b.accuracy);
   }
@@ -262,7 +262,7 @@ test('plain convs and one-op ReLU6 for training: the same values and gradients a
   const x = tf.randomUniform([2, 11, 9, 3], -1, 1, 'float32', 3);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const viaLayers = () => tf.sum(tf.square(model.apply(x) as tf.Tensor)) as tf.Scalar;
-  const viaPlain = () => tf.sum(tf.square(runGraphFrom([out], new Map([[input.id, x]]), true)[0]!)) as tf.Scalar;
+  const viaPlain = () => tf.sum(tf.square(runGraphFrom([out], new Map([[input.id, x]]), true)[0])) as tf.Scalar;
   const grads = async (f: () => tf.Scalar) => {
     let kernels: string[] = [];
     let result: { value: tf.Scalar; grads: tf.NamedTensorMap } | null = null;
@@ -272,8 +272,8 @@ test('plain convs and one-op ReLU6 for training: the same values and gradients a
     });
     kernels = info.kernels.map((k) => k.name);
     const r = result!;
-    const values = await Promise.all(vars.map((v) => r.grads[v.name]!.data()));
-    const value = (await r.value.data())[0]!;
+    const values = await Promise.all(vars.map((v) => r.grads[v.name].data()));
+    const value = (await r.value.data())[0];
     tf.dispose([r.value, ...Object.values(r.grads)]);
     return { value, values, backpropInput: kernels.filter((k) => k === 'Conv2DBackpropInput').length };
   };
@@ -282,8 +282,8 @@ test('plain convs and one-op ReLU6 for training: the same values and gradients a
   assert.ok(Math.abs(a.value - b.value) <= 1e-5 * Math.abs(a.value), `${a.value} vs ${b.value}`);
   a.values.forEach((g, i) => {
     const scale = Math.max(...Array.from(g).map(Math.abs));
-    const diff = Array.from(g).reduce((m, v, j) => Math.max(m, Math.abs(v - b.values[i]![j]!)), 0);
-    assert.ok(scale > 0 && diff <= 1e-5 * scale, `${vars[i]!.name}: ${diff} of ${scale}`);
+    const diff = Array.from(g).reduce((m, v, j) => Math.max(m, Math.abs(v - b.values[i][j])), 0);
+    assert.ok(scale > 0 && diff <= 1e-5 * scale, `${vars[i].name}: ${diff} of ${scale}`);
   });
   // With a linear activation (MobileNets' convs, before BatchNorm) tf.layers runs the fused op, which computes dx
   // for both convs; the plain op only for the second (its input depends on the first conv's weights), not for the

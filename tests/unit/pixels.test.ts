@@ -110,15 +110,15 @@ test('enlarging is bilinear between pixel centres', () => {
 });
 
 test('greyToInput: mobilenet and caffe normalisation, HWC with grey copied to 3 channels', () => {
-  const img = grey(2, 2, (x, y) => [0, 255, 127.5, 64][y * 2 + x]!);
+  const img = grey(2, 2, (x, y) => [0, 255, 127.5, 64][y * 2 + x]);
   const m = greyToInput(img, { size: 2, normalization: 'mobilenet' });
   assert.equal(m.length, 12);
   assert.deepEqual([...m.slice(0, 6)], [-1, -1, -1, 1, 1, 1]);
-  assert.ok(Math.abs(m[9]! - (64 / 127.5 - 1)) < 1e-6);
+  assert.ok(Math.abs(m[9] - (64 / 127.5 - 1)) < 1e-6);
   const c = greyToInput(img, { size: 2, normalization: 'caffe' });
   const [b, g, r] = CAFFE_MEANS_BGR;
-  assert.ok(Math.abs(c[3]! - (255 - b)) < 1e-4 && Math.abs(c[4]! - (255 - g)) < 1e-4 && Math.abs(c[5]! - (255 - r)) < 1e-4);
-  assert.ok(Math.abs(c[0]! + b) < 1e-4);
+  assert.ok(Math.abs(c[3] - (255 - b)) < 1e-4 && Math.abs(c[4] - (255 - g)) < 1e-4 && Math.abs(c[5] - (255 - r)) < 1e-4);
+  assert.ok(Math.abs(c[0] + b) < 1e-4);
   // A non-square image is resized whole to size x size.
   const wide = greyToInput(grey(300, 100, () => 255), { size: 8, normalization: 'mobilenet' });
   assert.equal(wide.length, 8 * 8 * 3);

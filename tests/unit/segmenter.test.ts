@@ -160,11 +160,11 @@ test('the training forward pass (convolutions as convolution gradients) gives th
   const vars = m.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const ref = tf.variableGrads(() => diceBceLoss(y, m.apply(x) as tf.Tensor4D), vars);
   const fast = tf.variableGrads(() => diceBceLoss(y, trainingForward(m, x)), vars);
-  assert.ok(Math.abs(ref.value.dataSync()[0]! - fast.value.dataSync()[0]!) < 1e-5);
+  assert.ok(Math.abs(ref.value.dataSync()[0] - fast.value.dataSync()[0]) < 1e-5);
   assert.equal(Object.keys(fast.grads).length, vars.length);
   for (const k of Object.keys(ref.grads)) {
-    const scale = tf.max(tf.abs(ref.grads[k]!)).dataSync()[0]!;
-    const diff = tf.max(tf.abs(tf.sub(ref.grads[k]!, fast.grads[k]!))).dataSync()[0]!;
+    const scale = tf.max(tf.abs(ref.grads[k])).dataSync()[0];
+    const diff = tf.max(tf.abs(tf.sub(ref.grads[k], fast.grads[k]))).dataSync()[0];
     assert.ok(diff <= 1e-4 * Math.max(1, scale), `${k}: max |diff| ${diff} (scale ${scale})`);
   }
   tf.dispose([x, y, ref.value, fast.value, ...Object.values(ref.grads), ...Object.values(fast.grads)]);
@@ -210,7 +210,7 @@ test('a short training run on 16 real pairs at 64 px beats the untrained net; sa
   const seconds = (performance.now() - t0) / 1000;
   const afterDice = quickDice(r.model, held);
   assert.equal(r.history.length, 10);
-  assert.ok(r.history.at(-1)!.loss < r.history[0]!.loss, `loss fell: ${r.history.map((h) => h.loss.toFixed(3)).join(' ')}`);
+  assert.ok(r.history.at(-1)!.loss < r.history[0].loss, `loss fell: ${r.history.map((h) => h.loss.toFixed(3)).join(' ')}`);
   assert.ok(afterDice > before + 0.2 && afterDice > 0.55, `held-out Dice ${before.toFixed(3)} -> ${afterDice.toFixed(3)} (${seconds.toFixed(1)} s)`);
   assert.ok(Math.abs(afterDice - r.bestValDice) < 1e-9, 'the best epoch weights are the ones kept');
 
@@ -230,7 +230,7 @@ test('a short training run on 16 real pairs at 64 px beats the untrained net; sa
   assert.ok(ev.dice > 0.5 && ev.iou > 0.3 && ev.iou <= ev.dice, `Dice ${ev.dice}, IoU ${ev.iou}`);
   assert.ok(readFileSync(figure).subarray(1, 4).toString() === 'PNG');
   // segmentLungs answers at the image's own size, 0 or 255.
-  const img = held.images[0]!;
+  const img = held.images[0];
   const big: GreyImage = { width: 100, height: 80, data: new Uint8Array(8000).fill(120) };
   const mask = segmentLungs(loaded.model, big);
   assert.equal(mask.width, 100);

@@ -35,7 +35,7 @@ export interface HeadSpec {
 export function withHead(backbone: tf.LayersModel, head: HeadSpec): tf.LayersModel {
   const seed = head.seed ?? 1;
   const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
-  let x = backbone.outputs[0]!;
+  let x = backbone.outputs[0];
   x = (head.pooling === 'gap'
     ? tf.layers.globalAveragePooling2d({ name: 'gap' })
     : tf.layers.flatten({ name: 'flatten' })
@@ -70,7 +70,7 @@ export function vgg16Backbone(size: number, seed = 10): tf.LayersModel {
 export function editWeight(model: tf.LayersModel, layer: string, index: number, edit: (v: Float32Array, shape: number[]) => void): void {
   const l = model.getLayer(layer);
   const weights = l.getWeights();
-  const w = weights[index]!;
+  const w = weights[index];
   const values = Float32Array.from(w.dataSync());
   edit(values, w.shape);
   const replaced = tf.tensor(values, w.shape);
@@ -81,7 +81,7 @@ export function editWeight(model: tf.LayersModel, layer: string, index: number, 
 /** Sets output channel `channel` of the last axis of a weight array to `value`. */
 export function setChannel(model: tf.LayersModel, layer: string, index: number, channel: number, value: number): void {
   editWeight(model, layer, index, (v, shape) => {
-    const c = shape[shape.length - 1]!;
+    const c = shape[shape.length - 1];
     for (let i = channel; i < v.length; i += c) v[i] = value;
   });
 }
@@ -95,14 +95,14 @@ export function xrayBatch(start: number, count: number, size: number): tf.Tensor
   const files = dirs.flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.png')).sort().slice(0, 200).map((f) => join(d, f)));
   // Interleave the two classes so that any window holds both.
   const half = files.length / 2;
-  const ordered = Array.from({ length: files.length }, (_, i) => files[(i % 2) * half + Math.floor(i / 2)]!);
+  const ordered = Array.from({ length: files.length }, (_, i) => files[(i % 2) * half + Math.floor(i / 2)]);
   const chosen = ordered.slice(start, start + count);
   if (chosen.length !== count) throw new Error(`only ${chosen.length} images available from ${start}`);
   return tf.tidy(() => {
     const images = chosen.map((f) => {
       const png = PNG.sync.read(readFileSync(f));
       const rgb = new Float32Array(png.width * png.height * 3);
-      for (let p = 0; p < png.width * png.height; p++) for (let k = 0; k < 3; k++) rgb[p * 3 + k] = png.data[p * 4 + k]!;
+      for (let p = 0; p < png.width * png.height; p++) for (let k = 0; k < 3; k++) rgb[p * 3 + k] = png.data[p * 4 + k];
       return tf.image.resizeBilinear(tf.tensor3d(rgb, [png.height, png.width, 3]), [size, size]);
     });
     return tf.stack(images).div(127.5).sub(1) as tf.Tensor4D;
@@ -128,6 +128,6 @@ export function layerOutputs(model: tf.LayersModel, names: string[], x: tf.Tenso
 /** Largest |a - b| over matching entries. */
 export function maxAbsDiff(a: number[][], b: number[][]): number {
   let m = 0;
-  a.forEach((row, i) => row.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i]![j]!)))));
+  a.forEach((row, i) => row.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
   return m;
 }

@@ -37,11 +37,11 @@ function assertSameFunction(original: tf.LayersModel, pruned: tf.LayersModel, pl
   const [logitsB, fc2B] = layerOutputs(pruned, ['logits', 'fc2'], x);
   const gone = new Set(removed(plan, 'fc2'));
   const keptFc2A = fc2A!.map((row) => row.filter((_, j) => !gone.has(j)));
-  assert.equal(fc2B![0]!.length, keptFc2A[0]!.length);
+  assert.equal(fc2B![0].length, keptFc2A[0].length);
   const diff = Math.max(maxAbsDiff(logitsA!, logitsB!), maxAbsDiff(keptFc2A, fc2B!));
   assert.ok(diff <= 1e-4, `pruned model differs from the original by ${diff}`);
   // Not a vacuous comparison: the outputs vary across images.
-  assert.ok(maxAbsDiff([logitsA![0]!], [logitsA![1]!]) > 1e-6);
+  assert.ok(maxAbsDiff([logitsA![0]], [logitsA![1]]) > 1e-6);
   return diff;
 }
 
@@ -50,7 +50,7 @@ async function unitsConstantOn(model: tf.LayersModel, plan: PruningPlan, x: tf.T
   const tensors = [...new Set(plan.units.flatMap((u) => u.constants.map((c) => c.tensor)))];
   const stats = await measureUnitStats(model, [x], tensors);
   return plan.units.filter((u) =>
-    u.constants.every((c) => stats.tensors[c.tensor]!.m2[c.channel] === 0 && stats.tensors[c.tensor]!.mean[c.channel] === c.value),
+    u.constants.every((c) => stats.tensors[c.tensor].m2[c.channel] === 0 && stats.tensors[c.tensor].mean[c.channel] === c.value),
   ).length;
 }
 
@@ -82,7 +82,7 @@ test('MobileNetV2 0.35 + head: planted zero-variance units are removed exactly',
   const dep = buildDependencyGraph(model);
   const addGroup = dep.groupOf('block_5_add', 2);
   for (const t of ['block_3_project', 'block_4_project', 'block_5_project', 'block_4_add']) assert.equal(dep.groupOf(t, 2), addGroup);
-  assert.deepEqual(dep.unitGroups[addGroup]!.producers, ['block_3_project', 'block_4_project', 'block_5_project']);
+  assert.deepEqual(dep.unitGroups[addGroup].producers, ['block_3_project', 'block_4_project', 'block_5_project']);
 
   const protect = ['out_relu'];
   const images = xrayBatch(0, 40, size);
@@ -91,9 +91,9 @@ test('MobileNetV2 0.35 + head: planted zero-variance units are removed exactly',
   const stats = await measureUnitStats(model, batches, statTensorNames(dep, protect));
   tf.dispose(batches);
   assert.equal(stats.samples, 32);
-  assert.equal(stats.tensors['block_5_add']!.count, 32 * 12 * 12);
-  assert.equal(channelVariance(stats.tensors['block_5_add']!)[2], 0);
-  assert.ok(channelVariance(stats.tensors['block_5_add']!)[0]! > 0);
+  assert.equal(stats.tensors['block_5_add'].count, 32 * 12 * 12);
+  assert.equal(channelVariance(stats.tensors['block_5_add'])[2], 0);
+  assert.ok(channelVariance(stats.tensors['block_5_add'])[0] > 0);
 
   const plan = planZeroVariancePruning(dep, stats, { protect });
   for (const k of [3, 7, 10]) assert.ok(removed(plan, k === 10 ? 'block_5_expand' : 'block_2_expand').includes(k), `expand channel ${k}`);
@@ -103,10 +103,10 @@ test('MobileNetV2 0.35 + head: planted zero-variance units are removed exactly',
   }
   assert.ok(plan.units.some((u) => u.unitGroup === addGroup));
   // The folded constants of the Add group are non-zero (beta of the project BNs), so this is a real fold.
-  assert.ok(plan.folds['block_6_expand']!.some((f) => f.channel === 2 && Math.abs(f.value) > 1e-3));
+  assert.ok(plan.folds['block_6_expand'].some((f) => f.channel === 2 && Math.abs(f.value) > 1e-3));
   assert.ok(removed(plan, 'fc1').includes(4));
   assert.ok(removed(plan, 'fc2').includes(6));
-  assert.ok(Math.abs(plan.folds['logits']!.find((f) => f.channel === 6)!.value - 0.7) < 1e-6);
+  assert.ok(Math.abs(plan.folds['logits'].find((f) => f.channel === 6)!.value - 0.7) < 1e-6);
   assert.ok(!removed(plan, 'block_2_expand').includes(11));
   assert.ok(plan.kept.some((k) => k.unitGroup === dep.groupOf('block_2_expand', 11) && k.reason === 'padding'));
   assert.ok(plan.keptForPadding >= 1);
@@ -175,7 +175,7 @@ test('VGG16 topology: dead and constant channels, padded consumers, Flatten -> f
   assert.ok(plan.kept.some((k) => k.unitGroup === dep.groupOf('block2_conv1', 7) && k.reason === 'padding'));
   assert.ok(removed(plan, 'block5_conv3').includes(9) && removed(plan, 'block5_conv3').includes(11));
   assert.ok(removed(plan, 'flatten').includes(9));
-  assert.ok(Math.abs(plan.folds['fc1']!.find((f) => f.channel === 9)!.value - 0.3) < 1e-6);
+  assert.ok(Math.abs(plan.folds['fc1'].find((f) => f.channel === 9)!.value - 0.3) < 1e-6);
   assert.ok(removed(plan, 'fc1').includes(0) && removed(plan, 'dropout').includes(0));
 
   const pruned = applyPruning(model, plan);
@@ -215,14 +215,14 @@ test('pruneOutputUnits keeps exactly the selected fc2 columns, in order, and dro
   const keep = [7, 2, 9, 4];
   const cut = pruneOutputUnits(model, 'fc2', keep);
   assert.equal(cut.outputs.length, 1);
-  assert.deepEqual(cut.outputs[0]!.shape, [null, 4]);
+  assert.deepEqual(cut.outputs[0].shape, [null, 4]);
   assert.ok(!cut.layers.some((l) => l.name === 'logits'));
   const x = tf.randomNormal([5, 8, 8, 3], 0, 1, 'float32', 2);
-  const full = (model.predict(x) as tf.Tensor[])[0]!.arraySync() as number[][];
+  const full = (model.predict(x) as tf.Tensor[])[0].arraySync() as number[][];
   const got = (cut.predict(x) as tf.Tensor).arraySync() as number[][];
-  const want = full.map((row) => keep.map((k) => row[k]!));
+  const want = full.map((row) => keep.map((k) => row[k]));
   assert.ok(maxAbsDiff(want, got) <= 1e-6, `max |diff| ${maxAbsDiff(want, got)}`);
-  assert.ok(maxAbsDiff(want, full.map((row) => [0, 1, 2, 3].map((k) => row[k]!))) > 1e-3, 'selection matters');
+  assert.ok(maxAbsDiff(want, full.map((row) => [0, 1, 2, 3].map((k) => row[k]))) > 1e-3, 'selection matters');
   assert.throws(() => pruneOutputUnits(model, 'fc2', [10]), /unit 10 is not in 0\.\.9/);
   assert.throws(() => pruneOutputUnits(model, 'conv', [0]), /not a Dense layer/);
   x.dispose();
@@ -280,7 +280,7 @@ test('Concatenate offsets, Add ties, channel-preserving Reshape, Dense on 3-D, s
   assert.equal(dep.groupOf('cat', 6), dep.groupOf('b', 2));
   assert.equal(dep.groupOf('cat', 6), dep.groupOf('d', 6));
   assert.equal(dep.groupOf('flat', 2 * 7 + 3), dep.groupOf('e', 3));
-  assert.ok(dep.unitGroups[dep.groupOf('fc2', 0)]!.lockedBy.some((w) => /model output/.test(w)));
+  assert.ok(dep.unitGroups[dep.groupOf('fc2', 0)].lockedBy.some((w) => /model output/.test(w)));
 
   const x = tf.randomNormal([24, 8, 8, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
   const [train, other] = [x.slice([0], [16]) as tf.Tensor4D, x.slice([16], [8]) as tf.Tensor4D];
@@ -288,7 +288,7 @@ test('Concatenate offsets, Add ties, channel-preserving Reshape, Dense on 3-D, s
   const plan = planZeroVariancePruning(dep, stats);
   assert.ok(removed(plan, 'a').includes(1) && removed(plan, 'd').includes(1) && removed(plan, 'cat').includes(1));
   assert.ok(removed(plan, 'b').includes(2) && removed(plan, 'd').includes(6) && removed(plan, 'cat').includes(6));
-  assert.ok(Math.abs(plan.folds['e']!.find((f) => f.channel === 6)!.value - 0.5) < 1e-6);
+  assert.ok(Math.abs(plan.folds['e'].find((f) => f.channel === 6)!.value - 0.5) < 1e-6);
   assert.deepEqual(removed(plan, 'flat').filter((i) => i % 7 === 3), Array.from({ length: 16 }, (_, p) => p * 7 + 3));
   assert.equal(removed(plan, 'fc2').length, 0);
 
@@ -308,7 +308,7 @@ test('Concatenate offsets, Add ties, channel-preserving Reshape, Dense on 3-D, s
     const reloaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
     const want = (model.predict(data) as tf.Tensor[]).map((t) => t.arraySync() as number[][]);
     const got = (reloaded.predict(data) as tf.Tensor[]).map((t) => t.arraySync() as number[][]);
-    assert.ok(maxAbsDiff(want[0]!, got[0]!) <= 1e-5 && maxAbsDiff(want[1]!, got[1]!) <= 1e-5);
+    assert.ok(maxAbsDiff(want[0], got[0]) <= 1e-5 && maxAbsDiff(want[1], got[1]) <= 1e-5);
     [pruned, reloaded].forEach((m) => m.dispose());
   }
   tf.dispose([x, train, other]);
@@ -329,7 +329,7 @@ test('Sequential models are pruned into an equivalent functional model', async (
   const stats = await measureUnitStats(model, [x]);
   const plan = restrictPlan(planZeroVariancePruning(model, stats), (u) => u.producers.includes('c'));
   assert.deepEqual(removed(plan, 'c'), [2]);
-  assert.equal(plan.folds['fc2']!.length, 16); // 4 x 4 positions of channel 2
+  assert.equal(plan.folds['fc2'].length, 16); // 4 x 4 positions of channel 2
   const pruned = applyPruning(model, plan);
   assert.equal(pruned.getLayer('c').outputShape[3], 3);
   const diff = maxAbsDiff((model.predict(x) as tf.Tensor).arraySync() as number[][], (pruned.predict(x) as tf.Tensor).arraySync() as number[][]);

@@ -56,13 +56,13 @@ describe('embedded DICOMweb source', () => {
     assert.equal(studies.length, 5);
     const two = studies.find((s) => s['00201208']?.Value?.[0] === 2);
     assert.ok(two, 'the JPEG 2000 / JPEG-LS study has two instances');
-    assert.deepEqual(two['00080061']!.Value, ['CR']);
-    const uid = String(two['0020000D']!.Value![0]);
+    assert.deepEqual(two['00080061'].Value, ['CR']);
+    const uid = String(two['0020000D'].Value![0]);
     const one = (await (await fetch(`${web}/studies?StudyInstanceUID=${uid}`)).json()) as Json[];
     assert.equal(one.length, 1);
     const series = (await (await fetch(`${web}/studies/${uid}/series`)).json()) as Json[];
     assert.equal(series.length, 1);
-    assert.equal(series[0]!['00201209']!.Value![0], 2);
+    assert.equal(series[0]['00201209'].Value![0], 2);
     const dx = (await (await fetch(`${web}/studies?ModalitiesInStudy=DX`)).json()) as Json[];
     assert.equal(dx.length, 1);
   });
@@ -71,10 +71,10 @@ describe('embedded DICOMweb source', () => {
     const inst = index.instances.find((i) => i.file.endsWith('cr-mono1-10bit-explicit-le.dcm'))!;
     const meta = (await (await fetch(`${web}/studies/${inst.studyUid}/series/${inst.seriesUid}/metadata`)).json()) as Json[];
     assert.equal(meta.length, 1);
-    const m = meta[0]!;
+    const m = meta[0];
     assert.deepEqual(m['00280010'], { vr: 'US', Value: [440] });
     assert.deepEqual(m['00280004'], { vr: 'CS', Value: ['MONOCHROME1'] });
-    assert.equal(m['7FE00010']!.BulkDataURI, `/dicom-web/studies/${inst.studyUid}/series/${inst.seriesUid}/instances/${inst.sopUid}/frames/1`);
+    assert.equal(m['7FE00010'].BulkDataURI, `/dicom-web/studies/${inst.studyUid}/series/${inst.seriesUid}/instances/${inst.sopUid}/frames/1`);
   });
 
   test('frames come as multipart/related in the stored transfer syntax', async () => {
@@ -91,7 +91,7 @@ describe('embedded DICOMweb source', () => {
       if (expectedTs === '1.2.840.10008.1.2.1') assert.equal(payload.length, 440 * 440 * 2);
       else assert.deepEqual([...payload.subarray(0, 2)], [0xff, expectedTs.endsWith('.90') || expectedTs.endsWith('.91') ? 0x4f : 0xd8]);
     }
-    const inst = index.instances[0]!;
+    const inst = index.instances[0];
     const bad = await fetch(`${web}/studies/${inst.studyUid}/series/${inst.seriesUid}/instances/${inst.sopUid}/frames/2`);
     assert.equal(bad.status, 404);
     assert.equal((await fetch(`${web}/nonsense`)).status, 404);
@@ -110,7 +110,7 @@ describe('embedded DICOMweb source', () => {
     assert.equal(css.status, 200);
     assert.equal(css.headers.get('content-type'), 'text/css; charset=utf-8');
     for (const h of [['cross-origin-opener-policy', 'same-origin'], ['cross-origin-embedder-policy', 'require-corp'], ['cross-origin-resource-policy', 'same-origin']]) {
-      assert.equal(css.headers.get(h[0]!), h[1]);
+      assert.equal(css.headers.get(h[0]), h[1]);
     }
     const route = await fetch(`${host.url}/${ROUTE_NAME}?StudyInstanceUIDs=1.2.3`);
     assert.match(await route.text(), /<title>viewer<\/title>/);
@@ -173,8 +173,8 @@ describe('app-config and mode', () => {
     };
     assert.deepEqual(config.extensions, ['/zerovar/extension.js']);
     assert.deepEqual(config.modes, ['/zerovar/mode.js']);
-    assert.equal(config.dataSources[0]!.configuration.qidoRoot, '/dicom-web');
-    assert.equal(config.dataSources[0]!.configuration.imageRendering, 'wadors');
+    assert.equal(config.dataSources[0].configuration.qidoRoot, '/dicom-web');
+    assert.equal(config.dataSources[0].configuration.imageRendering, 'wadors');
     assert.throws(() => renderAppConfig({ dataSources: [], defaultDataSource: 'pacs' }), /default data source/);
   });
 
@@ -204,10 +204,10 @@ describe('app-config and mode', () => {
       onModeEnter(a: unknown): void;
     };
     assert.equal(instance.routeName, ROUTE_NAME);
-    assert.equal(instance.routes[0]!.path, ROUTE_NAME);
-    assert.deepEqual(instance.routes[0]!.layoutInstance.props.rightPanels, [PANEL_ID]);
-    assert.equal(instance.routes[0]!.layoutInstance.props.rightPanelClosed, false);
-    assert.deepEqual(instance.routes[0]!.layoutInstance.props.leftPanels, ['l']);
+    assert.equal(instance.routes[0].path, ROUTE_NAME);
+    assert.deepEqual(instance.routes[0].layoutInstance.props.rightPanels, [PANEL_ID]);
+    assert.equal(instance.routes[0].layoutInstance.props.rightPanelClosed, false);
+    assert.deepEqual(instance.routes[0].layoutInstance.props.leftPanels, ['l']);
     assert.equal(instance.isValidMode({ modalities: 'DX' }).valid, true);
     instance.onModeEnter({
       servicesManager: { services: { toolbarService: { register: (b: unknown[]) => registered.push(...b), updateSection: (k: string, ids: string[]) => sections.push([k, ids]) } } },

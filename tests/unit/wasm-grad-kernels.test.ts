@@ -59,8 +59,8 @@ function relativeError(got: Float32Array, want: Float32Array): number {
   let diff = 0;
   let mag = 0;
   for (let i = 0; i < got.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
-    mag = Math.max(mag, Math.abs(want[i]!));
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    mag = Math.max(mag, Math.abs(want[i]));
   }
   assert.ok(mag > 0, 'reference gradient is all zeros');
   return diff / mag;
@@ -181,7 +181,7 @@ test('BatchNormalization and ReLU6 gradients (replaced for speed) match the cpu 
     const wasm = await gradsOn('wasm');
     const cpu = await gradsOn('cpu');
     ['filter', 'gamma', 'beta', 'mean', 'variance'].forEach((name, i) => {
-      const e = relativeError(wasm[i]!, cpu[i]!);
+      const e = relativeError(wasm[i], cpu[i]);
       assert.ok(e <= 1e-5, `${name}: relative error ${e}`);
     });
   } finally {
@@ -191,7 +191,7 @@ test('BatchNormalization and ReLU6 gradients (replaced for speed) match the cpu 
 
 test('ReLU6 (clip and one-op) and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail agree with the cpu backend', async () => {
   const edge = [-1, 0, -0, 1e-30, 0.5, 6, 6.000001, 7, NaN, 3, -1e-30, 5.999999, Infinity, -Infinity];
-  const xs = Array.from({ length: 4 * 9 + 3 }, (_, i) => edge[i % edge.length]!); // 39: a tail of 3
+  const xs = Array.from({ length: 4 * 9 + 3 }, (_, i) => edge[i % edge.length]); // 39: a tail of 3
   const dys = xs.map((_, i) => i + 1);
   const gradOn = async (backend: string) => {
     await tf.setBackend(backend);
@@ -246,7 +246,7 @@ test('BatchNorm forward on wasm (one SIMD affine pass) matches the cpu backend, 
       const wasm = await on('wasm', c);
       const cpu = await on('cpu', c);
       const scale = Math.max(...cpu.map(Math.abs));
-      const worst = wasm.reduce((m, v, i) => Math.max(m, Math.abs(v - cpu[i]!)), 0);
+      const worst = wasm.reduce((m, v, i) => Math.max(m, Math.abs(v - cpu[i])), 0);
       assert.ok(worst <= 1e-6 * scale, `[${c.shape}]: max diff ${worst} for max |y| ${scale}`);
     }
   } finally {
@@ -293,8 +293,8 @@ test('a fine-tune step through conv and depthwise layers runs on wasm, without t
   const model = tf.model({ inputs: input, outputs: out });
   assert.deepEqual(missingGradientKernels(model.layers, 'wasm'), []);
 
-  const stemBefore = model.getLayer('stem').getWeights()[0]!.dataSync().slice();
-  const dwBefore = model.getLayer('dw').getWeights()[0]!.dataSync().slice();
+  const stemBefore = model.getLayer('stem').getWeights()[0].dataSync().slice();
+  const dwBefore = model.getLayer('dw').getWeights()[0].dataSync().slice();
   const n = 8;
   const x = Array.from({ length: n }, (_, i) => values(12 * 12 * 3, 10 + i));
   const y = Array.from({ length: n }, (_, i) => i % 2);
@@ -313,14 +313,14 @@ test('a fine-tune step through conv and depthwise layers runs on wasm, without t
     });
     assert.equal(result.trainBackend, 'wasm', logs.join('\n'));
     assert.ok(!logs.some((l) => /switching to the cpu/.test(l)), logs.join('\n'));
-    assert.ok(Number.isFinite(result.history[0]!.loss));
+    assert.ok(Number.isFinite(result.history[0].loss));
     assert.equal(tf.getBackend(), 'wasm');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   // Both conv kinds were trained: their filters moved.
   const moved = (a: Float32Array | Int32Array | Uint8Array, b: typeof a) => a.some((v, i) => v !== b[i]);
-  assert.ok(moved(stemBefore, model.getLayer('stem').getWeights()[0]!.dataSync()), 'stem conv filter changed');
-  assert.ok(moved(dwBefore, model.getLayer('dw').getWeights()[0]!.dataSync()), 'depthwise filter changed');
+  assert.ok(moved(stemBefore, model.getLayer('stem').getWeights()[0].dataSync()), 'stem conv filter changed');
+  assert.ok(moved(dwBefore, model.getLayer('dw').getWeights()[0].dataSync()), 'depthwise filter changed');
   model.dispose();
 });

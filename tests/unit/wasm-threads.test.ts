@@ -44,7 +44,7 @@ async function child(threads: number): Promise<ChildResult> {
   const r = tf.tensor2d(values(6 * 3, 2), [6, 3]);
   const output = Array.from(tf.tidy(() => model.predict(x) as tf.Tensor).dataSync());
   const { grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(x) as tf.Tensor, r)) as tf.Scalar, vars);
-  const gradValues = vars.map((v) => Array.from(grads[v.name]!.dataSync()));
+  const gradValues = vars.map((v) => Array.from(grads[v.name].dataSync()));
   const pthread = (tf.backend() as unknown as { wasm?: { PThread?: { runningWorkers: unknown[] } } }).wasm?.PThread;
   return {
     prepared,
@@ -73,7 +73,7 @@ function run(threads: number): ChildResult {
 
 function maxAbsDiff(a: number[], b: number[]): number {
   assert.equal(a.length, b.length);
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 }
 
 const childThreads = Number(process.env[CHILD] ?? 0);
@@ -98,7 +98,7 @@ if (childThreads > 0) {
     one.grads.forEach((g, i) => {
       const gScale = Math.max(...g.map(Math.abs));
       assert.ok(gScale > 0, `reference gradient ${i} is all zeros`);
-      const d = maxAbsDiff(two.grads[i]!, g);
+      const d = maxAbsDiff(two.grads[i], g);
       assert.ok(d <= 1e-4 * gScale, `gradient ${i} differs by ${d} (scale ${gScale})`);
     });
   });

@@ -64,9 +64,9 @@ async function gradients(backend: string, model: tf.LayersModel, x: Float32Array
     }, vars);
   });
   assert.equal(tf.getBackend(), backend);
-  assert.ok(Number.isFinite((await value.data())[0]!));
+  assert.ok(Number.isFinite((await value.data())[0]));
   for (const [i, w] of model.trainableWeights.entries()) {
-    const g = grads[vars[i]!.name];
+    const g = grads[vars[i].name];
     assert.ok(g, `no gradient for ${w.name}`);
     out.set(w.name, (await g.data()) as Float32Array);
   }
@@ -113,8 +113,8 @@ test('training-step gradients through conv, depthwise conv, BatchNorm and Dense 
     let scale = 0;
     let diff = 0;
     for (let i = 0; i < c.length; i++) {
-      scale = Math.max(scale, Math.abs(c[i]!));
-      diff = Math.max(diff, Math.abs(c[i]! - g[i]!));
+      scale = Math.max(scale, Math.abs(c[i]));
+      diff = Math.max(diff, Math.abs(c[i] - g[i]));
     }
     assert.ok(scale > 1e-6, `${name}: gradient is zero on cpu, the comparison would prove nothing`);
     worst = Math.max(worst, diff / scale);
@@ -141,7 +141,7 @@ test('fineTune trains through a conv layer on webgpu, without falling back to cp
   };
   const split = splitGraph(model, resolveSplitLayer(model, opts));
   assert.ok(split.trainableLayers.some((l) => l.getClassName() === 'DepthwiseConv2D'));
-  const kernel = () => model.getLayer('c_s1_same').getWeights()[0]!.data() as Promise<Float32Array>;
+  const kernel = () => model.getLayer('c_s1_same').getWeights()[0].data() as Promise<Float32Array>;
   const before = (await kernel()).slice();
   const logs: string[] = [];
   const r = await fineTune(model, { train: { x, y }, val: { x: x.slice(0, 4), y: y.slice(0, 4) } }, { ...opts, log: (l) => logs.push(l) });
@@ -151,7 +151,7 @@ test('fineTune trains through a conv layer on webgpu, without falling back to cp
   assert.equal(r.history.length, 2);
   for (const h of r.history) assert.ok(Number.isFinite(h.loss) && h.loss > 0, `loss ${h.loss}`);
   const after = await kernel();
-  const moved = after.reduce((m, v, i) => Math.max(m, Math.abs(v - before[i]!)), 0);
+  const moved = after.reduce((m, v, i) => Math.max(m, Math.abs(v - before[i])), 0);
   assert.ok(moved > 1e-4, `the conv kernel did not change (max change ${moved})`);
 });
 
@@ -165,7 +165,7 @@ test('the pipeline way: the work on wasm, fine-tuning alone on webgpu, trained w
   const model = smallModel(5, side);
   const x = randomInputs(8, side, 3);
   const y = [0, 1, 2, 0, 1, 2, 0, 1];
-  const before = model.getLayer('c_s1_same').getWeights()[0]!.dataSync().slice();
+  const before = model.getLayer('c_s1_same').getWeights()[0].dataSync().slice();
   const logs: string[] = [];
   const r = await fineTune(
     model,
@@ -176,8 +176,8 @@ test('the pipeline way: the work on wasm, fine-tuning alone on webgpu, trained w
   assert.ok(logs.some((l) => /training on the webgpu backend/.test(l)), logs.join('\n'));
   assert.equal(tf.getBackend(), 'wasm', "the caller's backend is restored");
   // Synchronous reads work again (getWeights, dataSync): the trained values came back to the host.
-  const after = model.getLayer('c_s1_same').getWeights()[0]!.dataSync();
-  assert.ok(after.some((v, i) => Math.abs(v - before[i]!) > 1e-5), 'the conv kernel was trained');
+  const after = model.getLayer('c_s1_same').getWeights()[0].dataSync();
+  assert.ok(after.some((v, i) => Math.abs(v - before[i]) > 1e-5), 'the conv kernel was trained');
   const batch = tf.stack(x.map((a) => tf.tensor3d(a, [side, side, 3])));
   const out = model.predict(batch) as tf.Tensor;
   batch.dispose();

@@ -143,7 +143,7 @@ function printMetrics(r: EvaluateResult): void {
     `bundle ${r.bundle} on ${r.dataset}: ${r.n} images`,
     `accuracy ${m.accuracy.toFixed(4)}  macro-F1 ${m.macroF1.toFixed(4)}  macro AUC ${m.auc.macro.toFixed(4)}`,
     ...r.classes.map((c) => {
-      const pc = m.perClass[c]!;
+      const pc = m.perClass[c];
       return `  ${c.padEnd(12)} precision ${pc.precision.toFixed(4)}  recall ${pc.recall.toFixed(4)}  F1 ${pc.f1.toFixed(4)}  n ${pc.support}`;
     }),
   ];
@@ -193,19 +193,19 @@ async function runBiasStudy(opts: PipelineOptions): Promise<void> {
   const figures: { title: string; png: Uint8Array }[] = [];
   const study: BiasStudy = { dataset: resolve(opts.dataset), external: opts.external && resolve(opts.external), rows, figures: [] };
   try {
-    const size = bundles[0]!.spec.size;
+    const size = bundles[0].spec.size;
     const sets: [string, Sample[]][] = [['test', testSamples]];
     if (opts.external) sets.push(['external', await externalSamples(opts.external, opts.mapping, classes)]);
     for (const [name, samples] of sets) {
       const { records, summaries } = await measureAttention(bundles, spreadOver(samples, ATTENTION_SAMPLES), opts.segmenter!, size);
-      summaries.forEach((s, b) => (rows[b]!.attention[name as 'test' | 'external'] = s));
+      summaries.forEach((s, b) => (rows[b].attention[name as 'test' | 'external'] = s));
       const file = `figures/attention-${name}.png`;
       await writeAttentionFigure(join(dir, file), spreadOver(records, 8));
       study.figures.push(file);
       figures.push({ title: `${name}: image (lung outline) | raw model attention | masked model attention`, png: new Uint8Array(await readFile(join(dir, file))) });
       process.stderr.write(
         `attention inside the lungs (${name}, ${records.length} images): ` +
-          rows.map((r) => `${r.variant} ${(100 * r.attention[name as 'test' | 'external']!.meanInside).toFixed(1)}%`).join(', ') + '\n',
+          rows.map((r) => `${r.variant} ${(100 * (r.attention[name as 'test' | 'external']?.meanInside ?? NaN)).toFixed(1)}%`).join(', ') + '\n',
       );
     }
   } finally {
@@ -218,5 +218,5 @@ async function runBiasStudy(opts: PipelineOptions): Promise<void> {
 function spreadOver<T>(xs: T[], n: number): T[] {
   if (xs.length <= n) return xs;
   const step = xs.length / n;
-  return Array.from({ length: n }, (_, i) => xs[Math.floor(i * step)]!);
+  return Array.from({ length: n }, (_, i) => xs[Math.floor(i * step)]);
 }

@@ -76,7 +76,7 @@ async function resolveRoot(dir: string, notes: string[]): Promise<string> {
     if (name.toLowerCase() === want && (await isDir(join(parent, name)))) matches.push(name);
   }
   if (matches.length === 1) {
-    const found = join(parent, matches[0]!);
+    const found = join(parent, matches[0]);
     notes.push(`dataset folder ${root} not found; using ${found} (case differs)`);
     return found;
   }
@@ -238,7 +238,7 @@ export function parseCsv(text: string): string[][] {
   let field = '';
   let quoted = false;
   for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
+    const ch = text[i];
     if (quoted) {
       if (ch === '"') {
         if (text[i + 1] === '"') {

@@ -86,9 +86,9 @@ export function hasDicmMarker(bytes: Uint8Array): boolean {
  */
 export function sniffBareDataSet(bytes: Uint8Array): string | undefined {
   if (bytes.length < 8) return undefined;
-  const group = bytes[0]! | (bytes[1]! << 8);
+  const group = bytes[0] | (bytes[1] << 8);
   if (group !== 0x0002 && group !== 0x0004 && group !== 0x0008) return undefined;
-  const vr = String.fromCharCode(bytes[4]!, bytes[5]!);
+  const vr = String.fromCharCode(bytes[4], bytes[5]);
   return /^[A-Z]{2}$/.test(vr) ? TS.explicitLE : TS.implicitLE;
 }
 
@@ -270,7 +270,7 @@ async function runCodec(name: CodecName, data: Uint8Array): Promise<RawFrame> {
  * marker there, which openjpeg rejects ("expected SOT"); tile data is left untouched.
  */
 export function trimJ2kTrailer(d: Uint8Array): Uint8Array {
-  const u16 = (q: number) => (d[q]! << 8) | d[q + 1]!;
+  const u16 = (q: number) => (d[q] << 8) | d[q + 1];
   if (d.length < 4 || u16(0) !== 0xff4f) return d;
   let p = 2;
   while (p + 4 <= d.length && u16(p) !== 0xff90) p += 2 + u16(p + 2); // main header segments
@@ -336,7 +336,7 @@ function maskStored(raw: Int32Array, meta: DicomMeta): StoredValues {
   const mask = bits >= 31 ? 0x7fffffff : (1 << bits) - 1;
   const sign = 1 << (bits - 1);
   for (let i = 0; i < raw.length; i++) {
-    let v = (raw[i]! >>> shift) & mask;
+    let v = (raw[i] >>> shift) & mask;
     if (meta.pixelRepresentation === 1 && v & sign) v -= 2 * sign;
     raw[i] = v;
   }
@@ -355,10 +355,10 @@ function rawToStored(frame: RawFrame, meta: DicomMeta): StoredValues {
   const b = frame.bytes;
   if (frame.bitsPerSample <= 8) {
     if (b.length < n) throw new DicomError('decoded frame is shorter than the image');
-    for (let i = 0; i < n; i++) out[i] = b[i]!;
+    for (let i = 0; i < n; i++) out[i] = b[i];
   } else {
     if (b.length < 2 * n) throw new DicomError('decoded frame is shorter than the image');
-    for (let i = 0; i < n; i++) out[i] = b[2 * i]! | (b[2 * i + 1]! << 8);
+    for (let i = 0; i < n; i++) out[i] = b[2 * i] | (b[2 * i + 1] << 8);
   }
   // Codecs give unsigned samples of the codestream's precision; the header decides signedness and Bits Stored.
   return maskStored(out, { ...meta, highBit: meta.bitsStored - 1 });

@@ -24,7 +24,7 @@ function buildHuffman(counts: Uint8Array, values: Uint8Array): Huffman {
   let code = 0;
   let k = 0;
   for (let len = 1; len <= 16; len++) {
-    const n = counts[len - 1]!;
+    const n = counts[len - 1];
     if (n > 0) {
       valptr[len] = k;
       mincode[len] = code;
@@ -53,7 +53,7 @@ class BitReader {
     while (this.nbits <= 24) {
       let byte = 0;
       if (this.marker < 0 && this.pos < this.data.length) {
-        byte = this.data[this.pos]!;
+        byte = this.data[this.pos];
         if (byte === 0xff) {
           const next = this.data[this.pos + 1] ?? 0;
           if (next === 0x00) this.pos += 2;
@@ -88,7 +88,7 @@ class BitReader {
       return;
     }
     // The marker may not have been reached by the look-ahead yet.
-    while (this.pos + 1 < this.data.length && !(this.data[this.pos] === 0xff && this.data[this.pos + 1]! >= 0xd0 && this.data[this.pos + 1]! <= 0xd7)) {
+    while (this.pos + 1 < this.data.length && !(this.data[this.pos] === 0xff && this.data[this.pos + 1] >= 0xd0 && this.data[this.pos + 1] <= 0xd7)) {
       this.pos++;
     }
     if (this.pos + 1 >= this.data.length) throw new Error('restart marker missing');
@@ -100,7 +100,7 @@ class BitReader {
 function decodeSymbol(r: BitReader, h: Huffman): number {
   let code = r.bit();
   for (let len = 1; len <= 16; len++) {
-    if (code <= h.maxcode[len]! && h.maxcode[len]! >= 0) return h.values[h.valptr[len]! + code - h.mincode[len]!]!;
+    if (code <= h.maxcode[len] && h.maxcode[len] >= 0) return h.values[h.valptr[len] + code - h.mincode[len]];
     code = (code << 1) | r.bit();
   }
   throw new Error('corrupt Huffman code');
@@ -115,10 +115,10 @@ export function decodeJpegLossless(data: Uint8Array): LosslessFrame {
   let height = 0;
   let restartInterval = 0;
   let pos = 2;
-  const u16 = (p: number) => (data[p]! << 8) | data[p + 1]!;
+  const u16 = (p: number) => (data[p] << 8) | data[p + 1];
   while (pos + 4 <= data.length) {
     if (data[pos] !== 0xff) throw new Error(`marker expected at byte ${pos}`);
-    const marker = data[pos + 1]!;
+    const marker = data[pos + 1];
     if (marker === 0xff) {
       pos++; // fill byte
       continue;
@@ -130,17 +130,17 @@ export function decodeJpegLossless(data: Uint8Array): LosslessFrame {
     if (marker === 0xc4) {
       let p = seg;
       while (p < end) {
-        const id = data[p]! & 0x0f;
+        const id = data[p] & 0x0f;
         const counts = data.subarray(p + 1, p + 17);
         const total = counts.reduce((a, b) => a + b, 0);
         tables.set(id, buildHuffman(counts, data.subarray(p + 17, p + 17 + total)));
         p += 17 + total;
       }
     } else if (marker === 0xc3) {
-      precision = data[seg]!;
+      precision = data[seg];
       height = u16(seg + 1);
       width = u16(seg + 3);
-      const nComp = data[seg + 5]!;
+      const nComp = data[seg + 5];
       if (nComp !== 1) throw new Error(`${nComp} components: only grey (1 component) is supported`);
     } else if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
       throw new Error(`JPEG process SOF${marker - 0xc0} is not lossless Huffman (SOF3)`);
@@ -148,12 +148,12 @@ export function decodeJpegLossless(data: Uint8Array): LosslessFrame {
       restartInterval = u16(seg);
     } else if (marker === 0xda) {
       if (!precision || !width || !height) throw new Error('scan before frame header');
-      const ns = data[seg]!;
+      const ns = data[seg];
       if (ns !== 1) throw new Error(`${ns} components in scan: only 1 is supported`);
-      const table = tables.get(data[seg + 2]! >> 4);
+      const table = tables.get(data[seg + 2] >> 4);
       if (!table) throw new Error('scan refers to a missing Huffman table');
-      const predictor = data[seg + 3]!;
-      const pt = data[seg + 5]! & 0x0f;
+      const predictor = data[seg + 3];
+      const pt = data[seg + 5] & 0x0f;
       if (predictor < 1 || predictor > 7) throw new Error(`invalid predictor ${predictor}`);
       return decodeScan(data, end, { width, height, precision, predictor, pt, restartInterval, table });
     }
@@ -195,12 +195,12 @@ function decodeScan(
       const i = y * width + x;
       let pred: number;
       if (y === restartRow && x === restartCol) pred = initial;
-      else if (y === restartRow) pred = out[i - 1]!;
-      else if (x === 0) pred = out[i - width]!;
+      else if (y === restartRow) pred = out[i - 1];
+      else if (x === 0) pred = out[i - width];
       else {
-        const ra = out[i - 1]!;
-        const rb = out[i - width]!;
-        const rc = out[i - width - 1]!;
+        const ra = out[i - 1];
+        const rb = out[i - width];
+        const rc = out[i - width - 1];
         switch (predictor) {
           case 1: pred = ra; break;
           case 2: pred = rb; break;
@@ -218,7 +218,7 @@ function decodeScan(
   const bitsPerSample = precision;
   const bytes = new Uint8Array(bitsPerSample > 8 ? 2 * n : n);
   for (let i = 0; i < n; i++) {
-    const v = out[i]! << pt;
+    const v = out[i] << pt;
     if (bitsPerSample > 8) {
       bytes[2 * i] = v & 0xff;
       bytes[2 * i + 1] = (v >> 8) & 0xff;

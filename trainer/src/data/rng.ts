@@ -22,8 +22,8 @@ export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
   const out = items.slice();
   for (let i = out.length - 1; i > 0; i--) {
     const j = randomInt(rand, i + 1);
-    const t = out[i]!;
-    out[i] = out[j]!;
+    const t = out[i];
+    out[i] = out[j];
     out[j] = t;
   }
   return out;

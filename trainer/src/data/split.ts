@@ -67,23 +67,23 @@ export function splitDataset<T extends { label: number; patientId?: string }>(
       // The split furthest below its target (in images) takes the group; ties go to train, then val, then test.
       let best = 0;
       for (let k = 1; k < 3; k++) {
-        if (target[k]! - filled[k]! > target[best]! - filled[best]! + 1e-9) best = k;
+        if (target[k] - filled[k] > target[best] - filled[best] + 1e-9) best = k;
       }
-      filled[best]! += g.members.length;
+      filled[best] += g.members.length;
       for (const i of g.members) assignment[i] = best;
     }
   }
 
   const out: Split<T> = { train: [], val: [], test: [] };
   const names = ['train', 'val', 'test'] as const;
-  samples.forEach((s, i) => out[names[assignment[i]!]!].push(s));
+  samples.forEach((s, i) => out[names[assignment[i]]].push(s));
   return out;
 }
 
 /** The most frequent label of a group; ties go to the smallest label. */
 function majorityLabel(samples: { label: number }[], members: number[]): number {
   const counts = new Map<number, number>();
-  for (const i of members) counts.set(samples[i]!.label, (counts.get(samples[i]!.label) ?? 0) + 1);
+  for (const i of members) counts.set(samples[i].label, (counts.get(samples[i].label) ?? 0) + 1);
   let best = Infinity;
   let bestCount = -1;
   for (const [label, c] of counts) {

@@ -66,18 +66,18 @@ export function storedToGrey8(p: StoredPixels): GreyImage {
     let lo = Infinity;
     let hi = -Infinity;
     for (let i = 0; i < n; i++) {
-      const v = src[i]!;
+      const v = src[i];
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
     if (hi - lo <= 1 << 20) {
       const lut = new Uint8Array(hi - lo + 1);
       for (let v = lo; v <= hi; v++) lut[v - lo] = toByte(v);
-      for (let i = 0; i < n; i++) out[i] = lut[src[i]! - lo]!;
+      for (let i = 0; i < n; i++) out[i] = lut[src[i] - lo];
       return { width: p.width, height: p.height, data: out };
     }
   }
-  for (let i = 0; i < n; i++) out[i] = toByte(src[i]!);
+  for (let i = 0; i < n; i++) out[i] = toByte(src[i]);
   return { width: p.width, height: p.height, data: out };
 }
 
@@ -118,7 +118,7 @@ function makeVoi(p: StoredPixels, slope: number, intercept: number, n: number): 
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < n; i++) {
-    const v = p.data[i]! * slope + intercept;
+    const v = p.data[i] * slope + intercept;
     if (v < min) min = v;
     if (v > max) max = v;
   }
@@ -138,11 +138,11 @@ export function rgbaToGrey(data: ArrayLike<number>, width: number, height: numbe
   }
   const out = new Uint8Array(n);
   if (channels <= 2) {
-    for (let i = 0; i < n; i++) out[i] = clampByte(data[i * channels]!);
+    for (let i = 0; i < n; i++) out[i] = clampByte(data[i * channels]);
   } else {
     for (let i = 0; i < n; i++) {
       const j = i * channels;
-      out[i] = clampByte(0.299 * data[j]! + 0.587 * data[j + 1]! + 0.114 * data[j + 2]!);
+      out[i] = clampByte(0.299 * data[j] + 0.587 * data[j + 1] + 0.114 * data[j + 2]);
     }
   }
   return { width, height, data: out };
@@ -216,20 +216,20 @@ export function resizeGrey(img: GreyImage, width: number, height: number): GreyI
   for (let y = 0; y < sh; y++) {
     const row = y * sw;
     for (let x = 0; x < width; x++) {
-      const s = tx.start[x]!;
-      const w = tx.weights[x]!;
+      const s = tx.start[x];
+      const w = tx.weights[x];
       let acc = 0;
-      for (let k = 0; k < w.length; k++) acc += w[k]! * img.data[row + s + k]!;
+      for (let k = 0; k < w.length; k++) acc += w[k] * img.data[row + s + k];
       mid[y * width + x] = acc;
     }
   }
   const out = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
-    const s = ty.start[y]!;
-    const w = ty.weights[y]!;
+    const s = ty.start[y];
+    const w = ty.weights[y];
     for (let x = 0; x < width; x++) {
       let acc = 0;
-      for (let k = 0; k < w.length; k++) acc += w[k]! * mid[(s + k) * width + x]!;
+      for (let k = 0; k < w.length; k++) acc += w[k] * mid[(s + k) * width + x];
       out[y * width + x] = clampByte(acc);
     }
   }
@@ -248,7 +248,7 @@ export function greyToInput(img: GreyImage, spec: InputSpec): Float32Array {
   const out = new Float32Array(n * 3);
   if (normalization === 'mobilenet') {
     for (let i = 0; i < n; i++) {
-      const v = r.data[i]! / 127.5 - 1;
+      const v = r.data[i] / 127.5 - 1;
       out[3 * i] = v;
       out[3 * i + 1] = v;
       out[3 * i + 2] = v;
@@ -256,7 +256,7 @@ export function greyToInput(img: GreyImage, spec: InputSpec): Float32Array {
   } else if (normalization === 'caffe') {
     const [b, g, rr] = CAFFE_MEANS_BGR;
     for (let i = 0; i < n; i++) {
-      const v = r.data[i]!;
+      const v = r.data[i];
       out[3 * i] = v - b;
       out[3 * i + 1] = v - g;
       out[3 * i + 2] = v - rr;
@@ -271,6 +271,6 @@ export function greyToInput(img: GreyImage, spec: InputSpec): Float32Array {
 export function applyMask(img: GreyImage, mask: GreyImage): GreyImage {
   const m = mask.width === img.width && mask.height === img.height ? mask : resizeGrey(mask, img.width, img.height);
   const out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = m.data[i]! > 127 ? img.data[i]! : 0;
+  for (let i = 0; i < out.length; i++) out[i] = m.data[i] > 127 ? img.data[i] : 0;
   return { width: img.width, height: img.height, data: out };
 }

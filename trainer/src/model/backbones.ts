@@ -70,7 +70,7 @@ export function isBackboneName(s: string): s is BackboneName {
 
 /** Spatial side of a model's input (assumes square NHWC input). */
 export function modelInputSize(model: tf.LayersModel): number | null {
-  const shape = model.inputs[0]!.shape;
+  const shape = model.inputs[0].shape;
   return shape[1] ?? null;
 }
 
@@ -116,7 +116,7 @@ export function backboneFromPretrained(name: BackboneName, pretrained: tf.Layers
     return vgg;
   }
   let backbone = pretrained;
-  if (pretrained.outputs[0]!.sourceLayer.name !== info.outputLayer) {
+  if (pretrained.outputs[0].sourceLayer.name !== info.outputLayer) {
     const out = pretrained.getLayer(info.outputLayer).output as tf.SymbolicTensor;
     backbone = tf.model({ inputs: pretrained.inputs, outputs: out, name: `${name}_backbone` });
   }
@@ -173,7 +173,7 @@ export function copyWeightsByName(from: tf.LayersModel, to: tf.LayersModel, name
       throw new Error(`layer '${name}': pretrained has ${srcW.length} weight arrays, the model expects ${dstW.length}`);
     }
     srcW.forEach((w, i) => {
-      const want = dstW[i]!.shape;
+      const want = dstW[i].shape;
       if (w.shape.join('x') !== want.join('x')) {
         throw new Error(`layer '${name}' weight ${i}: pretrained shape [${w.shape}] does not match [${want}]`);
       }
@@ -205,7 +205,7 @@ export function buildClassifierModel(backbone: tf.LayersModel, info: BackboneInf
     throw new Error('the backbone must have exactly one input and one output');
   }
   const seed = head.seed ?? 0;
-  const features = backbone.outputs[0]!;
+  const features = backbone.outputs[0];
   let x =
     info.pooling === 'gap'
       ? (tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(features) as tf.SymbolicTensor)

@@ -78,8 +78,8 @@ class UnionFind {
   find(x: number): number {
     const p = this.parent;
     while (p[x] !== x) {
-      p[x] = p[p[x]!]!;
-      x = p[x]!;
+      p[x] = p[p[x]];
+      x = p[x];
     }
     return x;
   }
@@ -166,7 +166,7 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
         if (COUPLING_ACTIVATIONS.has(act)) lock(name, `${act} activation of '${name}' couples its units`);
         else if (!ELEMENTWISE_ACTIVATIONS.has(act)) throw unsupported(node, `unknown activation '${act}'`);
         const padded = node.className === 'Conv2D' && node.config['padding'] === 'same' && kernelOf(node).some((k) => k > 1);
-        exitReads.push({ consumer: name, tensor: node.inputs[0]!, kind: node.className === 'Conv2D' ? 'conv' : 'dense', padded });
+        exitReads.push({ consumer: name, tensor: node.inputs[0], kind: node.className === 'Conv2D' ? 'conv' : 'dense', padded });
         break;
       }
       case 'Activation':
@@ -174,13 +174,13 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
         const act = node.className === 'Softmax' ? 'softmax' : activationOf(node);
         if (COUPLING_ACTIVATIONS.has(act)) {
           // Every output depends on every input channel: neither side may lose a channel.
-          sameWidth(node.inputs[0]!);
-          lock(node.inputs[0]!, `${act} in '${name}' couples its channels`);
+          sameWidth(node.inputs[0]);
+          lock(node.inputs[0], `${act} in '${name}' couples its channels`);
           lock(name, `${act} in '${name}' couples its channels`);
           break;
         }
         if (!ELEMENTWISE_ACTIVATIONS.has(act)) throw unsupported(node, `unknown activation '${act}'`);
-        channelwise(node.inputs[0]!);
+        channelwise(node.inputs[0]);
         break;
       }
       case 'DepthwiseConv2D': {
@@ -189,32 +189,32 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
         if (dm !== 1) throw unsupported(node, `depth multiplier ${dm} (only 1 is supported)`);
         const act = activationOf(node);
         if (!ELEMENTWISE_ACTIVATIONS.has(act)) throw unsupported(node, `activation '${act}'`);
-        channelwise(node.inputs[0]!);
-        if (node.config['padding'] === 'same' && kernelOf(node).some((k) => k > 1)) paddingWitnesses.add(node.inputs[0]!);
+        channelwise(node.inputs[0]);
+        if (node.config['padding'] === 'same' && kernelOf(node).some((k) => k > 1)) paddingWitnesses.add(node.inputs[0]);
         break;
       }
       case 'BatchNormalization':
         checkLastAxis(node, rank);
-        channelwise(node.inputs[0]!);
+        channelwise(node.inputs[0]);
         break;
       case 'ZeroPadding2D':
         checkChannelsLast(node);
-        channelwise(node.inputs[0]!);
-        paddingWitnesses.add(node.inputs[0]!);
+        channelwise(node.inputs[0]);
+        paddingWitnesses.add(node.inputs[0]);
         break;
       case 'MaxPooling2D':
       case 'AveragePooling2D':
       case 'GlobalAveragePooling2D':
       case 'GlobalMaxPooling2D':
         checkChannelsLast(node);
-        channelwise(node.inputs[0]!);
+        channelwise(node.inputs[0]);
         break;
       case 'ReLU':
       case 'LeakyReLU':
       case 'ELU':
       case 'ThresholdedReLU':
       case 'Dropout':
-        channelwise(node.inputs[0]!);
+        channelwise(node.inputs[0]);
         break;
       case 'Add':
       case 'Average':
@@ -237,7 +237,7 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
       }
       case 'Flatten':
       case 'Reshape': {
-        const input = node.inputs[0]!;
+        const input = node.inputs[0];
         const cIn = channels.get(input)!;
         const target = node.config['targetShape'] as number[] | undefined;
         const flattens = node.className === 'Flatten' || (target !== undefined && target.length === 1);
@@ -276,7 +276,7 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
         unitGroups.push({ id, members: [], producers: [], lockedBy: [], groupSet: tensorUf.find(tensorIndex.get(name)!) });
       }
       groupIds[base + k] = id;
-      const g = unitGroups[id]!;
+      const g = unitGroups[id];
       g.members.push({ tensor: name, channel: k });
       if (isProducer) g.producers.push(name);
       const why = locked.get(name);
@@ -298,7 +298,7 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
       setIds.set(root, id);
       groupSets.push({ id, tensors: [], producers: [], exitConsumers: [] });
     }
-    const s = groupSets[id]!;
+    const s = groupSets[id];
     s.tensors.push(name);
     const cls = layers.nodes.get(name)!.className;
     if (cls === 'Conv2D' || cls === 'Dense') s.producers.push(name);
@@ -316,7 +316,7 @@ export function buildDependencyGraph(model: tf.LayersModel): DependencyGraph {
       if (base === undefined || channel < 0 || channel >= channels.get(tensor)!) {
         throw new Error(`no channel ${channel} in tensor '${tensor}'`);
       }
-      return groupIds[base + channel]!;
+      return groupIds[base + channel];
     },
     exitReads,
     exitReadsOf,

@@ -111,13 +111,13 @@ export class BundleModel {
     const inputs = images.map((img) => this.prepare(img, opts));
     return this.classifier.predictProba(this.features(inputs)).map((p) => {
       let best = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-      return { probabilities: p, classIndex: best, className: this.classes[best]! };
+      for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
+      return { probabilities: p, classIndex: best, className: this.classes[best] };
     });
   }
 
   classify(image: GreyImage, opts: InputOptions = {}): Prediction {
-    return this.classifyBatch([image], opts)[0]!;
+    return this.classifyBatch([image], opts)[0];
   }
 
   /** Grad-CAM of the bundle's Grad-CAM layer for `classIndex` (default: the predicted class). */
@@ -132,7 +132,7 @@ export class BundleModel {
     const input = tf.tensor4d(greyToInput(image, this.spec), [1, size, size, 3]);
     try {
       const r = this.cam.compute(input, { score: (o) => score(o as tf.Tensor2D), classIndex: target });
-      return { ...r, className: this.classes[r.classIndex]! };
+      return { ...r, className: this.classes[r.classIndex] };
     } finally {
       input.dispose();
     }

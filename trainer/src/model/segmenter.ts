@@ -69,15 +69,15 @@ export function buildSegmenter(arch: Partial<SegmenterArchitecture> = {}): tf.La
   const skips: tf.SymbolicTensor[] = [];
   let x = input;
   for (let l = 0; l < levels - 1; l++) {
-    x = block(x, filters[l]!, `seg_down${l + 1}`);
+    x = block(x, filters[l], `seg_down${l + 1}`);
     skips.push(x);
     x = tf.layers.maxPooling2d({ poolSize: 2, name: `seg_pool${l + 1}` }).apply(x) as tf.SymbolicTensor;
   }
-  x = block(x, filters[levels - 1]!, 'seg_bottom');
+  x = block(x, filters[levels - 1], 'seg_bottom');
   for (let l = levels - 2; l >= 0; l--) {
     x = tf.layers.upSampling2d({ size: [2, 2], name: `seg_up${l + 1}` }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.concatenate({ name: `seg_skip${l + 1}` }).apply([x, skips[l]!]) as tf.SymbolicTensor;
-    x = block(x, filters[l]!, `seg_dec${l + 1}`);
+    x = tf.layers.concatenate({ name: `seg_skip${l + 1}` }).apply([x, skips[l]]) as tf.SymbolicTensor;
+    x = block(x, filters[l], `seg_dec${l + 1}`);
   }
   const out = tf.layers
     .conv2d({
@@ -93,7 +93,7 @@ export function buildSegmenter(arch: Partial<SegmenterArchitecture> = {}): tf.La
 
 /** The square input side a segmenter model expects. */
 export function segmenterInputSize(model: tf.LayersModel): number {
-  const shape = model.inputs[0]!.shape;
+  const shape = model.inputs[0].shape;
   const size = shape[1];
   if (typeof size !== 'number' || size !== shape[2] || shape[3] !== 1) {
     throw new Error(`not a segmenter: input shape ${JSON.stringify(shape)} (expected [null, s, s, 1])`);
@@ -105,7 +105,7 @@ export function segmenterInputSize(model: tf.LayersModel): number {
 export function segmenterInput(img: GreyImage, size: number): Float32Array {
   const r = img.width === size && img.height === size ? img : resizeGrey(img, size, size);
   const out = new Float32Array(size * size);
-  for (let i = 0; i < out.length; i++) out[i] = r.data[i]! / 127.5 - 1;
+  for (let i = 0; i < out.length; i++) out[i] = r.data[i] / 127.5 - 1;
   return out;
 }
 
@@ -138,20 +138,20 @@ export function segmentLungsBatch(
   const size = segmenterInputSize(model);
   return predictLungProbabilities(model, images).map((p, i) => {
     const small = refineLungMask({ width: size, height: size, data: p }, refinement);
-    return resizeMask(small, images[i]!.width, images[i]!.height);
+    return resizeMask(small, images[i].width, images[i].height);
   });
 }
 
 /** The lung mask of one grey image (0 or 255, at the image's size). */
 export function segmentLungs(model: tf.LayersModel, grey: GreyImage, refinement: Partial<MaskRefinement> = {}): GreyImage {
-  return segmentLungsBatch(model, [grey], refinement)[0]!;
+  return segmentLungsBatch(model, [grey], refinement)[0];
 }
 
 /** Resizes a binary mask (bilinear / area, then > 127), so upscaled borders are smooth rather than blocky. */
 export function resizeMask(mask: GreyImage, width: number, height: number): GreyImage {
   const r = mask.width === width && mask.height === height ? mask : resizeGrey(mask, width, height);
   const out = new Uint8Array(width * height);
-  for (let i = 0; i < out.length; i++) out[i] = r.data[i]! > 127 ? 255 : 0;
+  for (let i = 0; i < out.length; i++) out[i] = r.data[i] > 127 ? 255 : 0;
   return { width, height, data: out };
 }
 
@@ -167,7 +167,7 @@ export function refineLungMask(
   const { width, height } = prob;
   const n = width * height;
   let bin: Uint8Array = new Uint8Array(n);
-  for (let i = 0; i < n; i++) bin[i] = prob.data[i]! > o.threshold ? 1 : 0;
+  for (let i = 0; i < n; i++) bin[i] = prob.data[i] > o.threshold ? 1 : 0;
   if (o.keepComponents > 0) bin = keepLargestComponents(bin, width, height, o.keepComponents, o.minComponentFraction);
   if (o.fillHoles) bin = fillHoles(bin, width, height);
   const radius = Math.round(o.dilation * width);
@@ -221,7 +221,7 @@ export function keepLargestComponents(bin: Uint8Array, width: number, height: nu
   const largest = order[0]?.s ?? 0;
   const kept = new Set(order.slice(0, keep).filter((c) => c.s >= minFraction * largest).map((c) => c.l));
   const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = kept.has(labels[i]!) ? 1 : 0;
+  for (let i = 0; i < bin.length; i++) out[i] = kept.has(labels[i]) ? 1 : 0;
   return out;
 }
 
@@ -262,7 +262,7 @@ export function dilate(bin: Uint8Array, width: number, height: number, radius: n
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let v = 0;
-      for (let k = Math.max(0, x - radius); k <= Math.min(width - 1, x + radius) && !v; k++) v = bin[y * width + k]!;
+      for (let k = Math.max(0, x - radius); k <= Math.min(width - 1, x + radius) && !v; k++) v = bin[y * width + k];
       rows[y * width + x] = v;
     }
   }
@@ -270,7 +270,7 @@ export function dilate(bin: Uint8Array, width: number, height: number, radius: n
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let v = 0;
-      for (let k = Math.max(0, y - radius); k <= Math.min(height - 1, y + radius) && !v; k++) v = rows[k * width + x]!;
+      for (let k = Math.max(0, y - radius); k <= Math.min(height - 1, y + radius) && !v; k++) v = rows[k * width + x];
       out[y * width + x] = v;
     }
   }
@@ -284,7 +284,7 @@ export function dilate(bin: Uint8Array, width: number, height: number, radius: n
 export function lungMaskedImage(grey: GreyImage, mask: GreyImage): GreyImage {
   const m = resizeMask(mask, grey.width, grey.height);
   const out = new Uint8Array(grey.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = m.data[i] ? grey.data[i]! : 0;
+  for (let i = 0; i < out.length; i++) out[i] = m.data[i] ? grey.data[i] : 0;
   return { width: grey.width, height: grey.height, data: out };
 }
 
@@ -303,8 +303,8 @@ export function maskOverlap(a: GreyImage, b: GreyImage): Overlap {
   let na = 0;
   let nb = 0;
   for (let i = 0; i < a.data.length; i++) {
-    const pa = a.data[i]! > 127;
-    const pb = b.data[i]! > 127;
+    const pa = a.data[i] > 127;
+    const pb = b.data[i] > 127;
     if (pa) na++;
     if (pb) nb++;
     if (pa && pb) inter++;
@@ -333,7 +333,7 @@ export function massInsideMask(map: Float32Array, mapWidth: number, mapHeight: n
   let inside = 0;
   let total = 0;
   for (let i = 0; i < up.length; i++) {
-    const v = Math.max(0, up[i]!);
+    const v = Math.max(0, up[i]);
     total += v;
     if (m.data[i]) inside += v;
   }

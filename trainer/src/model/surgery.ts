@@ -106,7 +106,7 @@ export function planZeroVariancePruning(
   };
   const constantOf = (m: UnitMember): number | null => {
     const s = statsFor(stats, m.tensor);
-    return s.m2[m.channel]! / s.count <= threshold ? s.mean[m.channel]! : null;
+    return s.m2[m.channel] / s.count <= threshold ? s.mean[m.channel] : null;
   };
 
   for (const g of dep.unitGroups) {
@@ -204,7 +204,7 @@ function gatherIf(t: tf.Tensor, idx: number[], axis: number): tf.Tensor {
 /** Bias (float64) of a Conv2D / Dense after folding removed input channels' constants. */
 function foldedBias(kernel: tf.Tensor, bias: tf.Tensor | undefined, folds: { channel: number; value: number }[]): Float64Array {
   const inAxis = kernel.rank - 2;
-  const out = kernel.shape[kernel.rank - 1]!;
+  const out = kernel.shape[kernel.rank - 1];
   const b = new Float64Array(out);
   if (bias) b.set(bias.dataSync());
   if (folds.length === 0) return b;
@@ -213,7 +213,7 @@ function foldedBias(kernel: tf.Tensor, bias: tf.Tensor | undefined, folds: { cha
     // A constant input contributes value * (sum of the kernel taps) to every output position.
     return (kernel.rank === 4 ? picked.sum([0, 1]) : picked).dataSync();
   });
-  for (const [r, f] of folds.entries()) for (let o = 0; o < out; o++) b[o] = b[o]! + f.value * rows[r * out + o]!;
+  for (const [r, f] of folds.entries()) for (let o = 0; o < out; o++) b[o] = b[o] + f.value * rows[r * out + o];
   return b;
 }
 
@@ -247,10 +247,10 @@ function rebuild(
       switch (entry.className) {
         case 'Conv2D':
         case 'Dense': {
-          const kernel = weights[0]!;
+          const kernel = weights[0];
           const keptOut = order ?? edit!.keptOut;
           const bias = foldedBias(kernel, weights[1], edit?.folds ?? []);
-          let k = gatherIf(kernel, edit?.keptIn ?? keptChannels(kernel.shape[kernel.rank - 2]!, undefined), kernel.rank - 2);
+          let k = gatherIf(kernel, edit?.keptIn ?? keptChannels(kernel.shape[kernel.rank - 2], undefined), kernel.rank - 2);
           k = gatherIf(k, keptOut, kernel.rank - 1);
           const useBias = entry.config['useBias'] !== false;
           return useBias ? [k, gatherIf(tf.tensor1d(Float32Array.from(bias)), keptOut, 0)] : [k];
@@ -288,8 +288,8 @@ export function applyPruning(model: tf.LayersModel, plan: PruningPlan): tf.Layer
     switch (entry.className) {
       case 'Conv2D':
       case 'Dense': {
-        const keptIn = kept(node.inputs[0]!);
-        if (keptOut.length !== dep.channels.get(entry.name) || keptIn.length !== dep.channels.get(node.inputs[0]!) || folds.length > 0) {
+        const keptIn = kept(node.inputs[0]);
+        if (keptOut.length !== dep.channels.get(entry.name) || keptIn.length !== dep.channels.get(node.inputs[0]) || folds.length > 0) {
           edits.set(entry.name, { keptOut, keptIn, folds });
         }
         entry.config[entry.className === 'Conv2D' ? 'filters' : 'units'] = keptOut.length;

@@ -105,7 +105,7 @@ function reportCoresOnce(count: number): void {
   os.cpus = function cpus(): os.CpuInfo[] {
     restoreCpus();
     const list = realCpus();
-    while (list.length > 0 && list.length < count) list.push(list[list.length - 1]!);
+    while (list.length > 0 && list.length < count) list.push(list[list.length - 1]);
     return list;
   };
 }

@@ -37,14 +37,14 @@ export async function accumulatedGradients<B extends MicroBatch>(
   for (const batch of batches) {
     const w = batch.size / total;
     const { value, grads } = tf.variableGrads(() => lossFn(batch), vars);
-    loss += w * (await value.data())[0]!; // data(): WebGPU in Node cannot read synchronously
+    loss += w * (await value.data())[0]; // data(): WebGPU in Node cannot read synchronously
     value.dispose();
     const ordered = vars.map((v) => {
       const g = grads[v.name];
       if (!g) throw new Error(`accumulatedGradients: the loss does not depend on variable ${v.name}`);
       return g;
     });
-    const next = tf.tidy(() => ordered.map((g, i) => (sums ? tf.add(sums[i]!, tf.mul(g, w)) : tf.mul(g, w))));
+    const next = tf.tidy(() => ordered.map((g, i) => (sums ? tf.add(sums[i], tf.mul(g, w)) : tf.mul(g, w))));
     tf.dispose(ordered);
     if (sums) tf.dispose(sums);
     sums = next;
@@ -62,6 +62,6 @@ export function microBatchRanges(n: number, size: number): Array<[number, number
 
 /** Applies gradients from accumulatedGradients with an optimizer (one update), then disposes them. */
 export function applyAccumulated(optimizer: tf.Optimizer, vars: tf.Variable[], grads: tf.Tensor[]): void {
-  optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
+  optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
   tf.dispose(grads);
 }

@@ -95,17 +95,17 @@ export async function measureAttention(
       cams.push(e.cam);
       camW = e.width;
       camH = e.height;
-      inside.push(massInsideMask(e.cam, e.width, e.height, masks[i]!));
+      inside.push(massInsideMask(e.cam, e.width, e.height, masks[i]));
     }
-    return { path: kept[i]!.path, image, mask: masks[i]!, cams, camW, camH, inside };
+    return { path: kept[i].path, image, mask: masks[i], cams, camW, camH, inside };
   });
   const summaries = bundles.map((_, b) => {
-    const v = records.map((r) => r.inside[b]!).filter((x) => Number.isFinite(x));
+    const v = records.map((r) => r.inside[b]).filter((x) => Number.isFinite(x));
     const sorted = [...v].sort((x, y) => x - y);
     return {
       n: v.length,
       meanInside: v.length ? v.reduce((a, c) => a + c, 0) / v.length : NaN,
-      medianInside: sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : NaN,
+      medianInside: sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : NaN,
       masksFromDataset: fromDataset,
       masksPredicted: predicted,
     };
@@ -116,7 +116,7 @@ export async function measureAttention(
 /** Rows of image (lung outline) | attention of bundle 0 | attention of bundle 1 ... */
 export async function writeAttentionFigure(path: string, records: AttentionRecord[], cell = 200): Promise<void> {
   if (records.length === 0) return;
-  const cols = 1 + records[0]!.cams.length;
+  const cols = 1 + records[0].cams.length;
   const gap = 4;
   const width = cols * cell + (cols + 1) * gap;
   const height = records.length * (cell + gap) + gap;
@@ -129,17 +129,17 @@ export async function writeAttentionFigure(path: string, records: AttentionRecor
       for (let y = 0; y < cell; y++) {
         for (let x = 0; x < cell; x++) {
           const i = y * cell + x;
-          const v = g.data[i]!;
+          const v = g.data[i];
           const at = ((gap + row * (cell + gap) + y) * width + gap + c * (cell + gap) + x) * 4;
           // Lung outline on the first panel: mask pixels with a background neighbour.
           const edge =
-            c === 0 && m.data[i]! > 127 && (x === 0 || y === 0 || m.data[i - 1]! <= 127 || m.data[i - cell]! <= 127 || x === cell - 1 || m.data[i + 1]! <= 127 || (y < cell - 1 && m.data[i + cell]! <= 127));
+            c === 0 && m.data[i] > 127 && (x === 0 || y === 0 || m.data[i - 1] <= 127 || m.data[i - cell] <= 127 || x === cell - 1 || m.data[i + 1] <= 127 || (y < cell - 1 && m.data[i + cell] <= 127));
           for (let k = 0; k < 3; k++) {
-            if (c === 0) rgba[at + k] = edge ? [60, 230, 80][k]! : v;
+            if (c === 0) rgba[at + k] = edge ? [60, 230, 80][k] : v;
             else {
-              const o = overlays[c - 1]!;
-              const a = o[i * 4 + 3]! / 255;
-              rgba[at + k] = Math.round(v * (1 - a) + o[i * 4 + k]! * a);
+              const o = overlays[c - 1];
+              const a = o[i * 4 + 3] / 255;
+              rgba[at + k] = Math.round(v * (1 - a) + o[i * 4 + k] * a);
             }
           }
           rgba[at + 3] = 255;
@@ -155,7 +155,7 @@ const num = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ?
 
 /** The raw vs masked table as self-contained HTML (figures embedded). */
 export function biasStudyHtml(study: BiasStudy, figures: { title: string; png: Uint8Array }[]): string {
-  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
   const rows = study.rows
     .map(
       (r) =>

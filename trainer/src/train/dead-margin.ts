@@ -67,35 +67,35 @@ export function preActivationStats(model: tf.LayersModel, batches: Iterable<tf.T
   const dense = layers.map((n, i) => {
     if (relu.get(n) !== 'dense') return null;
     const [kernel, bias] = model.getLayer(n).getWeights();
-    const idx = tf.tensor1d(channels[i]!, 'int32');
+    const idx = tf.tensor1d(channels[i], 'int32');
     const w = tf.gather(kernel!, idx, 1);
-    const b = bias ? tf.gather(bias, idx) : tf.zeros([channels[i]!.length]);
+    const b = bias ? tf.gather(bias, idx) : tf.zeros([channels[i].length]);
     idx.dispose();
     return { w, b };
   });
   const acc = layers.map((_, i) => ({
-    max: new Float64Array(channels[i]!.length).fill(-Infinity),
-    sum: new Float64Array(channels[i]!.length),
-    sumSq: new Float64Array(channels[i]!.length),
+    max: new Float64Array(channels[i].length).fill(-Infinity),
+    sum: new Float64Array(channels[i].length),
+    sumSq: new Float64Array(channels[i].length),
     n: 0,
   }));
   for (const x of batches) {
     const out = probe.predict(x);
     const list = Array.isArray(out) ? out : [out];
     list.forEach((t, i) => {
-      const k = channels[i]!.length;
+      const k = channels[i].length;
       const z = tf.tidy(() => {
         const d = dense[i];
         if (d) return tf.add(tf.matMul(t as tf.Tensor2D, d.w as tf.Tensor2D), d.b);
-        const picked = tf.gather(t, tf.tensor1d(channels[i]!, 'int32'), t.rank - 1);
+        const picked = tf.gather(t, tf.tensor1d(channels[i], 'int32'), t.rank - 1);
         return tf.reshape(picked, [-1, k]);
       });
       const data = z.dataSync();
-      const a = acc[i]!;
+      const a = acc[i];
       for (let r = 0; r < data.length; r += k) {
         for (let c = 0; c < k; c++) {
-          const v = data[r + c]!;
-          if (v > a.max[c]!) a.max[c] = v;
+          const v = data[r + c];
+          if (v > a.max[c]) a.max[c] = v;
           a.sum[c] += v;
           a.sumSq[c] += v * v;
         }
@@ -107,11 +107,11 @@ export function preActivationStats(model: tf.LayersModel, batches: Iterable<tf.T
   }
   for (const d of dense) if (d) tf.dispose([d.w, d.b]);
   layers.forEach((name, i) => {
-    const a = acc[i]!;
-    channels[i]!.forEach((unit, c) => {
-      const mean = a.sum[c]! / a.n;
-      const sd = Math.sqrt(Math.max(0, a.sumSq[c]! / a.n - mean * mean));
-      const max = a.max[c]!;
+    const a = acc[i];
+    channels[i].forEach((unit, c) => {
+      const mean = a.sum[c] / a.n;
+      const sd = Math.sqrt(Math.max(0, a.sumSq[c] / a.n - mean * mean));
+      const max = a.max[c];
       stats.set(`${name}:${unit}`, { max, mean, sd, margin: sd > 0 ? -max / sd : max < 0 ? Infinity : 0 });
     });
   });

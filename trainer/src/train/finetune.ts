@@ -123,7 +123,7 @@ export function splitGraph(model: tf.LayersModel, splitIndex: number): GraphSpli
       return;
     }
     used.add(t.sourceLayer);
-    for (const input of t.sourceLayer.inboundNodes[t.nodeIndex]!.inputTensors) visit(input);
+    for (const input of t.sourceLayer.inboundNodes[t.nodeIndex].inputTensors) visit(input);
   };
   for (const out of model.outputs) visit(out);
   const inputIds = new Set(model.inputs.map((t) => t.id));
@@ -163,10 +163,10 @@ export function plainConv(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tenso
   let y: tf.Tensor = tf.conv2d(
     inputs[0] as tf.Tensor4D,
     conv.kernel.read() as tf.Tensor4D,
-    [strides[0]!, strides[1] ?? strides[0]!],
+    [strides[0], strides[1] ?? strides[0]],
     cfg.padding,
     'NHWC',
-    [dilations[0]!, dilations[1] ?? dilations[0]!],
+    [dilations[0], dilations[1] ?? dilations[0]],
   );
   if (conv.bias) y = tf.add(y, conv.bias.read());
   return conv.activation ? conv.activation.apply(y) : y;
@@ -179,7 +179,7 @@ export function plainConv(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tenso
 export function relu6Op(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined {
   if (layer.getClassName() !== 'ReLU' || inputs.length !== 1) return undefined;
   const cfg = layer.getConfig();
-  return cfg.maxValue === 6 && !cfg.negativeSlope && !cfg.threshold ? tf.relu6(inputs[0]!) : undefined;
+  return cfg.maxValue === 6 && !cfg.negativeSlope && !cfg.threshold ? tf.relu6(inputs[0]) : undefined;
 }
 
 /**
@@ -199,16 +199,16 @@ export function runGraphFrom(
     const have = values.get(t.id);
     if (have) return have;
     const layer = t.sourceLayer;
-    const node = layer.inboundNodes[t.nodeIndex]!;
+    const node = layer.inboundNodes[t.nodeIndex];
     const inputs = node.inputTensors.map(evaluate);
     const isBn = layer.getClassName() === 'BatchNormalization';
     const kwargs = { ...(node.callArgs ?? {}), training: isBn ? false : training };
     const out =
       override?.(layer, inputs) ??
       (training ? (plainConv(layer, inputs) ?? relu6Op(layer, inputs)) : undefined) ??
-      (layer.apply(inputs.length === 1 ? inputs[0]! : inputs, kwargs) as tf.Tensor | tf.Tensor[]);
+      (layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor | tf.Tensor[]);
     const outs = Array.isArray(out) ? out : [out];
-    node.outputTensors.forEach((o, i) => values.set(o.id, outs[i]!));
+    node.outputTensors.forEach((o, i) => values.set(o.id, outs[i]));
     const v = values.get(t.id);
     if (!v) throw new Error(`graph evaluation did not produce ${t.name}`);
     return v;
@@ -220,8 +220,8 @@ export function runGraphFrom(
 // Inputs and the cached forward pass
 
 function inputShapeOf(model: tf.LayersModel): number[] {
-  const shape = model.inputs[0]!.shape.slice(1);
-  if (shape.some((d) => d == null)) throw new Error(`the model input shape [${model.inputs[0]!.shape}] must be fully defined`);
+  const shape = model.inputs[0].shape.slice(1);
+  if (shape.some((d) => d == null)) throw new Error(`the model input shape [${model.inputs[0].shape}] must be fully defined`);
   return shape as number[];
 }
 
@@ -277,12 +277,12 @@ async function cacheActivations(
     x.dispose();
     const outs = Array.isArray(out) ? out : [out];
     for (let k = 0; k < outs.length; k++) {
-      buffers[k]!.set(await outs[k]!.data(), start * sizes[k]!);
-      outs[k]!.dispose();
+      buffers[k].set(await outs[k].data(), start * sizes[k]);
+      outs[k].dispose();
     }
     bar?.tick(idx.length);
   }
-  return buffers.map((b, k) => tf.tensor(b, [n, ...shapes[k]!]));
+  return buffers.map((b, k) => tf.tensor(b, [n, ...shapes[k]]));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ export class SeededRng {
     const a = range(n);
     for (let i = n - 1; i > 0; i--) {
       const j = Math.floor(this.next() * (i + 1));
-      [a[i], a[j]] = [a[j]!, a[i]!];
+      [a[i], a[j]] = [a[j], a[i]];
     }
     return a;
   }
@@ -468,7 +468,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   const log = opts.log ?? (() => {});
   if (model.outputs.length !== 1) throw new Error('fineTune expects a model with one (softmax) output');
   if (!(opts.epochs >= 1 && opts.batchSize >= 1)) throw new Error('epochs and batchSize must be >= 1');
-  const classes = model.outputs[0]!.shape[1] as number;
+  const classes = model.outputs[0].shape[1] as number;
   for (const [name, split] of Object.entries(data)) {
     splitSize(split);
     const bad = split.y.find((c: number) => !Number.isInteger(c) || c < 0 || c >= classes);
@@ -483,10 +483,10 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   if (variables.length === 0) throw new Error('nothing to train: the layers after the split have no trainable weights');
   const vars = variables.map((v) => v.read() as tf.Variable);
   const specs: TensorSpec[] = variables.map((v) => ({ name: v.originalName, shape: v.shape as number[] }));
-  const output = model.outputs[0]!;
+  const output = model.outputs[0];
   const inputShape = inputShapeOf(model);
   log(
-    `fine-tune: ${split.trainableLayers.length} layers trained from '${model.layers[split.splitIndex]!.name}' ` +
+    `fine-tune: ${split.trainableLayers.length} layers trained from '${model.layers[split.splitIndex].name}' ` +
       `(${specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0)} parameters), ` +
       `${nTrain} train / ${nVal} val samples`,
   );
@@ -496,7 +496,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     seed: opts.seed,
     batchSize: opts.batchSize,
     learningRate: opts.learningRate,
-    splitLayer: model.layers[split.splitIndex]!.name,
+    splitLayer: model.layers[split.splitIndex].name,
     nTrain,
     nVal,
     labels: sha256(new TextEncoder().encode(JSON.stringify([data.train.y, data.val.y]))).slice(0, 16),
@@ -530,7 +530,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   let bestWeights: Float32Array[] | null = null;
   let bestRef: BinRef | null = null;
   const setVars = (arrays: Float32Array[]) =>
-    tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(arrays[i]!, specs[i]!.shape))));
+    tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(arrays[i], specs[i].shape))));
   if (state) {
     const s = state;
     setVars(await readBin(opts.checkpointDir, s.weights, specs));
@@ -538,7 +538,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     const moments = await readBin(opts.checkpointDir, s.optimizer.file, [...specs, ...specs]);
     await optimizer.setWeights([
       { name: 'iter', tensor: tf.scalar(s.optimizer.iterations, 'int32') },
-      ...moments.map((m, i) => ({ name: `${specs[i % specs.length]!.name}/${i < specs.length ? 'm' : 'v'}`, tensor: tf.tensor(m, specs[i % specs.length]!.shape) })),
+      ...moments.map((m, i) => ({ name: `${specs[i % specs.length].name}/${i < specs.length ? 'm' : 'v'}`, tensor: tf.tensor(m, specs[i % specs.length].shape) })),
     ]);
     rng.state = s.rngState >>> 0;
     history = s.history;
@@ -570,12 +570,12 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   const batchInputs = async (which: 'train' | 'val', idx: number[]): Promise<Map<number, tf.Tensor>> => {
     if (cached) {
       const sel = tf.tensor1d(idx, 'int32');
-      const m = new Map(split.frontier.map((t, k) => [t.id, tf.gather(cached![which][k]!, sel)] as const));
+      const m = new Map(split.frontier.map((t, k) => [t.id, tf.gather(cached![which][k], sel)] as const));
       sel.dispose();
       return m;
     }
     const x = await loadInputs(data[which], idx, inputShape);
-    return new Map([[model.inputs[0]!.id, x as tf.Tensor]]);
+    return new Map([[model.inputs[0].id, x as tf.Tensor]]);
   };
 
   const initialBackend = tf.getBackend();
@@ -607,7 +607,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   };
   // Values are read with data(), not dataSync(): WebGPU in Node cannot read GPU buffers synchronously.
   const countHits = async (hits: tf.Scalar[]): Promise<number> => {
-    const c = (await Promise.all(hits.map((h) => h.data()))).reduce((a, h) => a + h[0]!, 0);
+    const c = (await Promise.all(hits.map((h) => h.data()))).reduce((a, h) => a + h[0], 0);
     tf.dispose(hits);
     return c;
   };
@@ -617,7 +617,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     const micro = opts.microBatchSize && opts.microBatchSize < n ? opts.microBatchSize : n;
     if (micro === n) {
       const cost = optimizer.minimize(() => microLoss(inputs, labels, hits), true, vars)!;
-      const loss = (await cost.data())[0]!;
+      const loss = (await cost.data())[0];
       cost.dispose();
       return { loss, correct: await countHits(hits) };
     }
@@ -644,20 +644,20 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
       const idx = range(Math.min(bs, nVal - start)).map((i) => start + i);
       const inputs = await batchInputs('val', idx);
       const [ce, hit] = tf.tidy(() => {
-        const labels = tf.tensor1d(idx.map((i) => data.val.y[i]!), 'int32');
+        const labels = tf.tensor1d(idx.map((i) => data.val.y[i]), 'int32');
         const [probs] = runGraphFrom([output], inputs, false);
         return [
           tf.mul(crossEntropy(probs!, labels, classes), idx.length),
           tf.sum(tf.cast(tf.equal(tf.argMax(probs!, -1), labels), 'float32')),
         ];
       });
-      const [l, c] = [(await ce!.data())[0]!, (await hit!.data())[0]!];
+      const [l, c] = [(await ce!.data())[0], (await hit!.data())[0]];
       tf.dispose([ce!, hit!, ...inputs.values()]);
       lossSum += l;
       correct += c;
     }
     const regT = tf.tidy(() => regularization(split.trainableLayers) ?? tf.scalar(0));
-    const reg = (await regT.data())[0]!;
+    const reg = (await regT.data())[0];
     regT.dispose();
     return { loss: lossSum / nVal + reg, accuracy: correct / nVal };
   };
@@ -670,8 +670,8 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     const optWeights = await optimizer.getWeights();
     const moments = (await Promise.all(optWeights.slice(1).map((w) => w.tensor.data()))) as Float32Array[];
     if (moments.length !== 2 * vars.length) throw new Error('unexpected Adam state layout');
-    const iterations = (await optWeights[0]!.tensor.data())[0]!;
-    optWeights[0]!.tensor.dispose(); // the moments are the optimizer's own variables
+    const iterations = (await optWeights[0].tensor.data())[0];
+    optWeights[0].tensor.dispose(); // the moments are the optimizer's own variables
     const optimizerRef = await writeBin(dir, epochFile('optimizer', epoch), moments);
     const next: CheckpointState = {
       format: CHECKPOINT_FORMAT,
@@ -702,13 +702,13 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
       for (let s = 0; s < steps; s++) {
         const idx = order.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
         const inputs = await batchInputs('train', idx);
-        const labels = tf.tensor1d(idx.map((i) => data.train.y[i]!), 'int32');
+        const labels = tf.tensor1d(idx.map((i) => data.train.y[i]), 'int32');
         let r: { loss: number; correct: number };
         try {
           r = await step(inputs, labels);
         } catch (e) {
           if (!isMissingKernelError(e) || tf.getBackend() === 'cpu') throw e;
-          await switchToCpu((e as Error).message.split('\n')[0]!);
+          await switchToCpu((e as Error).message.split('\n')[0]);
           r = await step(inputs, labels);
         }
         tf.dispose([...inputs.values(), labels]);

@@ -29,7 +29,7 @@ export class ImageSet {
   batch(indices: number[]): tf.Tensor4D {
     const { size } = this.spec;
     const out = new Float32Array(indices.length * size * size * 3);
-    indices.forEach((idx, i) => out.set(greyToInput(this.images[idx]!, this.spec), i * size * size * 3));
+    indices.forEach((idx, i) => out.set(greyToInput(this.images[idx], this.spec), i * size * size * 3));
     return tf.tensor4d(out, [indices.length, size, size, 3]);
   }
 
@@ -44,8 +44,8 @@ export class ImageSet {
 
   subset(indices: number[]): ImageSet {
     return new ImageSet(
-      indices.map((i) => this.samples[i]!),
-      indices.map((i) => this.images[i]!),
+      indices.map((i) => this.samples[i]),
+      indices.map((i) => this.images[i]),
       this.spec,
     );
   }
@@ -64,7 +64,7 @@ export async function loadImageSet(
   const images: GreyImage[] = [];
   const skipped: SkippedFile[] = [];
   for (let i = 0; i < samples.length; i++) {
-    const s = samples[i]!;
+    const s = samples[i];
     try {
       const grey = await readGreyImage(s.path);
       images.push(resizeGrey(grey, spec.size, spec.size));
@@ -87,9 +87,9 @@ export function predictRows(model: tf.LayersModel, set: ImageSet, batchSize = 32
       return Array.isArray(y) ? y : [y];
     });
     ys.forEach((y, o) => {
-      const [n, d] = [y.shape[0]!, y.size / y.shape[0]!];
+      const [n, d] = [y.shape[0], y.size / y.shape[0]];
       const data = y.dataSync() as Float32Array;
-      for (let r = 0; r < n; r++) rows[o]!.push(data.slice(r * d, (r + 1) * d));
+      for (let r = 0; r < n; r++) rows[o].push(data.slice(r * d, (r + 1) * d));
     });
     tf.dispose([x, ...ys]);
   }

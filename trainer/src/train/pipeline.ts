@@ -264,7 +264,7 @@ export class Pipeline {
     if (!this.sets) {
       const d = this.exp.result<DataResult>('data');
       const sets = await this.decodeSplit(d.split);
-      if (sets.skipped.length) throw new Error(`${sets.skipped.length} image(s) that decoded before no longer do: ${sets.skipped[0]!.path}`);
+      if (sets.skipped.length) throw new Error(`${sets.skipped.length} image(s) that decoded before no longer do: ${sets.skipped[0].path}`);
       this.sets = { train: sets.train, val: sets.val, test: sets.test };
     }
     return this.sets;
@@ -378,9 +378,9 @@ export class Pipeline {
       const valStats = await measure(val, 'unit statistics (validation)', Object.keys(stats.tensors));
       const holdsOnVal = (u: PlannedUnit) =>
         u.constants.every((c) => {
-          const m = valStats.tensors[c.tensor]!;
-          const variance = m.m2[c.channel]! / m.count;
-          return variance <= this.opts.varianceThreshold && Math.abs(m.mean[c.channel]! - c.value) <= 1e-6 * Math.max(1, Math.abs(c.value));
+          const m = valStats.tensors[c.tensor];
+          const variance = m.m2[c.channel] / m.count;
+          return variance <= this.opts.varianceThreshold && Math.abs(m.mean[c.channel] - c.value) <= 1e-6 * Math.max(1, Math.abs(c.value));
         });
       const confirmed = restrictPlan(planned, holdsOnVal);
       const unconfirmed = planned.units.length - confirmed.units.length;
@@ -398,7 +398,7 @@ export class Pipeline {
       );
       const pruned = applyPruning(model, plan);
       const summary = pruningSummary(model, pruned, plan);
-      const fc2Units = (model.getLayer('fc2').outputShape as number[])[1]!;
+      const fc2Units = (model.getLayer('fc2').outputShape as number[])[1];
       const removedFc2 = new Set(plan.removedChannels['fc2'] ?? []);
       const keptFeatures = [...Array(fc2Units).keys()].filter((i) => !removedFc2.has(i));
 
@@ -413,8 +413,8 @@ export class Pipeline {
         let features = 0;
         let logits = 0;
         for (let i = 0; i < set.size; i++) {
-          keptFeatures.forEach((orig, j) => (features = Math.max(features, Math.abs(fa![i]![orig]! - fb![i]![j]!))));
-          la![i]!.forEach((v, c) => (logits = Math.max(logits, Math.abs(v - lb![i]![c]!))));
+          keptFeatures.forEach((orig, j) => (features = Math.max(features, Math.abs(fa![i][orig] - fb![i][j]))));
+          la![i].forEach((v, c) => (logits = Math.max(logits, Math.abs(v - lb![i][c]))));
         }
         return { features, logits };
       };
@@ -470,7 +470,7 @@ export class Pipeline {
       const sweep = sweepKWithSvm(Xtr!, train.labels, evalOn.X, evalOn.y, F);
       const local = selectKBest(F, sweep.k);
       this.log(`k = ${sweep.k} of ${F.length}`);
-      const pick = (X: Float32Array[]) => X.map((row) => local.map((j) => row[j]!));
+      const pick = (X: Float32Array[]) => X.map((row) => local.map((j) => row[j]));
       const [Str, Sva, Ste] = [pick(Xtr!), pick(Xva!), pick(Xte!)];
 
       const results: ClassifierResult[] = [];
@@ -515,7 +515,7 @@ export class Pipeline {
         protocol: o.kProtocol,
         k: sweep.k,
         sweep: sweep.sweep,
-        selected: local.map((j) => pr.keptFeatures[j]!),
+        selected: local.map((j) => pr.keptFeatures[j]),
         totalFeatures: o.fc2,
         fScores: Array.from(F),
         classifiers: results,
@@ -596,7 +596,7 @@ export class Pipeline {
       let diff = 0;
       for (let i = 0; i < test.size; i += 32) {
         const preds = bm.classifyBatch(test.images.slice(i, i + 32), { premasked: true });
-        preds.forEach((p, j) => p.probabilities.forEach((v, c) => (diff = Math.max(diff, Math.abs(v - sel.testProbabilities[i + j]![c]!)))));
+        preds.forEach((p, j) => p.probabilities.forEach((v, c) => (diff = Math.max(diff, Math.abs(v - sel.testProbabilities[i + j][c])))));
       }
       bm.dispose();
       this.log(`bundle written to ${dir}; reproduces the test probabilities to ${diff.toExponential(2)}`);
@@ -668,16 +668,16 @@ export class Pipeline {
           const idx = test.labels.flatMap((l, i) => (l === c ? [i] : [])).slice(0, this.opts.gradcamSamples);
           if (idx.length === 0) continue;
           const rows = idx.map((i) => {
-            const img = test.images[i]!;
+            const img = test.images[i];
             const p = bm.classify(img, { premasked: true });
             const cam = bm.explain(img, p.classIndex, { premasked: true });
-            samples.push({ path: test.samples[i]!.path, trueClass: className, predicted: p.className, probability: p.probabilities[p.classIndex]! });
+            samples.push({ path: test.samples[i].path, trueClass: className, predicted: p.className, probability: p.probabilities[p.classIndex] });
             return {
               image: img,
               cam: cam.cam,
               camW: cam.width,
               camH: cam.height,
-              title: `true ${className}, predicted ${p.className} (${(100 * p.probabilities[p.classIndex]!).toFixed(1)}%)`,
+              title: `true ${className}, predicted ${p.className} (${(100 * p.probabilities[p.classIndex]).toFixed(1)}%)`,
             };
           });
           const grid = gradcamGrid(rows, 224);

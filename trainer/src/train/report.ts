@@ -40,7 +40,7 @@ function metricsToEntry(name: string, group: EvaluationEntry['group'], classes: 
 function rocFromScores(y: number[], scores: number[][], classes: string[]) {
   return classes.map((c, k) => {
     const yb = y.map((l) => (l === k ? 1 : 0));
-    const s = scores.map((row) => row[k]!);
+    const s = scores.map((row) => row[k]);
     const r = rocCurve(yb, s);
     return { name: c, fpr: r.fpr, tpr: r.tpr, auc: rocAuc(yb, s) };
   });

@@ -163,10 +163,10 @@ export function augmentPair(image: GreyImage, mask: GreyImage, rand: () => numbe
       const fy = sy - y0;
       const d = image.data;
       const v =
-        (1 - fy) * ((1 - fx) * d[y0 * w + x0]! + fx * d[y0 * w + x1]!) + fy * ((1 - fx) * d[y1 * w + x0]! + fx * d[y1 * w + x1]!);
+        (1 - fy) * ((1 - fx) * d[y0 * w + x0] + fx * d[y0 * w + x1]) + fy * ((1 - fx) * d[y1 * w + x0] + fx * d[y1 * w + x1]);
       const g = (v - 127.5) * gain + 127.5 + offset;
       img[i] = g < 0 ? 0 : g > 255 ? 255 : Math.round(g);
-      msk[i] = mask.data[Math.round(sy) * w + Math.round(sx)]!;
+      msk[i] = mask.data[Math.round(sy) * w + Math.round(sx)];
     }
   }
   return [
@@ -221,8 +221,8 @@ export function trainingForward(model: tf.LayersModel, x: tf.Tensor4D): tf.Tenso
     if (conv.bias) y = tf.add(y, conv.bias.read());
     return conv.activation ? conv.activation.apply(y) : y;
   };
-  const known = new Map<number, tf.Tensor>([[model.inputs[0]!.id, x]]);
-  return runGraphFrom([model.outputs[0]!], known, true, viaConvSame)[0] as tf.Tensor4D;
+  const known = new Map<number, tf.Tensor>([[model.inputs[0].id, x]]);
+  return runGraphFrom([model.outputs[0]], known, true, viaConvSame)[0] as tf.Tensor4D;
 }
 
 /** Mean over the batch of binary cross-entropy + (1 - soft Dice). */
@@ -283,8 +283,8 @@ function toTensors(images: GreyImage[], masks: GreyImage[], size: number): [tf.T
   const y = new Float32Array(images.length * per);
   images.forEach((img, i) => {
     x.set(segmenterInput(img, size), i * per);
-    const m = masks[i]!.data;
-    for (let j = 0; j < per; j++) y[i * per + j] = m[j]! > 127 ? 1 : 0;
+    const m = masks[i].data;
+    for (let j = 0; j < per; j++) y[i * per + j] = m[j] > 127 ? 1 : 0;
   });
   return [tf.tensor4d(x, [images.length, size, size, 1]), tf.tensor4d(y, [images.length, size, size, 1])];
 }
@@ -297,8 +297,8 @@ export function quickDice(model: tf.LayersModel, set: PairSet): number {
   let sum = 0;
   probs.forEach((p, i) => {
     const pred = new Uint8Array(p.length);
-    for (let j = 0; j < p.length; j++) pred[j] = p[j]! > 0.5 ? 255 : 0;
-    sum += maskOverlap({ width: size, height: size, data: pred }, set.masks[i]!).dice;
+    for (let j = 0; j < p.length; j++) pred[j] = p[j] > 0.5 ? 255 : 0;
+    sum += maskOverlap({ width: size, height: size, data: pred }, set.masks[i]).dice;
   });
   return sum / probs.length;
 }
@@ -330,7 +330,7 @@ export async function trainSegmenter(train: PairSet, val: PairSet, o: SegmenterT
     for (let s = 0; s < order.length; s += o.batchSize) {
       const idx = order.slice(s, s + o.batchSize);
       const pairs = idx.map((i) =>
-        o.augmentation ? augmentPair(train.images[i]!, train.masks[i]!, rand, o.augmentation) : [train.images[i]!, train.masks[i]!],
+        o.augmentation ? augmentPair(train.images[i], train.masks[i], rand, o.augmentation) : [train.images[i], train.masks[i]],
       );
       const [x, y] = toTensors(
         pairs.map((p) => p[0]),
@@ -338,7 +338,7 @@ export async function trainSegmenter(train: PairSet, val: PairSet, o: SegmenterT
         size,
       );
       const cost = optimizer.minimize(() => diceBceLoss(y, trainingForward(model, x)), true, vars)!;
-      lossSum += cost.dataSync()[0]! * idx.length;
+      lossSum += cost.dataSync()[0] * idx.length;
       tf.dispose([cost, x, y]);
     }
     const valDice = quickDice(model, evalSet);
@@ -447,7 +447,7 @@ export async function evaluateSegmenter(
     n: perImage.length,
     dice: mean(perImage.map((s) => s.dice)),
     iou: mean(perImage.map((s) => s.iou)),
-    medianDice: dices.length ? dices[Math.floor((dices.length - 1) / 2)]! : NaN,
+    medianDice: dices.length ? dices[Math.floor((dices.length - 1) / 2)] : NaN,
     minDice: dices[0] ?? NaN,
     rawDice: mean(perImage.map((s) => s.rawDice)),
     perImage,
@@ -471,10 +471,10 @@ export async function writePairFigure(path: string, rows: GreyImage[][], cell = 
     panels.forEach((m, c) => {
       for (let y = 0; y < cell; y++) {
         for (let x = 0; x < cell; x++) {
-          const v = g.data[y * cell + x]!;
+          const v = g.data[y * cell + x];
           const at = ((gap + r * (cell + gap) + y) * width + gap + c * (cell + gap) + x) * 4;
-          const on = m ? m.data[y * cell + x]! > 127 : false;
-          for (let k = 0; k < 3; k++) rgba[at + k] = on ? Math.round(0.55 * v + 0.45 * tints[c]![k]!) : v;
+          const on = m ? m.data[y * cell + x] > 127 : false;
+          for (let k = 0; k < 3; k++) rgba[at + k] = on ? Math.round(0.55 * v + 0.45 * tints[c][k]) : v;
           rgba[at + 3] = 255;
         }
       }
@@ -579,16 +579,16 @@ export async function lungMasks(
   const masks: (GreyImage | undefined)[] = new Array(images.length);
   const need: number[] = [];
   for (let i = 0; i < images.length; i++) {
-    const mp = samples[i]!.maskPath;
-    if (mp) masks[i] = resizeMask(await readGreyImage(mp), images[i]!.width, images[i]!.height);
+    const mp = samples[i].maskPath;
+    if (mp) masks[i] = resizeMask(await readGreyImage(mp), images[i].width, images[i].height);
     else need.push(i);
   }
   if (need.length && !segmenter) {
-    throw new Error(`${need.length} image(s) have no lung mask (e.g. ${samples[need[0]!]!.path}) and no segmenter was given (--segmenter DIR)`);
+    throw new Error(`${need.length} image(s) have no lung mask (e.g. ${samples[need[0]].path}) and no segmenter was given (--segmenter DIR)`);
   }
   for (let s = 0; s < need.length; s += 32) {
     const idx = need.slice(s, s + 32);
-    const pred = segmentLungsBatch(segmenter!.model, idx.map((i) => images[i]!), segmenter!.meta.refinement);
+    const pred = segmentLungsBatch(segmenter!.model, idx.map((i) => images[i]), segmenter!.meta.refinement);
     idx.forEach((i, k) => (masks[i] = pred[k]));
   }
   return { masks: masks as GreyImage[], fromDataset: images.length - need.length, predicted: need.length };
@@ -600,6 +600,6 @@ export async function maskImageSet(
   segmenter: LoadedSegmenter | null,
 ): Promise<{ set: ImageSet; fromDataset: number; predicted: number }> {
   const { masks, fromDataset, predicted } = await lungMasks(set.samples, set.images, segmenter);
-  const images = set.images.map((img, i) => lungMaskedImage(img, masks[i]!));
+  const images = set.images.map((img, i) => lungMaskedImage(img, masks[i]));
   return { set: new ImageSet(set.samples, images, set.spec), fromDataset, predicted };
 }

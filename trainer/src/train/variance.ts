@@ -29,7 +29,7 @@ export interface MeasureOptions {
 /** Population variance per channel (M2 / count). */
 export function channelVariance(m: ChannelMoments): Float64Array {
   const v = new Float64Array(m.mean.length);
-  for (let k = 0; k < v.length; k++) v[k] = m.count > 0 ? m.m2[k]! / m.count : NaN;
+  for (let k = 0; k < v.length; k++) v[k] = m.count > 0 ? m.m2[k] / m.count : NaN;
   return v;
 }
 
@@ -39,12 +39,12 @@ export function blockMoments(values: ArrayLike<number>, channels: number): Chann
   if (!Number.isInteger(rows)) throw new Error(`${values.length} values do not split into ${channels} channels`);
   const mean = new Float64Array(channels);
   const m2 = new Float64Array(channels);
-  for (let r = 0, i = 0; r < rows; r++) for (let k = 0; k < channels; k++, i++) mean[k]! += values[i]!;
-  for (let k = 0; k < channels; k++) mean[k]! /= rows;
+  for (let r = 0, i = 0; r < rows; r++) for (let k = 0; k < channels; k++, i++) mean[k] += values[i];
+  for (let k = 0; k < channels; k++) mean[k] /= rows;
   for (let r = 0, i = 0; r < rows; r++) {
     for (let k = 0; k < channels; k++, i++) {
-      const d = values[i]! - mean[k]!;
-      m2[k]! += d * d;
+      const d = values[i] - mean[k];
+      m2[k] += d * d;
     }
   }
   return { count: rows, mean, m2 };
@@ -62,10 +62,10 @@ export function mergeMoments(a: ChannelMoments, b: ChannelMoments): ChannelMomen
   const n = a.count + b.count;
   const wb = b.count / n;
   for (let k = 0; k < a.mean.length; k++) {
-    const delta = b.mean[k]! - a.mean[k]!;
-    a.m2[k] = a.m2[k]! + b.m2[k]! + delta * delta * a.count * wb;
+    const delta = b.mean[k] - a.mean[k];
+    a.m2[k] = a.m2[k] + b.m2[k] + delta * delta * a.count * wb;
     // delta == 0 leaves the mean bitwise unchanged, which keeps constant channels exact.
-    if (delta !== 0) a.mean[k] = a.mean[k]! + delta * wb;
+    if (delta !== 0) a.mean[k] = a.mean[k] + delta * wb;
   }
   a.count = n;
   return a;
@@ -88,7 +88,7 @@ export async function measureUnitStats(
   const probe = tf.model({ inputs: fm.inputs, outputs });
   const tensors: Record<string, ChannelMoments> = {};
   for (const [i, n] of names.entries()) {
-    const c = outputs[i]!.shape[outputs[i]!.shape.length - 1];
+    const c = outputs[i].shape[outputs[i].shape.length - 1];
     if (typeof c !== 'number') throw new Error(`tensor '${n}' has an unknown channel count`);
     tensors[n] = { count: 0, mean: new Float64Array(c), m2: new Float64Array(c) };
   }
@@ -100,9 +100,9 @@ export async function measureUnitStats(
     if (options.disposeBatches) batch.dispose();
     try {
       for (const [i, n] of names.entries()) {
-        const t = list[i]!;
+        const t = list[i];
         const values = (await t.data()) as Float32Array;
-        mergeMoments(tensors[n]!, blockMoments(values, tensors[n]!.mean.length));
+        mergeMoments(tensors[n], blockMoments(values, tensors[n].mean.length));
       }
     } finally {
       tf.dispose(list);

@@ -136,11 +136,11 @@ function outerFilterGrad(b: WasmBackend, x: Info, dy: Info, m: number, cin: numb
     const pv = b.typedArrayFromHeap(part) as Float32Array;
     pv.fill(0);
     fns.outerAcc(partAt, nAt + 4 * r0 * narrow, 4 * narrow, wAt + 4 * r0 * wide, 4 * wide, Math.min(block, m - r0), narrow, wide);
-    for (let i = 0; i < acc.length; i++) acc[i]! += pv[i]!;
+    for (let i = 0; i < acc.length; i++) acc[i] += pv[i];
   }
   const ov = b.typedArrayFromHeap(out) as Float32Array;
   if (!swap) ov.set(acc);
-  else for (let co = 0; co < cout; co++) for (let ci = 0; ci < cin; ci++) ov[ci * cout + co] = acc[co * cin + ci]!;
+  else for (let co = 0; co < cout; co++) for (let ci = 0; ci < cin; ci++) ov[ci * cout + co] = acc[co * cin + ci];
   free(b, part);
   return out;
 }
@@ -172,7 +172,7 @@ function directFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filter
     },
     () => {
       const pv = b.typedArrayFromHeap(part) as Float32Array;
-      for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+      for (let t = 0; t < acc.length; t++) acc[t] += pv[t];
       pv.fill(0);
     },
   );
@@ -214,7 +214,7 @@ function im2colFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filter
               const rowBase = (n * H + iy) * W;
               for (let xo = 0; xo < ow; xo++) {
                 const ix = xo * sw - pl + j * dw;
-                colsV[o++] = ix < 0 || ix >= W ? 0 : xv[(rowBase + ix) * cin + ci]!;
+                colsV[o++] = ix < 0 || ix >= W ? 0 : xv[(rowBase + ix) * cin + ci];
               }
             }
           }
@@ -226,7 +226,7 @@ function im2colFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filter
     free(b, cols);
     if (dySlice !== dy) free(b, dySlice);
     const pv = b.typedArrayFromHeap(part) as Float32Array;
-    if (acc) for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+    if (acc) for (let t = 0; t < acc.length; t++) acc[t] += pv[t];
     else acc = pv.slice();
     free(b, part);
   }
@@ -627,7 +627,7 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
       },
       () => {
         const pv = b.typedArrayFromHeap(part) as Float32Array;
-        for (let t = 0; t < acc.length; t++) acc[t]! += pv[t]!;
+        for (let t = 0; t < acc.length; t++) acc[t] += pv[t];
         pv.fill(0);
       },
     );
@@ -644,9 +644,9 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
       const xi = ((r.n * H + r.iy) * W + r.ix0 + k * sw) * cin;
       const yo = ((r.n * oh + r.y) * ow + r.x0 + k) * cout;
       if (mult === 1) {
-        for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ch]! * yv[yo + ch]!;
+        for (let ch = 0; ch < cout; ch++) acc[ao + ch] += xv[xi + ch] * yv[yo + ch];
       } else {
-        for (let ch = 0; ch < cout; ch++) acc[ao + ch]! += xv[xi + ((ch / mult) | 0)]! * yv[yo + ch]!;
+        for (let ch = 0; ch < cout; ch++) acc[ao + ch] += xv[xi + ((ch / mult) | 0)] * yv[yo + ch];
       }
     }
   });
@@ -684,9 +684,9 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
       const xi = ((r.n * H + r.iy) * W + r.ix0 + k * sw) * cin;
       const yo = ((r.n * oh + r.y) * ow + r.x0 + k) * cout;
       if (mult === 1) {
-        for (let ch = 0; ch < cout; ch++) dx[xi + ch]! += yv[yo + ch]! * wv[wo + ch]!;
+        for (let ch = 0; ch < cout; ch++) dx[xi + ch] += yv[yo + ch] * wv[wo + ch];
       } else {
-        for (let ch = 0; ch < cout; ch++) dx[xi + ((ch / mult) | 0)]! += yv[yo + ch]! * wv[wo + ch]!;
+        for (let ch = 0; ch < cout; ch++) dx[xi + ((ch / mult) | 0)] += yv[yo + ch] * wv[wo + ch];
       }
     }
   });
@@ -743,10 +743,10 @@ function columnDot({ inputs, backend, attrs }: KernelArgs): Info {
       const av = b.typedArrayFromHeap(a) as Float32Array;
       const bv = b.typedArrayFromHeap(other ?? ones!) as Float32Array;
       for (let r = r0; r < r0 + n; r++) {
-        for (let ch = 0; ch < channels; ch++) pv[ch]! += av[r * channels + ch]! * bv[(other ? r * channels : 0) + ch]!;
+        for (let ch = 0; ch < channels; ch++) pv[ch] += av[r * channels + ch] * bv[(other ? r * channels : 0) + ch];
       }
     }
-    for (let ch = 0; ch < channels; ch++) acc[ch]! += pv[ch]!;
+    for (let ch = 0; ch < channels; ch++) acc[ch] += pv[ch];
   }
   (b.typedArrayFromHeap(out) as Float32Array).set(acc);
   free(b, part);
@@ -767,7 +767,7 @@ function scaleChannels(x: tf.Tensor, a: tf.Tensor1D): tf.Tensor {
 function scaleChannelsKernel({ inputs, backend }: KernelArgs): Info {
   const b = backend as WasmBackend;
   const { x, a } = inputs as { x: Info; a: Info };
-  const c = a.shape[0]!;
+  const c = a.shape[0];
   const fns = simd(b);
   const out = b.makeOutput(x.shape, 'float32');
   const zero = b.makeOutput([c], 'float32');
@@ -779,7 +779,7 @@ function scaleChannelsKernel({ inputs, backend }: KernelArgs): Info {
     const o = b.typedArrayFromHeap(out) as Float32Array;
     const xv = b.typedArrayFromHeap(x) as Float32Array;
     const av = b.typedArrayFromHeap(a) as Float32Array;
-    for (let i = 0; i < o.length; i++) o[i] = xv[i]! * av[i % c]!;
+    for (let i = 0; i < o.length; i++) o[i] = xv[i] * av[i % c];
   }
   free(b, zero);
   return out;
@@ -798,7 +798,7 @@ function registerBatchNormGradient(): void {
       const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
       const dyT = dy as tf.Tensor;
       // Per-channel statistics over the last axis (what tf.layers uses); anything else: tfjs' own gradient.
-      const channels = x.shape[x.shape.length - 1]!;
+      const channels = x.shape[x.shape.length - 1];
       if (mean.rank !== 1 || mean.shape[0] !== channels || x.rank < 2) return original.gradFunc(dy, saved, attrs);
       const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
       const inv = tf.rsqrt(tf.add(variance, eps));
@@ -838,8 +838,8 @@ function clipGrad({ inputs, backend, attrs }: KernelArgs): Info {
   const xv = b.typedArrayFromHeap(x) as Float32Array;
   const g = b.typedArrayFromHeap(dy) as Float32Array;
   for (let i = vectorEnd; i < n; i++) {
-    const v = xv[i]!;
-    o[i] = v >= lo && v <= hi ? g[i]! : 0;
+    const v = xv[i];
+    o[i] = v >= lo && v <= hi ? g[i] : 0;
   }
   return out;
 }
@@ -888,7 +888,7 @@ function batchNorm(args: KernelArgs): Info {
   const b = args.backend as WasmBackend;
   const { x, mean, variance, offset, scale } = args.inputs as Record<string, Info | undefined>;
   const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
-  const c = x!.shape[x!.shape.length - 1]!;
+  const c = x!.shape[x!.shape.length - 1];
   const perChannel = (t: Info | undefined) => !t || (t.shape.length === 1 && t.shape[0] === c && t.dtype === 'float32');
   const fns = simd(b);
   if (!fns || x!.dtype !== 'float32' || x!.shape.length < 2 || ![mean, variance, offset, scale].every(perChannel) || !mean || !variance) {
@@ -902,9 +902,9 @@ function batchNorm(args: KernelArgs): Info {
   const o = offset ? (b.typedArrayFromHeap(offset) as Float32Array) : null;
   const abv = b.typedArrayFromHeap(ab) as Float32Array;
   for (let ch = 0; ch < c; ch++) {
-    const a = (g ? g[ch]! : 1) / Math.sqrt(v[ch]! + eps);
+    const a = (g ? g[ch] : 1) / Math.sqrt(v[ch] + eps);
     abv[ch] = a;
-    abv[c + ch] = (o ? o[ch]! : 0) - m[ch]! * a;
+    abv[c + ch] = (o ? o[ch] : 0) - m[ch] * a;
   }
   const abAt = addressOf(b, ab);
   const rows = x!.shape.reduce((p, q) => p * q, 1) / c;
@@ -931,17 +931,17 @@ function slice(args: KernelArgs): Info {
   // Trailing dimensions taken whole join into one run with the last partial one.
   let d = rank - 1;
   let inner = 1;
-  while (d > 0 && begin[d] === 0 && size[d] === x.shape[d]) inner *= x.shape[d--]!;
-  const run = size[d]! * inner;
+  while (d > 0 && begin[d] === 0 && size[d] === x.shape[d]) inner *= x.shape[d--];
+  const run = size[d] * inner;
   const strides = x.shape.map((_, i) => x.shape.slice(i + 1).reduce((p, q) => p * q, 1));
   const src = b.typedArrayFromHeap(x);
   const dst = b.typedArrayFromHeap(out);
   const idx = new Array<number>(d).fill(0);
   for (let o = 0; o < dst.length; o += run) {
-    let at = begin[d]! * strides[d]!;
-    for (let i = 0; i < d; i++) at += (begin[i]! + idx[i]!) * strides[i]!;
+    let at = begin[d] * strides[d];
+    for (let i = 0; i < d; i++) at += (begin[i] + idx[i]) * strides[i];
     dst.set(src.subarray(at, at + run), o);
-    for (let i = d - 1; i >= 0 && ++idx[i]! === size[i]; i--) idx[i] = 0; // odometer over the outer dimensions
+    for (let i = d - 1; i >= 0 && ++idx[i] === size[i]; i--) idx[i] = 0; // odometer over the outer dimensions
   }
   return out;
 }
