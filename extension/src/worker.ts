@@ -13,7 +13,7 @@ import {
   type GreyImage,
   lungMaskedImage,
   resizeMask,
-  registerWasmKernels,
+  registerInferenceKernels,
 } from '@zerovar/trainer/browser';
 import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
@@ -74,7 +74,7 @@ async function tryBackend(name: BackendName): Promise<void> {
   if (!(await tf.setBackend(name))) throw new Error('did not initialise');
   await tf.ready();
   // The trainer's wasm kernels: BatchNorm alone was most of a MobileNetV2 forward pass on the backend's own.
-  if (name === 'wasm') registerWasmKernels();
+  if (name === 'wasm') registerInferenceKernels();
   const got = await probeOps();
   let scale = 0;
   let err = 0;

@@ -68,7 +68,7 @@ describe('the browser entry', () => {
 
   test('reaches the shared core and no Node-only package', () => {
     assert.ok(files.some((f) => f.endsWith('model/inference.ts')), 'BundleModel is part of the browser entry');
-    assert.ok(files.some((f) => f.endsWith('runtime/wasm/kernels.ts')), 'the wasm kernels are part of it');
+    assert.ok(files.some((f) => f.endsWith('runtime/wasm/register.ts')), 'the wasm kernels are part of it');
     for (const [spec, file] of packages) {
       assert.ok(!NODE_BUILTINS.has(spec), `${file} imports the Node built-in ${spec}`);
       assert.ok(BROWSER_PACKAGES.has(packageName(spec)), `${file} imports ${spec}, not on the browser-safe list`);

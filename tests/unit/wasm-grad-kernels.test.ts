@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/src/runtime/backend.js';
-import { registerWasmKernels } from '../../trainer/src/runtime/wasm/kernels.js';
+import { registerTrainingKernels } from '../../trainer/src/runtime/wasm/register.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
 import { values } from '../helpers/values.js';
 
@@ -93,9 +93,9 @@ const CASES: Case[] = [
 ];
 
 test('registers the missing conv gradient kernels for wasm, once', () => {
-  const names = registerWasmKernels();
+  const names = registerTrainingKernels();
   assert.deepEqual([...names].sort(), [...NAMES].sort());
-  assert.deepEqual(registerWasmKernels().sort(), [...NAMES].sort());
+  assert.deepEqual(registerTrainingKernels().sort(), [...NAMES].sort());
   for (const n of NAMES) assert.ok(tf.getKernel(n, 'wasm'), `${n} is registered for wasm`);
 });
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { prepareWasmThreads, wasmThreadCount } from '../../trainer/src/runtime/wasm-threads.js';
-import { registerWasmKernels, wasmSimdKernelsBound } from '../../trainer/src/runtime/wasm/kernels.js';
+import { registerTrainingKernels, wasmSimdKernelsBound } from '../../trainer/src/runtime/wasm/register.js';
 import { values } from '../helpers/values.js';
 
 const CHILD = 'ZEROVAR_WASM_THREADS_CHILD';
@@ -28,7 +28,7 @@ async function child(threads: number): Promise<ChildResult> {
   const prepared = await prepareWasmThreads(threads);
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to initialise');
   await tf.ready();
-  registerWasmKernels();
+  registerTrainingKernels();
   const model = tf.sequential({
     layers: [
       tf.layers.conv2d({ inputShape: [24, 24, 8], filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' }),

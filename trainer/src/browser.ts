@@ -20,4 +20,4 @@ export { lungMaskedImage, resizeMask, segmentLungs } from './model/segmenter.js'
 export { greyToInput, resizeGrey, rgbaToGrey, storedToGrey8, type GreyImage, type InputSpec, type StoredPixels } from './image/pixels.js';
 export { camToRgba, jet, type OverlayOptions } from './image/colormap.js';
 export { argmax, evaluateScores, rocAuc, type ClassificationMetrics } from './stats/metrics.js';
-export { registerWasmKernels } from './runtime/wasm/kernels.js';
+export { registerInferenceKernels } from './runtime/wasm/register.js';

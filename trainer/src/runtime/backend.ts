@@ -2,7 +2,7 @@
 // work; WebGPU on a real GPU (through Dawn) for fine-tuning, where a GPU exists or --backend webgpu asks for it.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmKernels } from './wasm/kernels.js';
+import { registerTrainingKernels } from './wasm/register.js';
 import { prepareWasmThreads } from './wasm-threads.js';
 import { initWebGPUBackend, mayHaveGpu, softwareFromEnv, webgpuProblems, type WebGPUInfo } from './webgpu.js';
 
@@ -32,7 +32,7 @@ async function initCpuBackend(b: 'wasm' | 'cpu', threads: number): Promise<boole
     if (b === 'wasm') await prepareWasmThreads(threads);
     if (!(await tf.setBackend(b))) return false;
     await tf.ready();
-    if (b === 'wasm') registerWasmKernels(); // training through convs stays on wasm
+    if (b === 'wasm') registerTrainingKernels(); // training through convs stays on wasm
     return tf.getBackend() === b;
   } catch {
     return false;

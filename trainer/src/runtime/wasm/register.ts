@@ -1,0 +1,97 @@
+// The register lists of the wasm kernels, shared by the trainer (Node) and the viewer's inference worker (browser):
+// - inference: forward kernels that classification and Grad-CAM run (BatchNorm as one affine SIMD pass, Slice as
+//   copies of contiguous runs, Identity and same-dtype Cast shared under a reference count instead of copied).
+//   Grad-CAM differentiates only the head after the explained layer (pooling and dense layers in every bundle the
+//   trainer makes), through ops whose gradients tfjs and the wasm backend already have: it needs nothing more.
+// - training: that, plus the gradient kernels the backend lacks (conv filters, depthwise convs) or runs slowly
+//   (1x1 conv inputs), and replacements of the costliest tfjs gradients (BatchNorm, ReLU/ReLU6 masks). Those are
+//   registered with tf.registerGradient, which applies to every backend; each file says why that is safe.
+// Each kernel is a tf.KernelConfig in a file named after it; the SIMD routines are in simd_module.ts.
+import * as tf from '@tensorflow/tfjs';
+import { clipByValueGradConfig } from './ClipByValueGrad.js';
+import { maskGradConfigs } from './ClipByValue_grad.js';
+import { columnDotConfig } from './ColumnDot.js';
+import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
+import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
+import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
+import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
+import { fusedBatchNormConfig } from './FusedBatchNorm.js';
+import { fusedBatchNormGradConfig } from './FusedBatchNorm_grad.js';
+import { castConfig, identityConfig } from './Identity.js';
+import { scaleChannelsConfig } from './ScaleChannels.js';
+import { BACKEND, rememberBuiltin, type Kernel, type WasmKernelConfig } from './shared.js';
+import { sliceConfig } from './Slice.js';
+
+export { wasmSimdKernelsBound } from './simd.js';
+
+/** Forward kernels: classification and Grad-CAM. */
+const INFERENCE_KERNELS: WasmKernelConfig[] = [fusedBatchNormConfig, sliceConfig, identityConfig, castConfig];
+
+/** Gradient kernels, for training. */
+const TRAINING_KERNELS: WasmKernelConfig[] = [
+  conv2DBackpropInputConfig,
+  conv2DBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
+];
+
+/** Helper kernels of the replaced gradients (not tfjs kernel names; not in the returned lists). */
+const GRADIENT_HELPER_KERNELS: WasmKernelConfig[] = [columnDotConfig, scaleChannelsConfig, clipByValueGradConfig];
+
+let inference: string[] | null = null;
+let training: string[] | null = null;
+
+/** Registers `configs` for wasm in place of the backend's kernels of the same names; returns the names registered. */
+function registerAll(configs: WasmKernelConfig[]): string[] {
+  const names: string[] = [];
+  for (const { kernelName, kernelFunc, wrapsBuiltin } of configs) {
+    const previous = tf.getKernel(kernelName, BACKEND);
+    if (wrapsBuiltin) {
+      if (!previous) continue; // nothing to fall back to: the backend's build lacks the kernel, keep it lacking
+      rememberBuiltin(kernelName, previous.kernelFunc as unknown as Kernel);
+    }
+    if (previous) tf.unregisterKernel(kernelName, BACKEND);
+    // The replaced kernel's setup (binding its wasm function) must still run when the backend starts later.
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc, setupFunc: previous?.setupFunc });
+    names.push(kernelName);
+  }
+  return names;
+}
+
+/** The helper kernels and the replaced gradients (each keeps tfjs' own gradient for the cases it does not cover). */
+function registerGradients(): void {
+  for (const config of GRADIENT_HELPER_KERNELS) {
+    const { kernelName, backendName, kernelFunc } = config;
+    if (!tf.getKernel(kernelName, BACKEND)) tf.registerKernel({ kernelName, backendName, kernelFunc });
+  }
+  const batchNorm = tf.getGradient('FusedBatchNorm');
+  if (batchNorm) tf.registerGradient(fusedBatchNormGradConfig(batchNorm));
+  const clip = tf.getGradient('ClipByValue');
+  const relu = tf.getGradient('Relu');
+  const relu6 = tf.getGradient('Relu6');
+  if (clip && relu && relu6) for (const config of maskGradConfigs({ clip, relu, relu6 })) tf.registerGradient(config);
+}
+
+/**
+ * Registers the inference kernels for the wasm backend (once; later calls return the same list) and returns the
+ * tfjs kernel names now served by them. Registers no gradient: other backends are untouched. Call after the wasm
+ * backend is registered (importing '@tensorflow/tfjs-backend-wasm' is enough; it need not be active yet).
+ */
+export function registerInferenceKernels(): string[] {
+  inference ??= registerAll(INFERENCE_KERNELS);
+  return [...inference];
+}
+
+/**
+ * Registers the inference and training kernels for the wasm backend and replaces the BatchNorm, ClipByValue, Relu
+ * and Relu6 gradients (once; later calls return the same list); returns the tfjs kernel names now served by this
+ * folder's kernels. For the trainer; the same preconditions as registerInferenceKernels.
+ */
+export function registerTrainingKernels(): string[] {
+  const forward = registerInferenceKernels();
+  if (!training) {
+    training = registerAll(TRAINING_KERNELS);
+    registerGradients();
+  }
+  return [...forward, ...training];
+}
