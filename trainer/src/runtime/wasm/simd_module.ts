@@ -3,7 +3,8 @@
 // are the expressions nested in it, so the bytes are the listing read inside out); the listings together are the
 // whole module, which a text-format assembler turns into exactly these bytes (the single-threaded build's; the
 // threaded build imports its shared memory as `(memory 0 65536 shared)`). All pointers, steps and offsets are in
-// bytes; loads and stores are unaligned (align=1), as tensors on the heap are only 4-byte aligned.
+// bytes; loads and stores are unaligned (align=1), as tensors on the heap are only 4-byte aligned. A unit test
+// (wasm-simd-listing) assembles the listed functions and compares them with these bytes.
 //
 //   (module
 //     (type (func (param i32 i32 i32 i32 i32 i32 i32 i32)))   ;; 0: fma
