@@ -183,6 +183,14 @@ export function copyWeightsByName(from: tf.LayersModel, to: tf.LayersModel, name
   return targets;
 }
 
+/**
+ * Names of the head's layers (buildClassifierModel), the same on every backbone: fine-tuning the head alone
+ * starts at `first`, pruning and feature selection work on `features` (the penultimate units), the surgery
+ * check compares `logits` too, and `predictions` is the softmax output.
+ */
+export const HEAD_LAYERS = { first: 'fc1', features: 'fc2', logits: 'logits', predictions: 'predictions' } as const;
+export type HeadLayers = typeof HEAD_LAYERS;
+
 export interface HeadOptions {
   classes: number;
   fc1: number;
@@ -219,10 +227,10 @@ export function buildClassifierModel(backbone: tf.LayersModel, info: BackboneInf
       biasInitializer: 'zeros',
       kernelRegularizer: l2 ? tf.regularizers.l2({ l2 }) : undefined,
     });
-  x = dense('fc1', head.fc1, 'relu', seed).apply(x) as tf.SymbolicTensor;
+  x = dense(HEAD_LAYERS.first, head.fc1, 'relu', seed).apply(x) as tf.SymbolicTensor;
   if (head.dropout && head.dropout > 0) x = tf.layers.dropout({ rate: head.dropout, name: 'dropout' }).apply(x) as tf.SymbolicTensor;
-  x = dense('fc2', head.fc2, 'relu', seed + 1).apply(x) as tf.SymbolicTensor;
-  x = dense('logits', head.classes, 'linear', seed + 2, head.l2).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers.activation({ activation: 'softmax', name: 'predictions' }).apply(x) as tf.SymbolicTensor;
+  x = dense(HEAD_LAYERS.features, head.fc2, 'relu', seed + 1).apply(x) as tf.SymbolicTensor;
+  x = dense(HEAD_LAYERS.logits, head.classes, 'linear', seed + 2, head.l2).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.activation({ activation: 'softmax', name: HEAD_LAYERS.predictions }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: backbone.inputs, outputs: out, name: `${info.name}_classifier` });
 }

@@ -3,7 +3,7 @@
 // them one at a time and an interrupted run continues where it stopped.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, rm } from 'node:fs/promises';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { initBackend, trainingBackend } from '../runtime/backend.js';
 import { wasmThreadCount } from '../runtime/wasm-threads.js';
@@ -12,31 +12,21 @@ import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
 import { fsFetcher, writeBundle, type BundleManifestDraft } from '../io/bundle-fs.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
-import { BACKBONES, backboneFromPretrained, buildClassifierModel, buildVgg16, type BackboneInfo } from '../model/backbones.js';
-import { classifierFromJSON, classifierScoreFn, CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind } from '../model/classifiers.js';
-import { fClassif, selectKBest } from '../stats/ftest.js';
+import { BACKBONES, HEAD_LAYERS, backboneFromPretrained, buildClassifierModel, buildVgg16, type BackboneInfo } from '../model/backbones.js';
+import { classifierFromJSON, classifierScoreFn, type ClassifierKind } from '../model/classifiers.js';
 import { BundleModel, type BundleClassifier } from '../model/inference.js';
 import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
 import type { InputSpec } from '../image/pixels.js';
-import {
-  applyPruning,
-  planZeroVariancePruning,
-  pruneOutputUnits,
-  pruningSummary,
-  restrictPlan,
-  type PlannedUnit,
-  type PruningSummary,
-} from '../model/surgery.js';
+import { pruneOutputUnits } from '../model/surgery.js';
 import { fitClassifier } from './classifiers.js';
 import { Experiment, writeJsonAtomic } from './experiment.js';
 import { fineTune, type EpochRecord } from './finetune.js';
 import { Progress } from './progress.js';
 import { ImageSet, loadImageSet, predictRows, type SkippedFile } from './images.js';
-import { sweepKWithSvm } from './kselect.js';
 import type { PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
-import { measureUnitStats } from './variance.js';
-import { deadReluUnits, preActivationStats } from './dead-margin.js';
+import { pruneStep, type PruneResult } from './prune-step.js';
+import { selectStep, type SelectResult } from './select-step.js';
 import { loadPretrained } from './weights.js';
 import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
 
@@ -68,44 +58,8 @@ export interface TrainResult {
   testScores: number[][];
 }
 
-export interface PruneResult extends PruningSummary {
-  /** max |pruned - unpruned| over the kept fc2 features and the logits, on the test split. */
-  maxAbsDiff: number;
-  /** The same on (up to 256) training images, where the statistics were measured: the surgery's own error. */
-  maxAbsDiffTrain: number;
-  maxAbsDiffFeatures: number;
-  maxAbsDiffLogits: number;
-  /** Unit groups constant on the training split but not on the validation split, hence kept. */
-  unconfirmedOnValidation: number;
-  /** Dead ReLU units kept because their training pre-activation came within `deadMargin` sd of 0. */
-  keptThinMargin: number;
-  deadMargin: number;
-  /** Indices (in the fine-tuned fc2) of the penultimate units that survived. */
-  keptFeatures: number[];
-  removedPerLayer: Record<string, number>;
-}
-
-export interface ClassifierResult {
-  kind: ClassifierKind;
-  val: ClassificationMetrics;
-  test: ClassificationMetrics;
-  fitSeconds: number;
-}
-
-export interface SelectResult {
-  protocol: 'validation' | 'paper';
-  k: number;
-  sweep: { k: number; score: number }[];
-  /** Indices into the fine-tuned fc2 of the selected features, in the compressed model's output order. */
-  selected: number[];
-  totalFeatures: number;
-  fScores: number[];
-  classifiers: ClassifierResult[];
-  deployed: ClassifierKind;
-  compressed: ClassificationMetrics;
-  compressedParams: number;
-  testProbabilities: number[][];
-}
+export type { PruneResult } from './prune-step.js';
+export type { ClassifierResult, SelectResult } from './select-step.js';
 
 export interface ExportResult {
   dir: string;
@@ -123,7 +77,7 @@ export interface ExplainResult {
   samples: { path: string; trueClass: string; predicted: string; probability: number }[];
 }
 
-/** What the report needs of an external evaluation (see cli/commands.ts evaluateBundle). */
+/** What the report needs of an external evaluation (see evaluate.ts). */
 export interface EvaluateResultLike {
   dataset: string;
   n: number;
@@ -131,7 +85,6 @@ export interface EvaluateResultLike {
 }
 
 const POSITIVE = 'COVID';
-const DEPLOYABLE_BY_DEFAULT: readonly ClassifierKind[] = ['svm-poly', 'svm-rbf', 'svm-linear', 'logistic'];
 
 export class Pipeline {
   readonly exp: Experiment;
@@ -292,7 +245,7 @@ export class Pipeline {
       // --trainable-from wins; else the backbone's own default unless the whole backbone trains (--no-freeze-backbone).
       const trainableFrom = o.trainableFrom ?? (o.freezeBackbone ? this.info.fineTuneFrom : undefined);
       const layerIndex = (name: string) => model.layers.findIndex((l) => l.name === name);
-      const headStart = layerIndex('fc1');
+      const headStart = layerIndex(HEAD_LAYERS.first);
       const from = trainableFrom ? layerIndex(trainableFrom) : o.freezeBackbone ? headStart : 0;
       const throughBackbone = from >= 0 && from < headStart; // the head alone trains on cached features, whole batches
       if (trainOn.adapter) this.log(`fine-tuning on WebGPU: ${trainOn.adapter}${trainOn.software ? ' (software adapter: slower than wasm)' : ''}`);
@@ -356,97 +309,20 @@ export class Pipeline {
   async prune(): Promise<PruneResult> {
     await this.train();
     return this.exp.step('prune', async () => {
-      const { train, val, test } = await this.images();
+      const sets = await this.images();
       const model = await loadLayersModel(this.exp.path('finetuned'));
-      const protect = [this.info.gradcamLayer];
-      const measure = async (set: ImageSet, label: string, names?: string[]) => {
-        const progress = this.progress(label, set.size);
-        let seen = 0;
-        const batches = (function* (): Generator<tf.Tensor4D> {
-          for (const b of set.batches(32)) {
-            seen += b.shape[0];
-            progress(seen);
-            yield b;
-          }
-        })();
-        return measureUnitStats(model, batches, names, { disposeBatches: true, protect });
-      };
-      const stats = await measure(train, 'unit statistics (train)');
-      const planned = planZeroVariancePruning(model, stats, { threshold: this.opts.varianceThreshold, protect });
-      // A ReLU unit that never fired on the training images may still fire on new ones (seen in the dense head):
-      // a removal must also hold on the validation split, or the unit stays. The test split is never consulted.
-      const valStats = await measure(val, 'unit statistics (validation)', Object.keys(stats.tensors));
-      const holdsOnVal = (u: PlannedUnit) =>
-        u.constants.every((c) => {
-          const m = valStats.tensors[c.tensor];
-          const variance = m.m2[c.channel] / m.count;
-          return variance <= this.opts.varianceThreshold && Math.abs(m.mean[c.channel] - c.value) <= 1e-6 * Math.max(1, Math.abs(c.value));
-        });
-      const confirmed = restrictPlan(planned, holdsOnVal);
-      const unconfirmed = planned.units.length - confirmed.units.length;
-      // Dead ReLU units go only when their pre-activation stays clearly below 0 on the training images.
-      const minMargin = this.opts.deadMargin;
-      const dead = deadReluUnits(model, confirmed.units);
-      const margins = minMargin > 0 ? preActivationStats(model, train.batches(32), dead) : new Map();
-      const marginOk = (u: PlannedUnit) =>
-        deadReluUnits(model, [u]).every(({ layer, unit }) => (margins.get(`${layer}:${unit}`)?.margin ?? Infinity) >= minMargin);
-      const plan = minMargin > 0 ? restrictPlan(confirmed, marginOk) : confirmed;
-      const thinMargin = confirmed.units.length - plan.units.length;
-      this.log(
-        `zero-variance unit groups: ${planned.units.length} on the training split; kept ${unconfirmed} not constant on the validation split ` +
-          `and ${thinMargin} dead ReLU units whose pre-activation came within ${minMargin} sd of 0; removing ${plan.units.length}`,
-      );
-      const pruned = applyPruning(model, plan);
-      const summary = pruningSummary(model, pruned, plan);
-      const fc2Units = (model.getLayer('fc2').outputShape as number[])[1];
-      const removedFc2 = new Set(plan.removedChannels['fc2'] ?? []);
-      const keptFeatures = [...Array(fc2Units).keys()].filter((i) => !removedFc2.has(i));
-
-      // Exactness where the statistics were measured (a slice of the training split: the surgery itself), and on
-      // the test split, which the statistics never saw (a unit constant on training images may still move there).
-      const view = (m: tf.LayersModel) =>
-        tf.model({ inputs: m.inputs, outputs: [m.getLayer('fc2').output as tf.SymbolicTensor, m.getLayer('logits').output as tf.SymbolicTensor] });
-      const [before, after] = [view(model), view(pruned)];
-      const maxDiff = (set: ImageSet) => {
-        const [fa, la] = predictRows(before, set);
-        const [fb, lb] = predictRows(after, set);
-        let features = 0;
-        let logits = 0;
-        for (let i = 0; i < set.size; i++) {
-          keptFeatures.forEach((orig, j) => (features = Math.max(features, Math.abs(fa![i][orig] - fb![i][j]))));
-          la![i].forEach((v, c) => (logits = Math.max(logits, Math.abs(v - lb![i][c]))));
-        }
-        return { features, logits };
-      };
-      const onTrain = maxDiff(train.subset([...Array(Math.min(train.size, 256)).keys()]));
-      const { features: dFeat, logits: dLogit } = maxDiff(test);
-      this.log(`surgery check on ${Math.min(train.size, 256)} training images: max |pruned - unpruned| ${Math.max(onTrain.features, onTrain.logits).toExponential(2)}`);
-      const removedPerLayer = Object.fromEntries(
-        summary.layers.filter((l) => l.unitsAfter < l.unitsBefore).map((l) => [l.name, l.unitsBefore - l.unitsAfter]),
-      );
-      this.log(
-        `pruning: units ${summary.unitsBefore} -> ${summary.unitsAfter}, parameters ${summary.paramsBefore} -> ${summary.paramsAfter}, ` +
-          `max |pruned - unpruned| ${Math.max(dFeat, dLogit).toExponential(2)} (features ${dFeat.toExponential(2)}, logits ${dLogit.toExponential(2)}); ` +
-          `kept for padding ${summary.keptForPadding}, protected ${summary.keptProtected}`,
-      );
-      if (Math.max(dFeat, dLogit) > 1e-4) {
-        this.log('warning: pruning changed the outputs by more than 1e-4; the report flags it');
-      }
+      const { pruned, result } = await pruneStep(model, sets, {
+        varianceThreshold: this.opts.varianceThreshold,
+        deadMargin: this.opts.deadMargin,
+        protect: [this.info.gradcamLayer],
+        head: HEAD_LAYERS,
+        log: (l) => this.log(l),
+        progress: (label, total) => this.progress(label, total),
+      });
       await saveLayersModel(pruned, this.exp.path('pruned'));
       model.dispose();
       pruned.dispose();
-      return {
-        ...summary,
-        maxAbsDiff: Math.max(dFeat, dLogit),
-        maxAbsDiffFeatures: dFeat,
-        maxAbsDiffLogits: dLogit,
-        maxAbsDiffTrain: Math.max(onTrain.features, onTrain.logits),
-        keptFeatures,
-        removedPerLayer,
-        unconfirmedOnValidation: unconfirmed,
-        keptThinMargin: thinMargin,
-        deadMargin: minMargin,
-      };
+      return result;
     });
   }
 
@@ -456,74 +332,22 @@ export class Pipeline {
   async select(): Promise<SelectResult> {
     const pr = await this.prune();
     return this.exp.step('select', async () => {
-      const o = this.opts;
       const { classes } = this.exp.result<DataResult>('data');
-      const { train, val, test } = await this.images();
+      const sets = await this.images();
       const pruned = await loadLayersModel(this.exp.path('pruned'));
-      const feats = tf.model({ inputs: pruned.inputs, outputs: pruned.getLayer('fc2').output as tf.SymbolicTensor });
-      const [Xtr] = predictRows(feats, train);
-      const [Xva] = predictRows(feats, val);
-      const [Xte] = predictRows(feats, test);
-      const F = fClassif(Xtr!, train.labels).F;
-      const evalOn = o.kProtocol === 'paper' ? { X: Xte!, y: test.labels } : { X: Xva!, y: val.labels };
-      this.log(`F-test on ${F.length} penultimate features; sweeping k on the ${o.kProtocol === 'paper' ? 'TEST split (paper protocol: optimistic)' : 'validation split'}`);
-      const sweep = sweepKWithSvm(Xtr!, train.labels, evalOn.X, evalOn.y, F);
-      const local = selectKBest(F, sweep.k);
-      this.log(`k = ${sweep.k} of ${F.length}`);
-      const pick = (X: Float32Array[]) => X.map((row) => local.map((j) => row[j]));
-      const [Str, Sva, Ste] = [pick(Xtr!), pick(Xva!), pick(Xte!)];
-
-      const results: ClassifierResult[] = [];
-      const fitted = new Map<ClassifierKind, ClassifierJSON>();
-      for (const kind of CLASSIFIER_KINDS) {
-        const t0 = performance.now();
-        const json = fitClassifier(kind, Str, train.labels, { seed: o.seed, probability: true });
-        const fitSeconds = (performance.now() - t0) / 1000;
-        const c = classifierFromJSON(json);
-        const vm = evaluateScores(val.labels, c.predictProba(Sva), classes, POSITIVE);
-        const tm = evaluateScores(test.labels, c.predictProba(Ste), classes, POSITIVE);
-        fitted.set(kind, json);
-        results.push({ kind, val: vm, test: tm, fitSeconds });
-        this.log(`${kind.padEnd(13)} val acc ${vm.accuracy.toFixed(4)}  test acc ${tm.accuracy.toFixed(4)}  macro-F1 ${tm.macroF1.toFixed(4)}  AUC ${tm.auc.macro.toFixed(4)}`);
-      }
-      // 'auto' deploys the best on validation among the classifiers whose probabilities are calibrated (Platt
-      // scaling, logistic) and whose parameters stay small; k-NN (the training set itself, coarse vote fractions)
-      // and the forest (vote fractions) are compared in the report and deployable on request.
-      const candidates = results.filter((r) => DEPLOYABLE_BY_DEFAULT.includes(r.kind));
-      const deployed: ClassifierKind =
-        o.classifier !== 'auto'
-          ? o.classifier
-          : candidates.reduce((best, r) => (r.val.accuracy > best.val.accuracy || (r.val.accuracy === best.val.accuracy && r.val.macroF1 > best.val.macroF1) ? r : best)).kind;
-      this.log(`deployed classifier: ${deployed}${o.classifier === 'auto' ? ` (best on validation among ${DEPLOYABLE_BY_DEFAULT.join(', ')})` : ''}`);
-
-      // The compressed model: pruned network cut to the selected fc2 units, then the deployed classifier.
-      const compressed = pruneOutputUnits(pruned, 'fc2', local);
-      const [Cte] = predictRows(compressed, test);
-      const deployedJson = fitted.get(deployed)!;
-      const probs = classifierFromJSON(deployedJson).predictProba(Cte!);
-      const cm = evaluateScores(test.labels, probs, classes, POSITIVE);
-      this.log(`compressed model (${compressed.countParams()} parameters): test accuracy ${cm.accuracy.toFixed(4)}, macro-F1 ${cm.macroF1.toFixed(4)}`);
+      const { compressed, classifier, result } = selectStep(pruned, sets, { kept: pr.keptFeatures, total: this.opts.fc2 }, {
+        protocol: this.opts.kProtocol,
+        classifier: this.opts.classifier,
+        classes,
+        positiveClass: POSITIVE,
+        seed: this.opts.seed,
+        featuresLayer: HEAD_LAYERS.features,
+        log: (l) => this.log(l),
+      });
       await saveLayersModel(compressed, this.exp.path('compressed'));
-      const bundleClassifier: BundleClassifier = {
-        deployed: deployedJson,
-        explainer: classifierScoreFn(deployedJson) ? undefined : fitted.get('logistic'),
-      };
-      await import('node:fs/promises').then((fs) => fs.writeFile(this.exp.path('classifier.json'), JSON.stringify(bundleClassifier)));
-      const compressedParams = compressed.countParams();
+      await writeFile(this.exp.path('classifier.json'), JSON.stringify(classifier));
       [pruned, compressed].forEach((m) => m.dispose());
-      return {
-        protocol: o.kProtocol,
-        k: sweep.k,
-        sweep: sweep.sweep,
-        selected: local.map((j) => pr.keptFeatures[j]),
-        totalFeatures: o.fc2,
-        fScores: Array.from(F),
-        classifiers: results,
-        deployed,
-        compressed: cm,
-        compressedParams,
-        testProbabilities: probs,
-      };
+      return result;
     });
   }
 
@@ -551,7 +375,7 @@ export class Pipeline {
           positiveClass: data.positiveClass,
           input: { size: this.spec.size, channels: 3, normalization: this.spec.normalization, resize: 'stretch' },
           backbone: { name: this.info.name, weights: tr.weights },
-          model: { gradcamLayer: this.info.gradcamLayer, featuresLayer: 'fc2', outputs: ['fc2'] },
+          model: { gradcamLayer: this.info.gradcamLayer, featuresLayer: HEAD_LAYERS.features, outputs: [HEAD_LAYERS.features] },
           features: { selected: sel.selected, total: sel.totalFeatures, protocol: sel.protocol },
           classifier,
           pruning: {
@@ -613,7 +437,7 @@ export class Pipeline {
   }
 
   /**
-   * The reference the compression is measured against, in the same format: the fine-tuned network cut at fc2
+   * The reference the compression is measured against, in the same format: the fine-tuned network cut at its features layer (fc2)
    * with every unit (no surgery, no selection) and the deployed classifier's kind refitted on all its features.
    */
   private async exportUnpruned(
@@ -625,7 +449,7 @@ export class Pipeline {
     const { train, test } = await this.images();
     const finetuned = await loadLayersModel(this.exp.path('finetuned'));
     const all = [...Array(this.opts.fc2).keys()];
-    const reference = pruneOutputUnits(finetuned, 'fc2', all);
+    const reference = pruneOutputUnits(finetuned, HEAD_LAYERS.features, all);
     const [Xtr] = predictRows(reference, train);
     const [Xte] = predictRows(reference, test);
     const deployed = fitClassifier(kind, Xtr!, train.labels, { seed: this.opts.seed, probability: true });

@@ -10,11 +10,12 @@ import { svgToPng } from '../report/png.js';
 import { rocAuc, rocCurve } from '../stats/metrics.js';
 import { writeJsonAtomic } from './experiment.js';
 import { backendInfo } from '../runtime/backend.js';
+import { HEAD_LAYERS } from '../model/backbones.js';
 import type { DataResult, ExplainResult, ExportResult, Pipeline, PruneResult, SelectResult, TrainResult } from './pipeline.js';
 
 function trainingNote(trainableFrom: string | null | undefined, freezeBackbone: boolean): string {
   if (!freezeBackbone && !trainableFrom) return 'Whole network fine-tuned.';
-  if (!trainableFrom || trainableFrom === 'fc1') return 'Backbone frozen (ImageNet features), head trained on cached backbone outputs.';
+  if (!trainableFrom || trainableFrom === HEAD_LAYERS.first) return 'Backbone frozen (ImageNet features), head trained on cached backbone outputs.';
   return `Fine-tuned from ${trainableFrom} on; the layers before it frozen, their outputs cached.`;
 }
 
