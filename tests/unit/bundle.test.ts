@@ -20,7 +20,8 @@ import {
   type BundleErrorCode,
   type BundleManifest,
 } from '../../trainer/src/model/bundle.js';
-import type { ClassifierJSON } from '../../trainer/src/model/classifiers.js';
+import { CLASSIFIER_KINDS, type ClassifierJSON } from '../../trainer/src/model/classifiers.js';
+import { fitClassifier } from '../../trainer/src/train/classifiers.js';
 import { recordedFigures } from '../helpers/bundle-fixture.js';
 import { projectRoot } from '../helpers/shared.js';
 
@@ -309,6 +310,24 @@ test('every manifest field is validated, with its path in the message', async ()
   const parsed = parseManifest(new TextEncoder().encode(JSON.stringify(m)));
   assert.equal(parsed.metrics.compressed.auc.macro, null);
   assert.deepEqual(parsed.pruning, { unpruned: true, paramsAfter: 42 });
+});
+
+test('every kind of classifier the trainer fits validates as a manifest classifier', async () => {
+  const { dir } = await freshBundle();
+  const good = await readFile(join(dir, 'manifest.json'), 'utf8');
+  const X = Array.from({ length: 24 }, (_, i) => [i % 2, (i * 7) % 5, (i * 3) % 4].map((v, j) => v + 0.1 * j + (i % 3)));
+  for (const classes of [['COVID', 'Normal'], ['COVID', 'Normal', 'Viral']]) {
+    const y = X.map((_, i) => i % classes.length);
+    for (const kind of CLASSIFIER_KINDS) {
+      const deployed = fitClassifier(kind, X, y, { seed: 1, probability: true });
+      const m = JSON.parse(good) as BundleManifest;
+      m.classes = classes;
+      m.classifier = { deployed, explainer: fitClassifier('logistic', X, y, { seed: 1 }) };
+      m.metrics.deployed = kind;
+      const parsed = parseManifest(new TextEncoder().encode(JSON.stringify(m)));
+      assert.equal(parsed.classifier.deployed.kind, kind, `${kind}, ${classes.length} classes`);
+    }
+  }
 });
 
 test('the released bundles parse, validate and verify', async () => {

@@ -2,7 +2,7 @@
 // validator that checks a parsed manifest.json against those types. The trainer builds its manifest as this type
 // (a wrong field is a compile error there) and every reader gets it only through the validator (a wrong field is
 // refused at the door, with its path named, instead of failing deep inside a prediction). Browser-safe.
-import type { ClassifierJSON, ClassifierKind, ForestClassifierJSON, ScalerJSON, SvmModelJSON } from './classifiers.js';
+import { CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind, type ForestClassifierJSON, type ScalerJSON, type SvmModelJSON } from './classifiers.js';
 import type { ClassificationMetrics } from '../stats/metrics.js';
 import type { MaskRefinement } from './segmenter.js';
 
@@ -242,8 +242,6 @@ function need(ok: boolean, path: string, problem: string): void {
   if (!ok) fail(path, problem);
 }
 
-const CLASSIFIER_KINDS = ['svm-poly', 'svm-rbf', 'svm-linear', 'logistic', 'knn', 'random-forest'] as const satisfies readonly ClassifierKind[];
-
 const scaler = object<ScalerJSON>({ mean: numbers, scale: numbers });
 
 const svmModel = object<SvmModelJSON>({
@@ -260,13 +258,11 @@ const svmModel = object<SvmModelJSON>({
   probB: optional(numbers),
 });
 
-/** ml-random-forest's own model JSON: its name is checked here, its trees are the library's to read. */
+/** ml-random-forest's own model JSON: its name and the presence of its trees are checked here, the trees
+ * themselves are the library's to read. */
 const forestModel: Check<ForestClassifierJSON['forest']> = (v, path) => {
-  const f = object<{ name: 'RFClassifier'; baseModel: Record<string, unknown> }>({
-    name: oneOf('RFClassifier'),
-    baseModel: recordOf((x) => x),
-  })(v, path);
-  return f as unknown as ForestClassifierJSON['forest'];
+  object<{ name: 'RFClassifier'; baseModel: Record<string, unknown> }>({ name: oneOf('RFClassifier'), baseModel: recordOf((x) => x) })(v, path);
+  return v as ForestClassifierJSON['forest'];
 };
 
 const SVM_KINDS: readonly string[] = ['svm-poly', 'svm-rbf', 'svm-linear'];
