@@ -1,5 +1,6 @@
 // The facts the panel shows about a model, read from its bundle manifest: what was pruned, how big it is, how it
-// scored on its test split. Tolerant: a manifest without a field gives `undefined`, never an exception.
+// scored on its test split. The reader has validated every field, so they are used as typed; a fact the bundle
+// does not record (the unpruned reference has no surgery figures, an undefined AUC is stored as null) is undefined.
 import type { BundleManifest } from '@zerovar/trainer/browser';
 
 export interface ModelFacts {
@@ -23,32 +24,25 @@ export interface ModelFacts {
   createdAt?: string;
 }
 
-const rec = (v: unknown): Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-
 export function modelFacts(manifest: BundleManifest, bundleBytes: number): ModelFacts {
-  const pruning = rec(manifest.pruning);
-  const metrics = rec(manifest.metrics);
-  const compressed = rec(metrics.compressed);
-  const classifier = rec(manifest.classifier);
+  const { pruning, metrics } = manifest;
+  const surgery = 'unpruned' in pruning ? undefined : pruning;
   return {
     name: manifest.name,
     variant: manifest.variant,
     classes: [...manifest.classes],
     inputSize: manifest.input.size,
-    backbone: manifest.backbone?.name ?? 'unknown',
-    unitsBefore: num(pruning.unitsBefore),
-    unitsAfter: num(pruning.unitsAfter),
-    paramsBefore: num(pruning.paramsBefore),
-    paramsAfter: num(pruning.paramsAfter),
+    backbone: manifest.backbone.name,
+    unitsBefore: surgery?.unitsBefore,
+    unitsAfter: surgery?.unitsAfter,
+    paramsBefore: surgery?.paramsBefore,
+    paramsAfter: pruning.paramsAfter,
     bundleBytes,
-    testAccuracy: num(compressed.accuracy),
-    testAuc: num(rec(compressed.auc).macro),
-    classifier: str(metrics.deployed) ?? str(rec(classifier.deployed).kind),
+    testAccuracy: metrics.compressed.accuracy,
+    testAuc: metrics.compressed.auc.macro ?? undefined,
+    classifier: metrics.deployed,
     k: manifest.features.selected.length,
-    createdAt: str(manifest.createdAt),
+    createdAt: manifest.createdAt || undefined,
   };
 }
 

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import {
+  BundleError,
   httpFetcher,
   type FetchBytes,
   upsampleCam,
@@ -290,9 +291,19 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
 function toWorkerError(e: unknown): WorkerError {
   const name = e instanceof Error ? e.name : 'Error';
   const message = errorText(e);
-  // The reader reports a manifest it cannot fetch as "missing file manifest.json: HTTP 404 …".
-  const missing = name === 'BundleError' && /missing file manifest\.json: HTTP 404/.test(message);
-  return missing ? { name, message, missing } : { name, message };
+  if (e instanceof BundleError) {
+    switch (e.code) {
+      case 'not-found':
+        // No manifest at the URL: the panel shows "model not available" rather than a broken bundle.
+        return { name, message, missing: true };
+      case 'missing-file':
+      case 'checksum':
+      case 'unsupported-version':
+      case 'invalid-field':
+        return { name, message };
+    }
+  }
+  return { name, message };
 }
 
 scope.onmessage = async (e) => {

@@ -13,11 +13,17 @@ import {
   BundleError,
   httpFetcher,
   loadBundleModel,
+  parseManifest,
   readBundle,
   sha256,
   sha256Hex,
+  type BundleErrorCode,
   type BundleManifest,
 } from '../../trainer/src/model/bundle.js';
+import { CLASSIFIER_KINDS, type ClassifierJSON } from '../../trainer/src/model/classifiers.js';
+import { fitClassifier } from '../../trainer/src/train/classifiers.js';
+import { recordedFigures } from '../helpers/bundle-fixture.js';
+import { projectRoot } from '../helpers/shared.js';
 
 let root: string;
 before(async () => {
@@ -47,10 +53,19 @@ function draft(): BundleManifestDraft {
     backbone: { name: 'tiny', weights: 'random' },
     model: { gradcamLayer: 'last_conv', featuresLayer: 'fc2', outputs: ['probs'] },
     features: { selected: [0, 2, 5], total: 6, protocol: 'validation' },
-    classifier: { kind: 'svm', params: { kernel: 'poly' } },
-    pruning: { unitsBefore: 10, unitsAfter: 8 },
-    metrics: { accuracy: 0.5 },
-    provenance: { dataset: 'synthetic' },
+    classifier: { deployed: tinyClassifier() },
+    ...recordedFigures(),
+  };
+}
+
+/** A binary logistic regression on the three selected features. */
+function tinyClassifier(): ClassifierJSON {
+  return {
+    kind: 'logistic',
+    nClasses: 2,
+    nFeatures: 3,
+    scaler: { mean: [0, 0, 0], scale: [1, 1, 1] },
+    logistic: { weights: [[0.5, -0.25, 1]], intercept: [0.1] },
   };
 }
 
@@ -66,6 +81,27 @@ async function rewriteManifest(dir: string, edit: (m: BundleManifest) => void): 
   const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
   edit(m);
   await writeFile(join(dir, 'manifest.json'), JSON.stringify(m));
+}
+
+/** Sets a dotted path in manifest JSON to any value, valid or not (the test's deliberate way round the types). */
+function setPath(json: unknown, path: string, value: unknown): void {
+  const keys = path.split('.');
+  const last = keys.pop() as string;
+  let at = json as Record<string, unknown>;
+  for (const k of keys) at = at[k] as Record<string, unknown>;
+  if (value === undefined) delete at[last];
+  else at[last] = value;
+}
+
+/** Asserts that `promise` rejects with a BundleError of `code` whose message matches `message`. */
+async function rejectsWith(promise: Promise<unknown>, code: BundleErrorCode, message: RegExp | string): Promise<void> {
+  await assert.rejects(promise, (e: unknown) => {
+    assert.ok(e instanceof BundleError, `expected a BundleError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (typeof message === 'string') assert.equal(e.message, message);
+    else assert.match(e.message, message);
+    return true;
+  });
 }
 
 test('sha256 matches node:crypto, both through WebCrypto and the built-in fallback', async () => {
@@ -110,39 +146,33 @@ test('a tampered weights byte is refused, naming model/weights.bin', async () =>
   const bytes = await readFile(path);
   bytes[Math.floor(bytes.length / 2)] ^= 1;
   await writeFile(path, bytes);
-  await assert.rejects(readBundle(fsFetcher(dir)), (e: unknown) => {
-    assert.ok(e instanceof BundleError);
-    assert.match(e.message, /checksum mismatch for model\/weights\.bin/);
-    return true;
-  });
+  await rejectsWith(readBundle(fsFetcher(dir)), 'checksum', /checksum mismatch for model\/weights\.bin/);
 });
 
 test('a removed file is refused, naming it', async () => {
   const { dir } = await freshBundle();
   await unlink(join(dir, 'model', 'weights.bin'));
-  await assert.rejects(readBundle(fsFetcher(dir)), (e: unknown) => {
-    assert.ok(e instanceof BundleError);
-    assert.match(e.message, /missing file model\/weights\.bin/);
-    return true;
-  });
-  await assert.rejects(readBundle(fsFetcher(join(root, 'no-such-bundle'))), /missing file manifest\.json/);
+  await rejectsWith(readBundle(fsFetcher(dir)), 'missing-file', /missing file model\/weights\.bin/);
+  // No manifest at all: there is no bundle there, which a viewer reports differently from a broken one.
+  await rejectsWith(readBundle(fsFetcher(join(root, 'no-such-bundle'))), 'not-found', /missing file manifest\.json/);
+  // A fetcher failing for another reason than absence is a file that could not be read, not "no bundle".
+  const failing = async (): Promise<Uint8Array> => {
+    throw new Error('connection reset');
+  };
+  await rejectsWith(readBundle(failing), 'missing-file', 'missing file manifest.json: connection reset');
 });
 
 test('an unknown format version or format is refused with a clear message', async () => {
   const { dir } = await freshBundle();
   await rewriteManifest(dir, (m) => {
-    m.formatVersion = 2;
+    m.formatVersion = 99;
   });
-  await assert.rejects(readBundle(fsFetcher(dir)), (e: unknown) => {
-    assert.ok(e instanceof BundleError);
-    assert.equal(e.message, 'bundle format version 2 is not supported (this reader supports 1)');
-    return true;
-  });
+  await rejectsWith(readBundle(fsFetcher(dir)), 'unsupported-version', 'bundle format version 99 is not supported (this reader supports 1)');
   await rewriteManifest(dir, (m) => {
     m.formatVersion = 1;
-    (m as { format: string }).format = 'something-else';
+    setPath(m, 'format', 'something-else');
   });
-  await assert.rejects(readBundle(fsFetcher(dir)), /not a zerovar-bundle manifest \(format: "something-else"\)/);
+  await rejectsWith(readBundle(fsFetcher(dir)), 'invalid-field', /not a zerovar-bundle manifest \(format: "something-else"\)/);
 });
 
 test('a garbage manifest is refused', async () => {
@@ -152,7 +182,7 @@ test('a garbage manifest is refused', async () => {
   await writeFile(join(dir, 'manifest.json'), '[1, 2, 3]');
   await assert.rejects(readBundle(fsFetcher(dir)), /must hold a JSON object/);
   await writeFile(join(dir, 'manifest.json'), JSON.stringify({ format: 'zerovar-bundle', formatVersion: 1 }));
-  await assert.rejects(readBundle(fsFetcher(dir)), /classes must list/);
+  await rejectsWith(readBundle(fsFetcher(dir)), 'invalid-field', 'manifest.name: expected a string');
 });
 
 test('model files that the manifest does not list, and paths leaving the bundle, are refused', async () => {
@@ -167,11 +197,7 @@ test('model files that the manifest does not list, and paths leaving the bundle,
   await rewriteManifest(dir, (m) => {
     m.files['model/model.json'] = createHash('sha256').update(text).digest('hex');
   });
-  await assert.rejects(readBundle(fsFetcher(dir)), (e: unknown) => {
-    assert.ok(e instanceof BundleError);
-    assert.match(e.message, /model file model\/extra\.bin .* is not listed/);
-    return true;
-  });
+  await rejectsWith(readBundle(fsFetcher(dir)), 'invalid-field', /model file model\/extra\.bin .* is not listed/);
 
   const other = await freshBundle();
   await rewriteManifest(other.dir, (m) => {
@@ -182,7 +208,7 @@ test('model files that the manifest does not list, and paths leaving the bundle,
     delete m.files['../outside.bin'];
     delete m.files['model/model.json'];
   });
-  await assert.rejects(readBundle(fsFetcher(other.dir)), /model\/model\.json is not listed in files/);
+  await rejectsWith(readBundle(fsFetcher(other.dir)), 'invalid-field', 'manifest.files: model/model.json (model.path) is not listed');
 });
 
 test('writeBundle leaves nothing behind when it fails', async () => {
@@ -192,10 +218,11 @@ test('writeBundle leaves nothing behind when it fails', async () => {
   assert.deepEqual(left, []);
 });
 
-test('httpFetcher reads a bundle over HTTP, and a 404 is reported as a missing file', async () => {
+test('httpFetcher reads a bundle over HTTP; a 404 is a missing file, or no bundle when it is the manifest', async () => {
   const { dir } = await freshBundle();
   const server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').replace(/^\/bundles\/tiny\//, ''));
+    if (path.startsWith('broken/')) return void res.writeHead(500).end('server error');
     readFile(join(dir, path)).then(
       (bytes) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes),
       () => res.writeHead(404).end('not found'),
@@ -208,8 +235,111 @@ test('httpFetcher reads a bundle over HTTP, and a 404 is reported as a missing f
     assert.equal(bundle.manifest.name, 'tiny test bundle');
     assert.equal(bundle.files.size, 2);
     await unlink(join(dir, 'model', 'model.json'));
-    await assert.rejects(readBundle(httpFetcher(`${base}/`)), /missing file model\/model\.json: HTTP 404/);
+    await rejectsWith(readBundle(httpFetcher(`${base}/`)), 'missing-file', /missing file model\/model\.json: HTTP 404/);
+    await rejectsWith(readBundle(httpFetcher(`${base}/nothing-here`)), 'not-found', /missing file manifest\.json: HTTP 404/);
+    await rejectsWith(readBundle(httpFetcher(`${base}/broken`)), 'missing-file', /missing file manifest\.json: HTTP 500/);
   } finally {
     await new Promise((ok) => server.close(ok));
+  }
+});
+
+test('an invalid classifier does not type-check, and is refused at parse naming the field', async () => {
+  const bad: BundleManifestDraft = {
+    ...draft(),
+    // @ts-expect-error: not a classifier the classifiers module can read (the point of typing the manifest)
+    classifier: { kind: 'svm', params: { kernel: 'poly' } },
+  };
+  const { dir } = await freshBundle();
+  await rewriteManifest(dir, (m) => setPath(m, 'classifier', bad.classifier));
+  await rejectsWith(readBundle(fsFetcher(dir)), 'invalid-field', 'manifest.classifier.deployed: expected an object');
+  await rewriteManifest(dir, (m) => setPath(m, 'classifier', { deployed: { kind: 'svm', params: { kernel: 'poly' } } }));
+  await rejectsWith(readBundle(fsFetcher(dir)), 'invalid-field',
+    'manifest.classifier.deployed.kind: expected "svm-poly" or "svm-rbf" or "svm-linear" or "logistic" or "knn" or "random-forest"');
+});
+
+test('every manifest field is validated, with its path in the message', async () => {
+  const { dir } = await freshBundle();
+  const good = await readFile(join(dir, 'manifest.json'), 'utf8');
+  const cases: [path: string, value: unknown, message: string][] = [
+    ['classifier.deployed.scaler.mean', 'zeros', 'manifest.classifier.deployed.scaler.mean: expected an array of numbers'],
+    ['classifier.deployed.scaler.scale', [1, 1], 'manifest.classifier.deployed.scaler: expected mean and scale of 3 values (nFeatures)'],
+    ['classifier.deployed.nFeatures', 4, 'manifest.classifier.deployed.scaler: expected mean and scale of 4 values (nFeatures)'],
+    ['classifier.deployed.logistic.weights', [[1, 2]], 'manifest.classifier.deployed.logistic.weights: expected rows of 3 values'],
+    ['classifier.deployed.logistic.intercept', undefined, 'manifest.classifier.deployed.logistic.intercept: expected an array of numbers'],
+    ['classifier.deployed.nClasses', 3, 'manifest.classifier.deployed.logistic.weights: expected 3 rows'],
+    ['classifier.explainer', { kind: 'knn' }, 'manifest.classifier.explainer.nClasses: expected a positive integer'],
+    ['features.selected', [0, 2], 'manifest.classifier.deployed.nFeatures: expected 2 (the number of features.selected), got 3'],
+    ['features.selected', [0, 'two', 5], 'manifest.features.selected: expected an array of integers'],
+    ['classes', ['COVID'], 'manifest.classes: expected at least two class names'],
+    ['positiveClass', 'Flu', 'manifest.positiveClass: expected one of the classes, got "Flu"'],
+    ['variant', 'lungs', 'manifest.variant: expected "raw" or "masked"'],
+    ['input.size', 0, 'manifest.input.size: expected a positive integer'],
+    ['input.normalization', 'tf', 'manifest.input.normalization: expected "mobilenet" or "caffe"'],
+    ['model.gradcamLayer', 7, 'manifest.model.gradcamLayer: expected a string'],
+    ['pruning.layers', [{ name: 'x', type: 'Dense', unitsBefore: 2 }], 'manifest.pruning.layers[0].unitsAfter: expected a number'],
+    ['pruning.removedPerLayer', { fc2: 'one' }, 'manifest.pruning.removedPerLayer["fc2"]: expected a number'],
+    ['pruning', { unpruned: false, paramsAfter: 3 }, 'manifest.pruning.unpruned: expected true'],
+    ['metrics.compressed.auc.macro', 'high', 'manifest.metrics.compressed.auc.macro: expected a number'],
+    ['metrics.deployed', 'svm', 'manifest.metrics.deployed: expected "svm-poly" or "svm-rbf" or "svm-linear" or "logistic" or "knn" or "random-forest"'],
+    ['metrics.classifiers', { knn: { accuracy: 1 } }, 'manifest.metrics.classifiers.knn.perClass: expected an object'],
+    ['provenance.layout', 'tree', 'manifest.provenance.layout: expected "flat" or "kaggle" or "csv"'],
+    ['provenance.split', { train: 1, val: 1 }, 'manifest.provenance.split.test: expected a number'],
+    ['training.freezeBackbone', 'yes', 'manifest.training.freezeBackbone: expected true or false'],
+    ['segmenter', { path: 'model/model.json', inputSize: 16, threshold: 0.5 }, 'manifest.segmenter.refinement: expected an object'],
+    ['files.model/weights.bin', 'abc', 'manifest.files["model/weights.bin"]: expected a sha256 hex digest'],
+  ];
+  for (const [path, value, message] of cases) {
+    const m = JSON.parse(good) as unknown;
+    if (path.startsWith('files.')) (m as BundleManifest).files[path.slice('files.'.length)] = value as string;
+    else setPath(m, path, value);
+    const bytes = new TextEncoder().encode(JSON.stringify(m));
+    assert.throws(() => parseManifest(bytes), (e: unknown) => {
+      assert.ok(e instanceof BundleError, path);
+      assert.equal(e.code, 'invalid-field', path);
+      assert.equal(e.message, message, path);
+      return true;
+    });
+  }
+  // Optional fields may be absent, an undefined AUC is stored as null, and the unpruned reference's pruning
+  // figures are only its size.
+  const m = JSON.parse(good) as BundleManifest;
+  setPath(m, 'training', undefined);
+  setPath(m, 'positiveClass', undefined);
+  setPath(m, 'metrics.compressed.auc.macro', null);
+  setPath(m, 'pruning', { unpruned: true, paramsAfter: 42 });
+  const parsed = parseManifest(new TextEncoder().encode(JSON.stringify(m)));
+  assert.equal(parsed.metrics.compressed.auc.macro, null);
+  assert.deepEqual(parsed.pruning, { unpruned: true, paramsAfter: 42 });
+});
+
+test('every kind of classifier the trainer fits validates as a manifest classifier', async () => {
+  const { dir } = await freshBundle();
+  const good = await readFile(join(dir, 'manifest.json'), 'utf8');
+  const X = Array.from({ length: 24 }, (_, i) => [i % 2, (i * 7) % 5, (i * 3) % 4].map((v, j) => v + 0.1 * j + (i % 3)));
+  for (const classes of [['COVID', 'Normal'], ['COVID', 'Normal', 'Viral']]) {
+    const y = X.map((_, i) => i % classes.length);
+    for (const kind of CLASSIFIER_KINDS) {
+      const deployed = fitClassifier(kind, X, y, { seed: 1, probability: true });
+      const m = JSON.parse(good) as BundleManifest;
+      m.classes = classes;
+      m.classifier = { deployed, explainer: fitClassifier('logistic', X, y, { seed: 1 }) };
+      m.metrics.deployed = kind;
+      const parsed = parseManifest(new TextEncoder().encode(JSON.stringify(m)));
+      assert.equal(parsed.classifier.deployed.kind, kind, `${kind}, ${classes.length} classes`);
+    }
+  }
+});
+
+test('the released bundles parse, validate and verify', async () => {
+  for (const variant of ['raw', 'masked'] as const) {
+    const dir = join(projectRoot, 'models', variant);
+    const manifest = parseManifest(new Uint8Array(await readFile(join(dir, 'manifest.json'))));
+    assert.equal(manifest.variant, variant);
+    assert.equal(manifest.classifier.deployed.nFeatures, manifest.features.selected.length);
+    assert.equal(manifest.metrics.deployed, manifest.classifier.deployed.kind);
+    assert.ok(!('unpruned' in manifest.pruning) && manifest.pruning.unitsAfter < manifest.pruning.unitsBefore);
+    assert.equal(Boolean(manifest.segmenter), variant === 'masked');
+    const bundle = await readBundle(fsFetcher(dir));
+    assert.deepEqual([...bundle.files.keys()].sort(), Object.keys(manifest.files).sort());
   }
 });

@@ -2,12 +2,16 @@
 // the inference configuration, availability checks and the worker client's request / response matching.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { assessImage } from '../../extension/src/displayedImage.js';
 import { formatBytes, modelFacts, removedText } from '../../extension/src/modelFacts.js';
 import { checkAvailability, DEFAULT_MODEL_URLS, inferenceConfig, parseBackends } from '../../extension/src/models.js';
 import { InferenceClient, InferenceError, type WorkerLike } from '../../extension/src/inferenceClient.js';
 import type { ClassifyResult, WorkerRequest, WorkerResponse } from '../../extension/src/inferenceProtocol.js';
-import type { BundleManifest } from '../../trainer/src/model/bundle.js';
+import { parseManifest, validateManifest, type BundleManifest } from '../../trainer/src/model/bundle.js';
+import { recordedFigures, twoClassMetrics } from '../helpers/bundle-fixture.js';
+import { projectRoot } from '../helpers/shared.js';
 
 const chestDx = { modality: 'DX', bodyPart: 'CHEST', photometric: 'MONOCHROME2', samplesPerPixel: 1, numberOfFrames: 1 };
 
@@ -33,30 +37,61 @@ describe('image guards', () => {
 });
 
 describe('model facts', () => {
-  const manifest = {
-    name: 'dev', variant: 'raw', classes: ['COVID', 'Normal'], input: { size: 96 },
-    backbone: { name: 'mobilenet_v2_0.35' }, features: { selected: [1, 5, 9] },
-    pruning: { unitsBefore: 7170, unitsAfter: 7017, paramsBefore: 496482, paramsAfter: 475162 },
-    metrics: { compressed: { accuracy: 0.75, auc: { macro: 0.73 } }, deployed: 'random-forest' },
-    classifier: { deployed: { kind: 'random-forest' } },
-  } as unknown as BundleManifest;
+  const manifest: BundleManifest = {
+    format: 'zerovar-bundle', formatVersion: 1, name: 'dev', variant: 'raw', createdAt: '2026-01-02T03:04:05.000Z',
+    classes: ['COVID', 'Normal'], input: { size: 96, channels: 3, normalization: 'mobilenet', resize: 'stretch' },
+    backbone: { name: 'mobilenet_v2_0.35', weights: 'default' },
+    model: { path: 'model/model.json', gradcamLayer: 'out_relu', featuresLayer: 'fc2', outputs: ['fc2'] },
+    features: { selected: [1, 5, 9], total: 16, protocol: 'validation' },
+    classifier: {
+      deployed: {
+        kind: 'logistic', nClasses: 2, nFeatures: 3, scaler: { mean: [0, 0, 0], scale: [1, 1, 1] },
+        logistic: { weights: [[1, 2, 3]], intercept: [0] },
+      },
+    },
+    ...recordedFigures(),
+    files: { 'model/model.json': '0'.repeat(64) },
+  };
+  manifest.pruning = { ...recordedFigures().pruning, unitsBefore: 7170, unitsAfter: 7017, paramsBefore: 496482, paramsAfter: 475162 };
+  manifest.metrics = { ...manifest.metrics, compressed: { ...twoClassMetrics(0.75), auc: { perClass: {}, macro: 0.73 } } };
 
   test('are read from the manifest', () => {
+    assert.doesNotThrow(() => validateManifest(JSON.parse(JSON.stringify(manifest))), 'the fixture is a valid manifest');
     const f = modelFacts(manifest, 2_900_000);
     assert.equal(f.k, 3);
     assert.equal(f.testAccuracy, 0.75);
     assert.equal(f.testAuc, 0.73);
-    assert.equal(f.classifier, 'random-forest');
+    assert.equal(f.classifier, 'logistic');
+    assert.equal(f.paramsAfter, 475162);
+    assert.equal(f.createdAt, '2026-01-02T03:04:05.000Z');
     assert.equal(removedText(f.unitsBefore, f.unitsAfter), '153 of 7,170 (2.1 %)');
     assert.equal(formatBytes(f.bundleBytes), '2.9 MB');
   });
-  test('missing fields give undefined, not exceptions', () => {
-    const bare = { ...manifest, pruning: null, metrics: {}, classifier: 'x' } as unknown as BundleManifest;
+  test('facts a bundle does not record give undefined', () => {
+    // The unpruned reference bundle records no surgery, an undefined AUC is stored as null.
+    const bare: BundleManifest = {
+      ...manifest,
+      createdAt: '',
+      pruning: { unpruned: true, paramsAfter: 500000 },
+      metrics: { ...manifest.metrics, compressed: { ...manifest.metrics.compressed, auc: { perClass: {}, macro: null } } },
+    };
     const f = modelFacts(bare, 10);
     assert.equal(f.unitsBefore, undefined);
-    assert.equal(f.testAccuracy, undefined);
-    assert.equal(f.classifier, undefined);
+    assert.equal(f.paramsBefore, undefined);
+    assert.equal(f.paramsAfter, 500000);
+    assert.equal(f.testAuc, undefined);
+    assert.equal(f.createdAt, undefined);
+    assert.equal(removedText(f.paramsBefore, f.paramsAfter), undefined);
     assert.equal(removedText(undefined, 3), undefined);
+  });
+  test('the released bundles give their recorded figures', async () => {
+    const raw = parseManifest(new Uint8Array(await readFile(join(projectRoot, 'models', 'raw', 'manifest.json'))));
+    const f = modelFacts(raw, 1);
+    assert.equal(f.k, raw.features.selected.length);
+    assert.equal(f.classifier, 'svm-rbf');
+    assert.equal(f.unitsBefore, 8066);
+    assert.equal(f.unitsAfter, 8043);
+    assert.equal(f.testAccuracy, raw.metrics.compressed.accuracy);
   });
 });
 

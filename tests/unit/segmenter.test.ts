@@ -37,6 +37,7 @@ import {
 import { DEFAULT_REFINEMENT } from '../../trainer/src/model/segmenter.js';
 import { fsFetcher, writeBundle, type BundleManifestDraft } from '../../trainer/src/io/bundle-fs.js';
 import { BundleError } from '../../trainer/src/model/bundle.js';
+import { recordedFigures } from '../helpers/bundle-fixture.js';
 import { BundleModel } from '../../trainer/src/model/inference.js';
 import { fitClassifier } from '../../trainer/src/train/classifiers.js';
 import { sharedPath } from '../helpers/shared.js';
@@ -267,9 +268,7 @@ test('a masked bundle carries its segmenter and masks what it classifies and exp
     model: { gradcamLayer: 'last_conv', featuresLayer: 'fc2', outputs: ['fc2'] },
     features: { selected: [0, 1, 2, 3], total: 4, protocol: 'validation' },
     classifier,
-    pruning: {},
-    metrics: {},
-    provenance: { dataset: 'synthetic' },
+    ...recordedFigures(),
     segmenter: { path: 'segmenter/model.json', inputSize: 16, threshold: 0.45, refinement: { ...DEFAULT_REFINEMENT, dilation: 0 } },
   };
   const dir = join(work, 'masked-bundle');

@@ -9,6 +9,7 @@ export {
   httpFetcher,
   parseManifest,
   readBundle,
+  type BundleErrorCode,
   type BundleManifest,
   type FetchBytes,
   type LoadedBundle,

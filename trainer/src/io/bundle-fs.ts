@@ -9,6 +9,7 @@ import { saveLayersModel } from './layers-fs.js';
 import {
   BUNDLE_FORMAT,
   BUNDLE_VERSION,
+  BundleError,
   MANIFEST_FILE,
   MODEL_PATH,
   checkRelativePath,
@@ -105,7 +106,14 @@ export function fsFetcher(dir: string): FetchBytes {
   const root = resolve(dir);
   return async (path) => {
     checkRelativePath(path);
-    const buf = await readFile(join(root, path));
+    let buf: Buffer;
+    try {
+      buf = await readFile(join(root, path));
+    } catch (e) {
+      // An absent file is the reader's 'missing-file' (hence "no bundle here" for manifest.json).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BundleError('missing-file', (e as Error).message);
+      throw e;
+    }
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   };
 }

@@ -3,54 +3,37 @@
 // lung segmenter). The manifest lists a sha256 for every other file; a reader verifies all of them before use, so
 // a truncated download or an edited weight file is refused rather than silently giving wrong predictions.
 // Browser-safe: files come through a `FetchBytes` function (HTTP in the viewer, the file system in Node).
+// The manifest's types, its validator and BundleError live in manifest.ts and are re-exported here.
 import * as tf from '@tensorflow/tfjs';
+import {
+  BUNDLE_FORMAT,
+  BUNDLE_VERSION,
+  BundleError,
+  MANIFEST_FILE,
+  MODEL_PATH,
+  checkRelativePath,
+  validateManifest,
+  type BundleManifest,
+} from './manifest.js';
 
-export const BUNDLE_FORMAT = 'zerovar-bundle';
-export const BUNDLE_VERSION = 1;
-export const MANIFEST_FILE = 'manifest.json';
-export const MODEL_PATH = 'model/model.json';
+export { BUNDLE_FORMAT, BUNDLE_VERSION, BundleError, MANIFEST_FILE, MODEL_PATH, checkRelativePath, validateManifest };
+export type {
+  BundleClassifier,
+  BundleErrorCode,
+  BundleManifest,
+  BundleMetrics,
+  BundlePruning,
+  LayerUnits,
+  Provenance,
+  PruningStats,
+  SegmenterInfo,
+  StoredMetrics,
+  TrainingSettings,
+  UnprunedStats,
+} from './manifest.js';
 
-export interface BundleManifest {
-  format: typeof BUNDLE_FORMAT;
-  formatVersion: number;
-  name: string;
-  /** Trained on whole images ('raw') or on lung-masked images ('masked'). */
-  variant: 'raw' | 'masked';
-  createdAt: string;
-  classes: string[];
-  positiveClass?: string;
-  input: { size: number; channels: 3; normalization: 'mobilenet' | 'caffe'; resize: 'stretch' };
-  backbone: { name: string; weights: string };
-  model: {
-    path: string;
-    /** Conv layer explained by Grad-CAM. */
-    gradcamLayer: string;
-    /** Layer whose output feeds the feature selection and the classifier. */
-    featuresLayer: string;
-    outputs: string[];
-  };
-  features: { selected: number[]; total: number; protocol: 'validation' | 'paper' };
-  /** The fitted classifier, serialised by the classifiers module. */
-  classifier: unknown;
-  pruning: unknown;
-  metrics: unknown;
-  provenance: unknown;
-  training?: unknown;
-  /** Optional lung segmenter for the masked variant: another LayersModel inside the bundle. */
-  segmenter?: { path: string; [key: string]: unknown };
-  /** Relative path -> sha256 (lower-case hex) of every file except manifest.json. */
-  files: Record<string, string>;
-}
-
-/** A bundle that cannot be used: unknown format or version, a missing or altered file, an unlisted file. */
-export class BundleError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BundleError';
-  }
-}
-
-/** Reads one file of a bundle by its path relative to the bundle's root. */
+/** Reads one file of a bundle by its path relative to the bundle's root. A file that does not exist is reported
+ * as BundleError code 'missing-file' (so the reader can tell "no bundle here" from a failed download). */
 export type FetchBytes = (relativePath: string) => Promise<Uint8Array>;
 
 export interface LoadedBundle {
@@ -65,7 +48,9 @@ export async function readBundle(fetchBytes: FetchBytes): Promise<LoadedBundle> 
   try {
     manifestBytes = await fetchBytes(MANIFEST_FILE);
   } catch (e) {
-    throw new BundleError(`missing file ${MANIFEST_FILE}: ${errorText(e)}`);
+    // No manifest at all means no bundle at this location; any other failure is a file that could not be read.
+    const absent = e instanceof BundleError && e.code === 'missing-file';
+    throw new BundleError(absent ? 'not-found' : 'missing-file', `missing file ${MANIFEST_FILE}: ${errorText(e)}`);
   }
   const manifest = parseManifest(manifestBytes);
 
@@ -76,11 +61,11 @@ export async function readBundle(fetchBytes: FetchBytes): Promise<LoadedBundle> 
       try {
         bytes = await fetchBytes(path);
       } catch (e) {
-        throw new BundleError(`missing file ${path}: ${errorText(e)}`);
+        throw new BundleError('missing-file', `missing file ${path}: ${errorText(e)}`);
       }
       const actual = await sha256Hex(bytes);
       if (actual !== expected.toLowerCase()) {
-        throw new BundleError(`checksum mismatch for ${path}: expected sha256 ${expected}, got ${actual}`);
+        throw new BundleError('checksum', `checksum mismatch for ${path}: expected sha256 ${expected}, got ${actual}`);
       }
       files.set(path, bytes);
     }),
@@ -89,60 +74,15 @@ export async function readBundle(fetchBytes: FetchBytes): Promise<LoadedBundle> 
   return { manifest, files };
 }
 
-/** Parses and validates manifest.json (format, version, the fields a reader relies on). */
+/** Parses manifest.json and validates every field (see validateManifest in manifest.ts). */
 export function parseManifest(bytes: Uint8Array): BundleManifest {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
-    throw new BundleError(`${MANIFEST_FILE} is not valid JSON: ${errorText(e)}`);
+    throw new BundleError('invalid-field', `${MANIFEST_FILE} is not valid JSON: ${errorText(e)}`);
   }
-  if (!isObject(json)) throw new BundleError(`${MANIFEST_FILE} must hold a JSON object`);
-  if (json.format !== BUNDLE_FORMAT) {
-    throw new BundleError(`not a ${BUNDLE_FORMAT} manifest (format: ${JSON.stringify(json.format)})`);
-  }
-  if (json.formatVersion !== BUNDLE_VERSION) {
-    throw new BundleError(
-      `bundle format version ${JSON.stringify(json.formatVersion)} is not supported (this reader supports ${BUNDLE_VERSION})`,
-    );
-  }
-  const need = (ok: boolean, what: string): void => {
-    if (!ok) throw new BundleError(`${MANIFEST_FILE}: ${what}`);
-  };
-  need(Array.isArray(json.classes) && json.classes.length >= 2 && json.classes.every((c) => typeof c === 'string'),
-    'classes must list at least two class names');
-  need(json.variant === 'raw' || json.variant === 'masked', `variant must be "raw" or "masked"`);
-  const input = json.input;
-  need(isObject(input) && Number.isInteger(input.size) && (input.size as number) > 0, 'input.size must be a positive integer');
-  need(isObject(input) && (input.normalization === 'mobilenet' || input.normalization === 'caffe'),
-    'input.normalization must be "mobilenet" or "caffe"');
-  const model = json.model;
-  need(isObject(model) && typeof model.path === 'string', 'model.path is missing');
-  need(isObject(model) && typeof model.gradcamLayer === 'string' && typeof model.featuresLayer === 'string',
-    'model.gradcamLayer and model.featuresLayer must name layers');
-  const features = json.features;
-  need(isObject(features) && Array.isArray(features.selected) && features.selected.every((i) => Number.isInteger(i)),
-    'features.selected must list feature indices');
-  const files = json.files;
-  need(isObject(files), 'files must map relative paths to sha256 checksums');
-  for (const [path, hash] of Object.entries(files as Record<string, unknown>)) {
-    checkRelativePath(path);
-    need(path !== MANIFEST_FILE, `${MANIFEST_FILE} cannot list itself`);
-    need(typeof hash === 'string' && /^[0-9a-fA-F]{64}$/.test(hash), `files["${path}"] is not a sha256 hex digest`);
-  }
-  const manifest = json as unknown as BundleManifest;
-  for (const p of modelPaths(manifest)) {
-    need(p in manifest.files, `${p} is not listed in files`);
-  }
-  return manifest;
-}
-
-/** Rejects paths that could leave the bundle's folder or are not plain relative paths. */
-export function checkRelativePath(path: string): void {
-  const parts = path.split('/');
-  if (path === '' || path.startsWith('/') || path.includes('\\') || parts.some((p) => p === '' || p === '.' || p === '..')) {
-    throw new BundleError(`invalid bundle path ${JSON.stringify(path)}: paths must be relative, without "." or ".."`);
-  }
+  return validateManifest(json);
 }
 
 function modelPaths(manifest: BundleManifest): string[] {
@@ -156,11 +96,11 @@ function dirOf(path: string): string {
 
 function parseModelJson(files: Map<string, Uint8Array>, modelPath: string): tf.io.ModelJSON {
   const bytes = files.get(modelPath);
-  if (!bytes) throw new BundleError(`missing file ${modelPath}`);
+  if (!bytes) throw new BundleError('missing-file', `missing file ${modelPath}`);
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as tf.io.ModelJSON;
   } catch (e) {
-    throw new BundleError(`${modelPath} is not valid JSON: ${errorText(e)}`);
+    throw new BundleError('invalid-field', `${modelPath} is not valid JSON: ${errorText(e)}`);
   }
 }
 
@@ -175,7 +115,7 @@ function checkModelFilesListed(manifest: BundleManifest, files: Map<string, Uint
   for (const p of weightPaths(json, modelPath)) {
     checkRelativePath(p);
     if (!(p in manifest.files)) {
-      throw new BundleError(`model file ${p} (named by ${modelPath}) is not listed in the manifest's files`);
+      throw new BundleError('invalid-field', `model file ${p} (named by ${modelPath}) is not listed in the manifest's files`);
     }
   }
 }
@@ -194,7 +134,7 @@ export function modelIOHandler(
         const shards = weightsManifest.flatMap((group) =>
           group.paths.map((p) => {
             const bytes = files.get(dirOf(modelPath) + p);
-            if (!bytes) throw new BundleError(`missing file ${dirOf(modelPath) + p}`);
+            if (!bytes) throw new BundleError('missing-file', `missing file ${dirOf(modelPath) + p}`);
             return bytes;
           }),
         );
@@ -214,7 +154,12 @@ export function httpFetcher(baseUrl: string): FetchBytes {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   return async (path) => {
     const response = await fetch(base + path);
-    if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText} for ${base + path}`);
+    if (!response.ok) {
+      const text = `HTTP ${response.status} ${response.statusText} for ${base + path}`;
+      // 404 / 410: the file is not there; other statuses are a server or network failure.
+      if (response.status === 404 || response.status === 410) throw new BundleError('missing-file', text);
+      throw new Error(text);
+    }
     return new Uint8Array(await response.arrayBuffer());
   };
 }
@@ -297,10 +242,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function errorText(e: unknown): string {

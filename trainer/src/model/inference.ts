@@ -2,18 +2,13 @@
 // `evaluate`, the end-to-end checks and the viewer's worker all go through this, so a bundle gives the same
 // answer everywhere. Browser-safe.
 import * as tf from '@tensorflow/tfjs';
-import { BundleError, loadBundleModel, readBundle, type BundleManifest, type FetchBytes } from './bundle.js';
-import { classifierFromJSON, classifierScoreFn, type Classifier, type ClassifierJSON } from './classifiers.js';
+import { BundleError, loadBundleModel, readBundle, type BundleClassifier, type BundleManifest, type FetchBytes } from './bundle.js';
+import { classifierFromJSON, classifierScoreFn, type Classifier } from './classifiers.js';
 import { GradCAM, type CamResult } from './gradcam.js';
 import { greyToInput, type GreyImage, type InputSpec } from '../image/pixels.js';
 import { DEFAULT_REFINEMENT, lungMaskedImage, segmentLungs, type MaskRefinement } from './segmenter.js';
 
-/** What the manifest's `classifier` field holds: the deployed classifier and, when that one cannot be
- * differentiated (k-NN, random forest), a linear one on the same features used only to draw attention. */
-export interface BundleClassifier {
-  deployed: ClassifierJSON;
-  explainer?: ClassifierJSON;
-}
+export type { BundleClassifier } from './bundle.js';
 
 export interface Prediction {
   probabilities: number[];
@@ -54,11 +49,11 @@ export class BundleModel {
   static async load(fetchBytes: FetchBytes): Promise<BundleModel> {
     const bundle = await readBundle(fetchBytes);
     if (bundle.manifest.variant === 'masked' && !bundle.manifest.segmenter) {
-      throw new BundleError('a masked bundle must carry its lung segmenter (manifest.segmenter is missing)');
+      throw new BundleError('invalid-field', 'a masked bundle must carry its lung segmenter (manifest.segmenter is missing)');
     }
     const model = await loadBundleModel(bundle);
     const segmenter = bundle.manifest.segmenter ? await loadBundleModel(bundle, bundle.manifest.segmenter.path) : null;
-    return new BundleModel(bundle.manifest, model, bundle.manifest.classifier as BundleClassifier, segmenter);
+    return new BundleModel(bundle.manifest, model, bundle.manifest.classifier, segmenter);
   }
 
   /** Trained on lung-masked images: classify() and explain() mask their input first. */
@@ -68,8 +63,8 @@ export class BundleModel {
 
   /** The post-processing recorded with the segmenter (threshold, components, holes, dilation). */
   get refinement(): MaskRefinement {
-    const s = this.manifest.segmenter as { threshold?: number; refinement?: Partial<MaskRefinement> } | undefined;
-    return { ...DEFAULT_REFINEMENT, ...(s?.refinement ?? {}), ...(s?.threshold !== undefined ? { threshold: s.threshold } : {}) };
+    const s = this.manifest.segmenter;
+    return s ? { ...s.refinement, threshold: s.threshold } : { ...DEFAULT_REFINEMENT };
   }
 
   /** The lung mask of a grey image (0 or 255, at the image's size), from the bundle's segmenter. */

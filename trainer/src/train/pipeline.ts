@@ -464,7 +464,7 @@ export class Pipeline {
         features: { selected: all, total: this.opts.fc2, protocol: draft.features.protocol },
         classifier: { deployed, explainer } satisfies BundleClassifier,
         pruning: { unpruned: true, paramsAfter: reference.countParams() },
-        metrics: { compressed: metrics, finetuned: (draft.metrics as { finetuned: unknown }).finetuned, deployed: kind },
+        metrics: { compressed: metrics, finetuned: draft.metrics.finetuned, deployed: kind },
       },
       reference,
       extraFiles,

@@ -1,0 +1,460 @@
+// The bundle manifest's contract: a type for every field the trainer writes, the errors a reader reports, and the
+// validator that checks a parsed manifest.json against those types. The trainer builds its manifest as this type
+// (a wrong field is a compile error there) and every reader gets it only through the validator (a wrong field is
+// refused at the door, with its path named, instead of failing deep inside a prediction). Browser-safe.
+import { CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind, type ForestClassifierJSON, type ScalerJSON, type SvmModelJSON } from './classifiers.js';
+import type { ClassificationMetrics } from '../stats/metrics.js';
+import type { MaskRefinement } from './segmenter.js';
+
+export const BUNDLE_FORMAT = 'zerovar-bundle';
+export const BUNDLE_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const MODEL_PATH = 'model/model.json';
+
+/**
+ * Why a bundle cannot be used, for callers that act on the cause rather than show the message:
+ * - `not-found`: there is no bundle at the location (its manifest.json does not exist);
+ * - `missing-file`: a file the bundle needs could not be read (absent, or the fetch failed);
+ * - `checksum`: a file's bytes differ from the manifest's sha256 (truncated or altered);
+ * - `unsupported-version`: a format version this reader does not know;
+ * - `invalid-field`: a manifest field (or a model file's content) has the wrong type or shape.
+ */
+export type BundleErrorCode = 'not-found' | 'missing-file' | 'checksum' | 'unsupported-version' | 'invalid-field';
+
+/** A bundle that cannot be used; `code` says why, the message names the culprit. */
+export class BundleError extends Error {
+  constructor(
+    readonly code: BundleErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BundleError';
+  }
+}
+
+/** What the manifest's `classifier` field holds: the deployed classifier and, when that one cannot be
+ * differentiated (k-NN, random forest), a linear one on the same features used only to draw attention. */
+export interface BundleClassifier {
+  deployed: ClassifierJSON;
+  explainer?: ClassifierJSON;
+}
+
+/** Units of one layer before and after the surgery. */
+export interface LayerUnits {
+  name: string;
+  type: string;
+  unitsBefore: number;
+  unitsAfter: number;
+}
+
+/** What the zero-variance surgery removed and how exactly the pruned network reproduces the fine-tuned one. */
+export interface PruningStats {
+  unitsBefore: number;
+  unitsAfter: number;
+  paramsBefore: number;
+  paramsAfter: number;
+  keptForPadding: number;
+  keptProtected: number;
+  keptLastUnit: number;
+  layers: LayerUnits[];
+  /** max |pruned - unpruned| over the kept fc2 features and the logits, on the test split. */
+  maxAbsDiff: number;
+  maxAbsDiffFeatures: number;
+  maxAbsDiffLogits: number;
+  /** The same on training images, where the statistics were measured. */
+  maxAbsDiffTrain: number;
+  removedPerLayer: Record<string, number>;
+  unconfirmedOnValidation: number;
+  keptThinMargin: number;
+  deadMargin: number;
+  /** Parameters of the exported network (pruned, cut to the selected features). */
+  compressedParams: number;
+  /** Surviving penultimate units left out by the feature selection. */
+  selectedUnitsRemoved: number;
+}
+
+/** The unpruned reference bundle (--export-unpruned): no surgery, only its size. */
+export interface UnprunedStats {
+  unpruned: true;
+  paramsAfter: number;
+}
+
+export type BundlePruning = PruningStats | UnprunedStats;
+
+/** Classification metrics as stored: JSON has no NaN, so an undefined AUC reads back as null. */
+export type StoredMetrics = Omit<ClassificationMetrics, 'auc'> & {
+  auc: { perClass: Record<string, number | null>; macro: number | null };
+};
+
+/** Test-split figures. */
+export interface BundleMetrics {
+  /** The fine-tuned network's own softmax head. */
+  finetuned: StoredMetrics;
+  /** The bundle as deployed: selected features + deployed classifier. */
+  compressed: StoredMetrics;
+  /** Every classifier fitted on the selected features (absent in the unpruned reference). */
+  classifiers?: Partial<Record<ClassifierKind, StoredMetrics>>;
+  deployed: ClassifierKind;
+}
+
+/** Where the training data came from and how it was split. */
+export interface Provenance {
+  dataset: string;
+  layout: 'flat' | 'kaggle' | 'csv';
+  /** Images found per class. */
+  found: Record<string, number>;
+  split: { train: number; val: number; test: number };
+  skipped: number;
+  seed: number;
+  experiment: string;
+  command: string;
+}
+
+/** The fine-tuning settings. */
+export interface TrainingSettings {
+  epochs: number;
+  bestEpoch: number;
+  batchSize: number;
+  learningRate: number;
+  freezeBackbone: boolean;
+  /** First trained layer; null: the whole model or the head only (see the trainer's TrainResult). */
+  trainableFrom: string | null;
+  fc1: number;
+  fc2: number;
+}
+
+/** The lung segmenter a masked bundle carries: another LayersModel inside the bundle, and its post-processing. */
+export interface SegmenterInfo {
+  path: string;
+  inputSize: number;
+  threshold: number;
+  refinement: MaskRefinement;
+  heldOut?: { dice: number; iou: number; n: number };
+}
+
+export interface BundleManifest {
+  format: typeof BUNDLE_FORMAT;
+  formatVersion: number;
+  name: string;
+  /** Trained on whole images ('raw') or on lung-masked images ('masked'). */
+  variant: 'raw' | 'masked';
+  createdAt: string;
+  classes: string[];
+  positiveClass?: string;
+  input: { size: number; channels: 3; normalization: 'mobilenet' | 'caffe'; resize: 'stretch' };
+  backbone: { name: string; weights: string };
+  model: {
+    path: string;
+    /** Conv layer explained by Grad-CAM. */
+    gradcamLayer: string;
+    /** Layer whose output feeds the feature selection and the classifier. */
+    featuresLayer: string;
+    outputs: string[];
+  };
+  features: { selected: number[]; total: number; protocol: 'validation' | 'paper' };
+  /** The fitted classifier, serialised by the classifiers module. */
+  classifier: BundleClassifier;
+  pruning: BundlePruning;
+  metrics: BundleMetrics;
+  provenance: Provenance;
+  training?: TrainingSettings;
+  /** Optional lung segmenter for the masked variant. */
+  segmenter?: SegmenterInfo;
+  /** Relative path -> sha256 (lower-case hex) of every file except manifest.json. */
+  files: Record<string, string>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Validation. A check takes a value and its path in the manifest, throws BundleError('invalid-field') naming the
+// path, and returns the value as its type. `object` needs a check for every key of the interface it is given,
+// so a field added to a type without a check is a compile error.
+
+type Check<T> = (v: unknown, path: string) => T;
+type Shape<T> = { [K in keyof T]-?: Check<T[K]> };
+
+function fail(path: string, problem: string): never {
+  throw new BundleError('invalid-field', `${path}: ${problem}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const num: Check<number> = (v, path) => (typeof v === 'number' ? v : fail(path, 'expected a number'));
+const int: Check<number> = (v, path) => (Number.isInteger(v) ? (v as number) : fail(path, 'expected an integer'));
+const positiveInt: Check<number> = (v, path) =>
+  Number.isInteger(v) && (v as number) > 0 ? (v as number) : fail(path, 'expected a positive integer');
+const str: Check<string> = (v, path) => (typeof v === 'string' ? v : fail(path, 'expected a string'));
+const bool: Check<boolean> = (v, path) => (typeof v === 'boolean' ? v : fail(path, 'expected true or false'));
+
+function oneOf<const T extends readonly (string | number | boolean)[]>(...values: T): Check<T[number]> {
+  return (v, path) =>
+    values.includes(v as T[number]) ? (v as T[number]) : fail(path, `expected ${values.map((x) => JSON.stringify(x)).join(' or ')}`);
+}
+
+function optional<T>(check: Check<T>): Check<T | undefined> {
+  return (v, path) => (v === undefined ? undefined : check(v, path));
+}
+
+function nullable<T>(check: Check<T>): Check<T | null> {
+  return (v, path) => (v === null ? null : check(v, path));
+}
+
+function arrayOf<T>(check: Check<T>): Check<T[]> {
+  return (v, path) => {
+    if (!Array.isArray(v)) fail(path, 'expected an array');
+    v.forEach((x, i) => check(x, `${path}[${i}]`));
+    return v as T[];
+  };
+}
+
+/** Plain number arrays are checked in one pass and reported as a whole (they hold thousands of values). */
+const numbers: Check<number[]> = (v, path) =>
+  Array.isArray(v) && v.every((x) => typeof x === 'number') ? v : fail(path, 'expected an array of numbers');
+const integers: Check<number[]> = (v, path) =>
+  Array.isArray(v) && v.every((x) => Number.isInteger(x)) ? v : fail(path, 'expected an array of integers');
+const strings: Check<string[]> = (v, path) =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : fail(path, 'expected an array of strings');
+const matrix: Check<number[][]> = (v, path) => {
+  if (!Array.isArray(v)) fail(path, 'expected an array of arrays of numbers');
+  v.forEach((row, i) => numbers(row, `${path}[${i}]`));
+  return v as number[][];
+};
+
+function recordOf<T>(check: Check<T>): Check<Record<string, T>> {
+  return (v, path) => {
+    if (!isObject(v)) fail(path, 'expected an object');
+    for (const [k, x] of Object.entries(v)) check(x, `${path}[${JSON.stringify(k)}]`);
+    return v as Record<string, T>;
+  };
+}
+
+function object<T>(shape: Shape<T>): Check<T> {
+  return (v, path) => {
+    if (!isObject(v)) fail(path, 'expected an object');
+    for (const key of Object.keys(shape) as (keyof T & string)[]) shape[key](v[key], `${path}.${key}`);
+    return v as T;
+  };
+}
+
+/** An extra condition on an already checked value. */
+function need(ok: boolean, path: string, problem: string): void {
+  if (!ok) fail(path, problem);
+}
+
+const scaler = object<ScalerJSON>({ mean: numbers, scale: numbers });
+
+const svmModel = object<SvmModelJSON>({
+  kernel: oneOf('linear', 'polynomial', 'rbf'),
+  degree: num,
+  gamma: num,
+  coef0: num,
+  labels: integers,
+  nSV: integers,
+  supportVectors: matrix,
+  dualCoef: matrix,
+  rho: numbers,
+  probA: optional(numbers),
+  probB: optional(numbers),
+});
+
+/** ml-random-forest's own model JSON: its name and the presence of its trees are checked here, the trees
+ * themselves are the library's to read. */
+const forestModel: Check<ForestClassifierJSON['forest']> = (v, path) => {
+  object<{ name: 'RFClassifier'; baseModel: Record<string, unknown> }>({ name: oneOf('RFClassifier'), baseModel: recordOf((x) => x) })(v, path);
+  return v as ForestClassifierJSON['forest'];
+};
+
+const SVM_KINDS: readonly string[] = ['svm-poly', 'svm-rbf', 'svm-linear'];
+
+/** One fitted classifier, its parameters' shapes checked against its class and feature counts. */
+const classifierJson: Check<ClassifierJSON> = (v, path) => {
+  const base = object<{ kind: ClassifierKind; nClasses: number; nFeatures: number; scaler: ScalerJSON }>({
+    kind: oneOf(...CLASSIFIER_KINDS),
+    nClasses: positiveInt,
+    nFeatures: positiveInt,
+    scaler,
+  })(v, path);
+  const { nClasses, nFeatures } = base;
+  const rec = v as Record<string, unknown>;
+  need(base.scaler.mean.length === nFeatures && base.scaler.scale.length === nFeatures, `${path}.scaler`,
+    `expected mean and scale of ${nFeatures} values (nFeatures)`);
+  const rows = (m: number[][], n: number, at: string): void =>
+    need(m.every((r) => r.length === n), at, `expected rows of ${n} values`);
+  if (SVM_KINDS.includes(base.kind)) {
+    const svm = svmModel(rec.svm, `${path}.svm`);
+    const total = svm.nSV.reduce((a, b) => a + b, 0);
+    const pairs = (nClasses * (nClasses - 1)) / 2;
+    need(svm.labels.length === nClasses && svm.nSV.length === nClasses, `${path}.svm`, `expected labels and nSV for ${nClasses} classes`);
+    need(svm.supportVectors.length === total, `${path}.svm.supportVectors`, `expected ${total} rows (the sum of nSV)`);
+    rows(svm.supportVectors, nFeatures, `${path}.svm.supportVectors`);
+    need(svm.dualCoef.length === nClasses - 1, `${path}.svm.dualCoef`, `expected ${nClasses - 1} rows`);
+    rows(svm.dualCoef, total, `${path}.svm.dualCoef`);
+    need(svm.rho.length === pairs, `${path}.svm.rho`, `expected ${pairs} values (one per class pair)`);
+    for (const p of ['probA', 'probB'] as const) {
+      const a = svm[p];
+      if (a) need(a.length === pairs, `${path}.svm.${p}`, `expected ${pairs} values (one per class pair)`);
+    }
+  } else if (base.kind === 'logistic') {
+    const lr = object<{ weights: number[][]; intercept: number[] }>({ weights: matrix, intercept: numbers })(rec.logistic, `${path}.logistic`);
+    need(lr.weights.length === nClasses || (nClasses === 2 && lr.weights.length === 1), `${path}.logistic.weights`,
+      `expected ${nClasses} rows${nClasses === 2 ? ' (or 1)' : ''}`);
+    rows(lr.weights, nFeatures, `${path}.logistic.weights`);
+    need(lr.intercept.length === lr.weights.length, `${path}.logistic.intercept`, `expected ${lr.weights.length} values`);
+  } else if (base.kind === 'knn') {
+    const knn = object<{ k: number; X: number[][]; y: number[] }>({ k: positiveInt, X: matrix, y: integers })(rec.knn, `${path}.knn`);
+    rows(knn.X, nFeatures, `${path}.knn.X`);
+    need(knn.y.length === knn.X.length, `${path}.knn.y`, `expected ${knn.X.length} labels (one per row of X)`);
+    need(knn.y.every((c) => c >= 0 && c < nClasses), `${path}.knn.y`, `expected class indices below ${nClasses}`);
+  } else {
+    forestModel(rec.forest, `${path}.forest`);
+  }
+  return v as ClassifierJSON;
+};
+
+const metrics = object<StoredMetrics>({
+  accuracy: num,
+  perClass: recordOf(object({ precision: num, recall: num, f1: num, support: num })),
+  macroF1: num,
+  confusion: matrix,
+  auc: object<StoredMetrics['auc']>({ perClass: recordOf(nullable(num)), macro: nullable(num) }),
+  covidSensitivity: optional(num),
+  n: num,
+});
+
+const pruningStats = object<PruningStats>({
+  unitsBefore: num,
+  unitsAfter: num,
+  paramsBefore: num,
+  paramsAfter: num,
+  keptForPadding: num,
+  keptProtected: num,
+  keptLastUnit: num,
+  layers: arrayOf(object<LayerUnits>({ name: str, type: str, unitsBefore: num, unitsAfter: num })),
+  maxAbsDiff: num,
+  maxAbsDiffFeatures: num,
+  maxAbsDiffLogits: num,
+  maxAbsDiffTrain: num,
+  removedPerLayer: recordOf(num),
+  unconfirmedOnValidation: num,
+  keptThinMargin: num,
+  deadMargin: num,
+  compressedParams: num,
+  selectedUnitsRemoved: num,
+});
+
+const pruning: Check<BundlePruning> = (v, path) =>
+  isObject(v) && 'unpruned' in v ? object<UnprunedStats>({ unpruned: oneOf(true), paramsAfter: num })(v, path) : pruningStats(v, path);
+
+const segmenter = object<SegmenterInfo>({
+  path: str,
+  inputSize: positiveInt,
+  threshold: num,
+  refinement: object<MaskRefinement>({ threshold: num, keepComponents: int, minComponentFraction: num, fillHoles: bool, dilation: num }),
+  heldOut: optional(object({ dice: num, iou: num, n: num })),
+});
+
+const SHA256 = /^[0-9a-fA-F]{64}$/;
+
+const manifestShape = object<BundleManifest>({
+  format: oneOf(BUNDLE_FORMAT),
+  formatVersion: int,
+  name: str,
+  variant: oneOf('raw', 'masked'),
+  createdAt: str,
+  classes: (v, path) => (strings(v, path).length >= 2 ? (v as string[]) : fail(path, 'expected at least two class names')),
+  positiveClass: optional(str),
+  input: object<BundleManifest['input']>({
+    size: positiveInt,
+    channels: oneOf(3),
+    normalization: oneOf('mobilenet', 'caffe'),
+    resize: oneOf('stretch'),
+  }),
+  backbone: object<BundleManifest['backbone']>({ name: str, weights: str }),
+  model: object<BundleManifest['model']>({ path: str, gradcamLayer: str, featuresLayer: str, outputs: strings }),
+  features: object<BundleManifest['features']>({ selected: integers, total: int, protocol: oneOf('validation', 'paper') }),
+  classifier: object<BundleClassifier>({ deployed: classifierJson, explainer: optional(classifierJson) }),
+  pruning,
+  metrics: object<BundleMetrics>({
+    finetuned: metrics,
+    compressed: metrics,
+    classifiers: optional(object<NonNullable<BundleMetrics['classifiers']>>({
+      'svm-poly': optional(metrics),
+      'svm-rbf': optional(metrics),
+      'svm-linear': optional(metrics),
+      logistic: optional(metrics),
+      knn: optional(metrics),
+      'random-forest': optional(metrics),
+    })),
+    deployed: oneOf(...CLASSIFIER_KINDS),
+  }),
+  provenance: object<Provenance>({
+    dataset: str,
+    layout: oneOf('flat', 'kaggle', 'csv'),
+    found: recordOf(num),
+    split: object<Provenance['split']>({ train: num, val: num, test: num }),
+    skipped: num,
+    seed: num,
+    experiment: str,
+    command: str,
+  }),
+  training: optional(object<TrainingSettings>({
+    epochs: num,
+    bestEpoch: num,
+    batchSize: num,
+    learningRate: num,
+    freezeBackbone: bool,
+    trainableFrom: nullable(str),
+    fc1: num,
+    fc2: num,
+  })),
+  segmenter: optional(segmenter),
+  files: (v, path) => {
+    const files = recordOf((hash, at) => (typeof hash === 'string' && SHA256.test(hash) ? hash : fail(at, 'expected a sha256 hex digest')))(v, path);
+    for (const p of Object.keys(files)) {
+      checkRelativePath(p);
+      need(p !== MANIFEST_FILE, path, `${MANIFEST_FILE} cannot list itself`);
+    }
+    return files;
+  },
+});
+
+/**
+ * Checks a parsed manifest.json: format and version first (their own codes), then every field's type and shape,
+ * then the fields that must agree with one another. Throws BundleError naming the field (`manifest.<path>`).
+ */
+export function validateManifest(json: unknown): BundleManifest {
+  if (!isObject(json)) throw new BundleError('invalid-field', `${MANIFEST_FILE} must hold a JSON object`);
+  if (json.format !== BUNDLE_FORMAT) {
+    throw new BundleError('invalid-field', `not a ${BUNDLE_FORMAT} manifest (format: ${JSON.stringify(json.format)})`);
+  }
+  if (json.formatVersion !== BUNDLE_VERSION) {
+    throw new BundleError(
+      'unsupported-version',
+      `bundle format version ${JSON.stringify(json.formatVersion)} is not supported (this reader supports ${BUNDLE_VERSION})`,
+    );
+  }
+  const m = manifestShape(json, 'manifest');
+  const k = m.features.selected.length;
+  for (const role of ['deployed', 'explainer'] as const) {
+    const c = m.classifier[role];
+    if (!c) continue;
+    need(c.nFeatures === k, `manifest.classifier.${role}.nFeatures`, `expected ${k} (the number of features.selected), got ${c.nFeatures}`);
+    need(c.nClasses === m.classes.length, `manifest.classifier.${role}.nClasses`, `expected ${m.classes.length} (the number of classes), got ${c.nClasses}`);
+  }
+  if (m.positiveClass !== undefined) {
+    need(m.classes.includes(m.positiveClass), 'manifest.positiveClass', `expected one of the classes, got ${JSON.stringify(m.positiveClass)}`);
+  }
+  for (const [p, role] of [[m.model.path, 'model.path'], ...(m.segmenter ? [[m.segmenter.path, 'segmenter.path']] : [])]) {
+    need(p in m.files, 'manifest.files', `${p} (${role}) is not listed`);
+  }
+  return m;
+}
+
+/** Rejects paths that could leave the bundle's folder or are not plain relative paths. */
+export function checkRelativePath(path: string): void {
+  const parts = path.split('/');
+  if (path === '' || path.startsWith('/') || path.includes('\\') || parts.some((p) => p === '' || p === '.' || p === '..')) {
+    throw new BundleError('invalid-field', `invalid bundle path ${JSON.stringify(path)}: paths must be relative, without "." or ".."`);
+  }
+}
