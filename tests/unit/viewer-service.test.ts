@@ -320,7 +320,8 @@ describe('the service owns the overlays', () => {
     service.showResult({ viewportId: 'vp2', imageId: 'wadors:a', attention, lungMask });
     assert.equal(overlays.length, 0, 'a result of another viewport is not drawn here');
     service.showResult({ viewportId: 'vp1', imageId: 'wadors:a', attention, lungMask });
-    const o = overlays[0]!;
+    const o = overlays[0];
+    assert.ok(o, 'the result made the viewport\'s overlay');
     assert.equal(o.heatmap?.label, 'grad-cam');
     assert.equal(o.heatmap?.imageId, 'wadors:a');
     assert.equal(o.heatmap?.rgba.length, 16);
