@@ -1,33 +1,24 @@
 // The "COVID-19 (research)" side panel: the displayed image, the model choice (raw / masked), Run (or auto-run),
 // per-class probabilities, the model's facts from its manifest, the backend and timings, the attention overlay
 // (Grad-CAM of the predicted class) with its toggle and opacity, and for a masked model the lung contour it
-// classified within. Inference runs in a Web Worker; every failure
-// ends as a message here, never as an exception in the viewer.
-import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { camToRgba } from '@zerovar/trainer/browser';
-import { getActiveViewport, getCornerstone } from './cornerstone.js';
-import { describeDisplayedImage, readDisplayedGrey, type DisplayedImage } from './displayedImage.js';
+// classified within. State and inference live in the extension's service; the hooks (useDisplayedImage,
+// useModelAvailability, useClassification) follow it, and every failure ends as a message here, never as an
+// exception in the viewer.
+import React, { useCallback, useState } from 'react';
 import { COMMANDS } from './ids.js';
-import { InferenceError, sharedInferenceClient } from './inferenceClient.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
-import { contourRgba } from './lungContour.js';
 import { formatBytes, removedText } from './modelFacts.js';
-import { checkAvailability, inferenceConfig, VARIANTS, type Availability, type ModelVariant } from './models.js';
-import type { ExtensionParams } from './ohif-types.js';
-import { existingOverlay, overlayFor, subscribeOverlays } from './overlay.js';
+import type { ModelVariant } from './models.js';
+import type { CommandsManager, ExtensionParams } from './ohif-types.js';
+import type { ZerovarService } from './service.js';
+import { attentionEmpty, useClassification } from './useClassification.js';
+import { useDisplayedImage, useOverlayVisible } from './useDisplayedImage.js';
+import { availabilityText, useModelAvailability } from './useModelAvailability.js';
 
 export type { ModelVariant } from './models.js';
 
-type RunState =
-  | { kind: 'idle' }
-  | { kind: 'running'; variant: ModelVariant }
-  | { kind: 'done'; variant: ModelVariant; imageId: string; result: ClassifyResult; totalMs: number }
-  | { kind: 'failed'; message: string };
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const pct = (p: number) => `${(100 * p).toFixed(1)} %`;
 const ms = (t: number) => `${t < 10 ? t.toFixed(1) : Math.round(t)} ms`;
-const nextPaint = () => new Promise<void>((r) => requestAnimationFrame(() => setTimeout(r, 0)));
 
 const styles = {
   panel: { padding: '10px 12px', color: '#e5e7eb', fontSize: 13, lineHeight: 1.45, display: 'flex', flexDirection: 'column', gap: 10 },
@@ -83,14 +74,6 @@ function Probabilities({ result }: { result: ClassifyResult }) {
   );
 }
 
-/** Whether the Grad-CAM map has any positive value: an all-zero map draws nothing, and the panel says so. */
-function attentionEmpty(result: ClassifyResult): boolean {
-  const cam = result.attention?.cam;
-  if (!cam) return true;
-  for (let i = 0; i < cam.length; i++) if (cam[i] > 0) return false;
-  return true;
-}
-
 function AttentionNote({ result }: { result: ClassifyResult }) {
   const empty = attentionEmpty(result);
   return (
@@ -102,175 +85,36 @@ function AttentionNote({ result }: { result: ClassifyResult }) {
   );
 }
 
-function availabilityText(variant: ModelVariant, a: Availability | undefined): string | undefined {
-  if (a === 'missing') return `${variant} model not available`;
-  if (a === 'error') return `${variant} model: its server did not answer`;
-  return undefined;
+export function ResearchPanel({ servicesManager, commandsManager }: ExtensionParams) {
+  const service = servicesManager.services.zerovarService;
+  if (!service) {
+    return <div style={{ ...styles.panel, ...styles.error }} data-cy="zerovar-panel">The COVID-19 panel's service is not registered.</div>;
+  }
+  return <PanelBody service={service} commandsManager={commandsManager} />;
 }
 
-export function ResearchPanel({ servicesManager, extensionManager, commandsManager }: ExtensionParams) {
-  const services = servicesManager.services;
-  const config = useMemo(() => inferenceConfig(), []);
-  const client = useMemo(() => sharedInferenceClient(config), [config]);
-  const [display, setDisplay] = useState<DisplayedImage | null>(null);
-  const [displayError, setDisplayError] = useState<string | null>(null);
+function PanelBody({ service, commandsManager }: { service: ZerovarService; commandsManager: CommandsManager }) {
+  const { display, error: displayError } = useDisplayedImage(service);
+  const overlayOn = useOverlayVisible(service);
   const [variant, setVariant] = useState<ModelVariant>('raw');
-  const [availability, setAvailability] = useState<Partial<Record<ModelVariant, Availability>>>({});
-  const [run, setRun] = useState<RunState>({ kind: 'idle' });
+  const { availability, markMissing } = useModelAvailability(service, variant);
   const [autoRun, setAutoRun] = useState(false);
-  const [overlayOn, setOverlayOn] = useState(false);
   const [opacity, setOpacity] = useState(0.5);
   const [contourOn, setContourOn] = useState(true);
-  /** Finished runs (done or failed), shown as data-runs so a caller can wait for the next outcome. */
-  const [finished, setFinished] = useState(0);
-  const runSeq = useRef(0);
-  /** What the last run drew on the viewport: its attention map and, for a masked model, its lung mask. */
-  const lastDrawn = useRef<{ viewportId: string; imageId: string; attention?: ClassifyResult['attention']; lungMask?: ClassifyResult['lungMask'] } | null>(null);
-
-  const renderedEvent = useCallback(() => {
-    try {
-      return getCornerstone(extensionManager).Enums.Events.IMAGE_RENDERED;
-    } catch {
-      return undefined;
-    }
-  }, [extensionManager]);
-
-  const refreshDisplay = useCallback(() => {
-    try {
-      const next = describeDisplayedImage(getCornerstone(extensionManager), getActiveViewport(services));
-      setDisplay((prev) => (prev && prev.info.imageId === next.info.imageId ? prev : next));
-      setDisplayError(null);
-    } catch (err) {
-      setDisplay(null);
-      setDisplayError(message(err));
-    }
-    try {
-      setOverlayOn(existingOverlay(services.viewportGridService.getActiveViewportId())?.isVisible() ?? false);
-    } catch {
-      // no viewport yet
-    }
-  }, [services, extensionManager]);
-
-  useEffect(() => {
-    refreshDisplay();
-    const grid = services.viewportGridService;
-    const cvs = services.cornerstoneViewportService;
-    const subs = [
-      [grid, grid.EVENTS.ACTIVE_VIEWPORT_ID_CHANGED],
-      [grid, grid.EVENTS.GRID_STATE_CHANGED],
-      [cvs, cvs.EVENTS.VIEWPORT_DATA_CHANGED],
-    ].flatMap(([service, event]) => (event ? [(service as typeof grid).subscribe(event as string, refreshDisplay)] : []));
-    // Image loads finish after those events; a slow poll catches the displayed image changing without one.
-    const timer = window.setInterval(refreshDisplay, 1000);
-    const unsubOverlay = subscribeOverlays((o) => {
-      if (o.viewport.id === services.viewportGridService.getActiveViewportId()) setOverlayOn(o.isVisible());
-    });
-    return () => {
-      subs.forEach((s) => s.unsubscribe());
-      window.clearInterval(timer);
-      unsubOverlay();
-    };
-  }, [services, refreshDisplay]);
-
-  // Which bundles are installed (a HEAD request each; re-checked when the choice changes).
-  useEffect(() => {
-    let live = true;
-    setAvailability((a) => ({ ...a, [variant]: a[variant] ?? 'checking' }));
-    void checkAvailability(config.models[variant]).then((a) => live && setAvailability((prev) => ({ ...prev, [variant]: a })));
-    return () => {
-      live = false;
-    };
-  }, [config, variant]);
-  useEffect(() => {
-    for (const v of VARIANTS) {
-      void checkAvailability(config.models[v]).then((a) => setAvailability((prev) => ({ ...prev, [v]: prev[v] === undefined || prev[v] === 'checking' ? a : prev[v] })));
-    }
-  }, [config]);
-
-  const paintOverlay = useCallback(() => {
-    const last = lastDrawn.current;
-    if (!last) return;
-    try {
-      const viewport = getActiveViewport(services);
-      if (viewport.id !== last.viewportId) return;
-      const overlay = overlayFor(viewport, renderedEvent());
-      const a = last.attention;
-      overlay.setHeatmap(a ? {
-        width: a.width, height: a.height, rgba: camToRgba(a.cam, a.width, a.height, { opacity }), label: 'grad-cam', imageId: last.imageId,
-      } : null);
-      const m = last.lungMask;
-      overlay.setContour(m && contourOn ? {
-        width: m.width, height: m.height, rgba: contourRgba(m.mask, m.width, m.height), label: 'lung-contour', imageId: last.imageId,
-      } : null);
-    } catch {
-      // the viewport went away; nothing to draw on
-    }
-  }, [services, renderedEvent, opacity, contourOn]);
-
-  useEffect(paintOverlay, [paintOverlay]);
-
-  const onRun = useCallback(async () => {
-    const seq = ++runSeq.current;
-    const chosen = variant;
-    setRun({ kind: 'running', variant: chosen });
-    try {
-      if (availability[chosen] === 'missing') throw new Error(availabilityText(chosen, 'missing'));
-      const cs = getCornerstone(extensionManager);
-      const viewport = getActiveViewport(services);
-      const d = describeDisplayedImage(cs, viewport);
-      await nextPaint(); // let "Running…" appear before the synchronous pixel pass
-      const grey = readDisplayedGrey(cs, viewport, d);
-      const t0 = performance.now();
-      const result = await client.classify(config.models[chosen], grey, { explain: true });
-      const totalMs = performance.now() - t0;
-      if (seq !== runSeq.current) return; // a newer run (or the image changed) superseded this one
-      lastDrawn.current = { viewportId: viewport.id, imageId: d.info.imageId, attention: result.attention, lungMask: result.lungMask };
-      paintOverlay();
-      setRun({ kind: 'done', variant: chosen, imageId: d.info.imageId, result, totalMs });
-      setFinished((n) => n + 1);
-    } catch (err) {
-      if (seq !== runSeq.current) return;
-      let text = message(err);
-      if (err instanceof InferenceError && err.missing) {
-        text = `${availabilityText(chosen, 'missing')} (no bundle at ${config.models[chosen]})`;
-        setAvailability((a) => ({ ...a, [chosen]: 'missing' }));
-      } else if (err instanceof InferenceError && err.name === 'BundleError') {
-        text = `The ${chosen} model bundle was refused: ${err.message}`;
-      }
-      setRun({ kind: 'failed', message: text });
-      setFinished((n) => n + 1);
-    }
-  }, [variant, availability, extensionManager, services, client, config, paintOverlay]);
-
-  // A new image: drop the old result and attention; run again when auto-run is on.
-  const imageId = display?.info.imageId;
-  const lastImage = useRef<string | undefined>(undefined);
-  useEffect(() => {
-    if (imageId === lastImage.current) return;
-    lastImage.current = imageId;
-    runSeq.current++;
-    lastDrawn.current = null;
-    setRun({ kind: 'idle' });
-    try {
-      const overlay = existingOverlay(services.viewportGridService.getActiveViewportId());
-      overlay?.setHeatmap(null);
-      overlay?.setContour(null);
-    } catch {
-      // nothing to clear
-    }
-    if (imageId && autoRun) void onRun();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [imageId]);
+  const { run, finished, onRun, reportFailure } = useClassification({
+    service, variant, availability, markMissing, imageId: display?.info.imageId, autoRun, opacity, contourOn,
+  });
 
   const onAutoRun = useCallback((on: boolean) => {
     setAutoRun(on);
     if (on && display && run.kind === 'idle') void onRun();
   }, [display, run.kind, onRun]);
 
+  // Through the command, as the toolbar button does: one path for showing and hiding the overlay.
   const onOverlayToggle = useCallback((on: boolean) => {
     const r = commandsManager.runCommand(on ? COMMANDS.showOverlay : COMMANDS.hideOverlay) as { ok?: boolean; message?: string } | undefined;
-    if (r && r.ok === false) setRun({ kind: 'failed', message: r.message ?? 'overlay failed' });
-  }, [commandsManager]);
+    if (r && r.ok === false) reportFailure(r.message ?? 'overlay failed');
+  }, [commandsManager, reportFailure]);
 
   const missingText = availabilityText(variant, availability[variant]);
   const facts = run.kind === 'done' ? run.result.facts : undefined;

@@ -1,7 +1,7 @@
-// Toolbar evaluator for the overlay toggle: active while the overlay is shown on that viewport.
+// Toolbar evaluator for the overlay toggle: active while the service shows the overlay on that viewport.
 import { OVERLAY_EVALUATOR } from './ids.js';
 import type { ExtensionParams } from './ohif-types.js';
-import { existingOverlay } from './overlay.js';
+import { zerovarService } from './serviceAccess.js';
 
 export default function getToolbarModule({ servicesManager }: ExtensionParams) {
   const { viewportGridService } = servicesManager.services;
@@ -10,7 +10,8 @@ export default function getToolbarModule({ servicesManager }: ExtensionParams) {
       name: OVERLAY_EVALUATOR,
       evaluate: ({ viewportId }: { viewportId?: string }) => {
         const id = viewportId ?? viewportGridService.getActiveViewportId();
-        return { disabled: false, isActive: existingOverlay(id)?.isVisible() ?? false };
+        const service = servicesManager.services.zerovarService;
+        return { disabled: false, isActive: service ? zerovarService(servicesManager).isOverlayVisible(id) : false };
       },
     },
   ];

@@ -1,5 +1,6 @@
 // Main-thread side of the inference worker: request / response matched by id, large buffers transferred rather
-// than copied. One worker per page, started on first use (so the viewer loads no tfjs until Run is pressed).
+// than copied. The extension's service holds the one client of the page; its worker starts on first use (so the
+// viewer loads no tfjs until Run is pressed).
 import type { GreyImage } from '@zerovar/trainer/browser';
 import type { ClassifyResult, InitResult, WorkerError, WorkerRequest, WorkerResponse } from './inferenceProtocol.js';
 import type { InferenceConfig } from './models.js';
@@ -108,18 +109,10 @@ export class InferenceClient {
   }
 }
 
-let shared: InferenceClient | null = null;
-
-/** The page's inference client (one worker shared by every panel). */
-export function sharedInferenceClient(config: InferenceConfig): InferenceClient {
-  shared ??= new InferenceClient(
+/** A client whose worker is the extension's inference worker chunk (started on first request). */
+export function createInferenceClient(config: InferenceConfig): InferenceClient {
+  return new InferenceClient(
     config,
     () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'zerovar-inference' }) as unknown as WorkerLike,
   );
-  return shared;
-}
-
-export function disposeSharedInferenceClient(): void {
-  shared?.dispose();
-  shared = null;
 }

@@ -1,5 +1,7 @@
 // The small part of OHIF's and Cornerstone3D's runtime API this extension uses, typed structurally: the real
 // objects come from the viewer at runtime (nothing of OHIF or Cornerstone is bundled).
+import type { ZerovarService } from './service.js';
+
 export interface PubSub {
   subscribe(event: string, callback: (...args: unknown[]) => void): { unsubscribe(): void };
   EVENTS: Record<string, string>;
@@ -28,10 +30,19 @@ export interface Services {
   cornerstoneViewportService: CornerstoneViewportService;
   toolbarService: ToolbarService;
   uiNotificationService?: UINotificationService;
+  /** Ours, registered in the extension's preRegistration. */
+  zerovarService?: ZerovarService;
+}
+
+/** What OHIF's ServicesManager.registerService takes: a name and a factory called with the managers. */
+export interface ServiceRegistration<T> {
+  name: string;
+  create(params: { servicesManager: ServicesManager; extensionManager: ExtensionManager; commandsManager?: CommandsManager }): T;
 }
 
 export interface ServicesManager {
   services: Services;
+  registerService?(registration: ServiceRegistration<unknown>, configuration?: unknown): void;
 }
 
 export interface ExtensionManager {
@@ -78,8 +89,16 @@ export interface CsImage {
   preScale?: { enabled?: boolean; scaled?: boolean };
 }
 
+/** Enough of an EventTarget for listening (Cornerstone's global `eventTarget`, a viewport's element). */
+export interface Listenable {
+  addEventListener(type: string, listener: (e: Event) => void): void;
+  removeEventListener(type: string, listener: (e: Event) => void): void;
+}
+
 export interface CornerstoneLib {
   metaData: { get(module: string, imageId: string): unknown };
   cache: { getImage(imageId: string): CsImage | undefined };
   Enums: { Events: Record<string, string> };
+  /** Where Cornerstone announces element enable / disable and image loads. */
+  eventTarget?: Listenable;
 }

@@ -2,6 +2,7 @@
 // IMAGE_RENDERED with the image-to-canvas transform, so it follows pan, zoom, flip and rotation. It holds two
 // layers stretched over the image: the heatmap (shown while the overlay is visible) and, above it, an optional
 // contour (e.g. the lungs a masked model classified within), shown whenever set, whatever the heatmap toggle.
+// Which viewport has which overlay, and who hears of their changes, is the service's business (service.ts).
 import type { CsViewport } from './ohif-types.js';
 
 /** An RGBA image covering the whole displayed image (any resolution; it is stretched over the image). */
@@ -17,16 +18,23 @@ export interface Heatmap {
 
 const IMAGE_RENDERED = 'CORNERSTONE_IMAGE_RENDERED';
 
-type OverlayListener = (overlay: ViewportOverlay) => void;
-const listeners = new Set<OverlayListener>();
-
-/** Calls `listener` whenever an overlay is shown, hidden or given a new heatmap; returns the unsubscribe. */
-export function subscribeOverlays(listener: OverlayListener): () => void {
-  listeners.add(listener);
-  return () => listeners.delete(listener);
+/** What the service needs of an overlay (a test can pass a fake without a DOM). */
+export interface Overlay {
+  readonly viewport: CsViewport;
+  readonly element: HTMLDivElement;
+  isVisible(): boolean;
+  setVisible(v: boolean): void;
+  getHeatmap(): Heatmap | null;
+  setHeatmap(h: Heatmap | null): void;
+  getContour(): Heatmap | null;
+  setContour(c: Heatmap | null): void;
+  destroy(): void;
 }
 
-export class ViewportOverlay {
+/** Called whenever an overlay is shown, hidden or given a new heatmap. */
+export type OverlayChanged = (overlay: Overlay) => void;
+
+export class ViewportOverlay implements Overlay {
   readonly canvas: HTMLCanvasElement;
   private source: HTMLCanvasElement | null = null;
   private heatmap: Heatmap | null = null;
@@ -35,7 +43,11 @@ export class ViewportOverlay {
   private visible = false;
   private readonly onRendered = () => this.redraw();
 
-  constructor(readonly viewport: CsViewport, private readonly renderedEvent = IMAGE_RENDERED) {
+  constructor(
+    readonly viewport: CsViewport,
+    private readonly renderedEvent = IMAGE_RENDERED,
+    private readonly onChange: OverlayChanged = () => undefined,
+  ) {
     const canvas = document.createElement('canvas');
     canvas.dataset.zerovarOverlay = 'hidden';
     canvas.dataset.zerovarHeatmap = 'none';
@@ -88,12 +100,10 @@ export class ViewportOverlay {
   }
 
   private notify(): void {
-    for (const l of listeners) {
-      try {
-        l(this);
-      } catch {
-        // a listener's failure must not break drawing
-      }
+    try {
+      this.onChange(this);
+    } catch {
+      // a listener's failure must not break drawing
     }
   }
 
@@ -160,27 +170,6 @@ function layerCanvas(h: Heatmap | null): HTMLCanvasElement | null {
   src.height = h.height;
   src.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(h.rgba), h.width, h.height), 0, 0);
   return src;
-}
-
-const overlays = new Map<string, ViewportOverlay>();
-
-/** The overlay of a viewport, created on first use (and again when the viewport's element was replaced). */
-export function overlayFor(viewport: CsViewport, renderedEvent?: string): ViewportOverlay {
-  const existing = overlays.get(viewport.id);
-  if (existing && existing.viewport === viewport && existing.element.isConnected) return existing;
-  existing?.destroy();
-  const created = new ViewportOverlay(viewport, renderedEvent);
-  overlays.set(viewport.id, created);
-  return created;
-}
-
-export function existingOverlay(viewportId: string | undefined): ViewportOverlay | undefined {
-  return viewportId ? overlays.get(viewportId) : undefined;
-}
-
-export function destroyAllOverlays(): void {
-  for (const o of overlays.values()) o.destroy();
-  overlays.clear();
 }
 
 /** A smooth two-blob pattern (one per lung field) in a jet-like colour map, half transparent. */

@@ -1,7 +1,8 @@
-// The inference Web Worker: picks a tfjs backend (WebGPU, then WebGL, then wasm, then cpu), loads each model bundle
-// once (every file checksum-verified by the trainer's reader) and answers classify requests with the prediction,
-// when asked the Grad-CAM map of the predicted class, and for a masked bundle the lung mask it classified within.
-// All model code is the trainer's own browser-safe code.
+// The inference Web Worker: message plumbing around the backend selector (WebGPU, then WebGL, then wasm, then
+// cpu; backendSelector.ts) and the model cache (each bundle loaded once, every file checksum-verified by the
+// trainer's reader; modelCache.ts). It probes the backends with tfjs and answers classify requests with the
+// prediction, when asked the Grad-CAM map of the predicted class, and for a masked bundle the lung mask it
+// classified within. All model code is the trainer's own browser-safe code.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -19,6 +20,8 @@ import {
 import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
 } from './inferenceProtocol.js';
+import { BackendSelector } from './backendSelector.js';
+import { ModelCache } from './modelCache.js';
 import { modelFacts, type ModelFacts } from './modelFacts.js';
 
 interface WorkerScope {
@@ -27,9 +30,8 @@ interface WorkerScope {
 }
 const scope = self as unknown as WorkerScope;
 
-let backendReady: Promise<InitResult> | null = null;
 /** Bundle URL -> loaded model; a failed load is forgotten so a fixed bundle can be retried. */
-const models = new Map<string, Promise<{ model: BundleModel; facts: ModelFacts }>>();
+const models = new ModelCache<{ model: BundleModel; facts: ModelFacts }>(({ model }) => model.dispose());
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -88,47 +90,21 @@ async function tryBackend(name: BackendName): Promise<void> {
   }
 }
 
-let lastInit: InitRequest | null = null;
-/** Backends dropped after they had been chosen (a model gave wrong results or a kernel failed on them). */
-const droppedAtRuntime: string[] = [];
+const selector = new BackendSelector(tryBackend);
 
 function init(req: InitRequest): Promise<InitResult> {
-  lastInit = req;
-  backendReady ??= (async () => {
-    const t0 = performance.now();
+  return selector.select(req.backends, () => {
     setWasmPaths(req.wasmPath);
     // The threaded wasm build starts its pthreads with importScripts() of the main script, which a bundled ES
     // module worker cannot serve; the single-threaded SIMD build needs nothing of the kind.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    const skipped: string[] = [...droppedAtRuntime];
-    for (const name of req.backends) {
-      try {
-        await tryBackend(name);
-        return { backend: name, skipped, ms: performance.now() - t0 };
-      } catch (e) {
-        skipped.push(`${name}: ${errorText(e)}`);
-      }
-    }
-    throw new Error(`no tfjs backend works in this browser (${skipped.join('; ')})`);
-  })();
-  // A failed selection may succeed later (e.g. a GPU that was busy): do not cache the failure.
-  backendReady.catch(() => {
-    backendReady = null;
   });
-  return backendReady;
 }
 
-/** Gives up the current backend for the next one in the list; false when none is left. */
+/** Gives up the current backend for the next one in the list (its models go with it); false when none is left. */
 async function dropBackend(current: BackendName, why: string): Promise<boolean> {
-  if (!lastInit) return false;
-  const rest = lastInit.backends.slice(lastInit.backends.indexOf(current) + 1);
-  if (rest.length === 0) return false;
-  droppedAtRuntime.push(`${current}: ${why}`);
-  for (const entry of models.values()) void entry.then(({ model }) => model.dispose(), () => undefined);
-  models.clear();
-  backendReady = null;
-  await init({ ...lastInit, backends: rest });
-  return true;
+  // The loaded models live on the backend being given up.
+  return selector.drop(current, why, () => models.clear());
 }
 
 /** A fixed, structured test image of the model's input size. */
@@ -172,8 +148,7 @@ class BackendMismatch extends Error {
 }
 
 function loadModel(url: string, backend: BackendName): Promise<{ model: BundleModel; facts: ModelFacts }> {
-  let entry = models.get(url);
-  if (!entry) {
+  return models.get(url, () => {
     const fetchHttp = httpFetcher(url);
     let bytes = 0;
     const counting: FetchBytes = async (path) => {
@@ -181,7 +156,7 @@ function loadModel(url: string, backend: BackendName): Promise<{ model: BundleMo
       bytes += b.length;
       return b;
     };
-    entry = BundleModel.load(counting).then(async (model) => {
+    return BundleModel.load(counting).then(async (model) => {
       try {
         await verifyModel(model, backend);
       } catch (e) {
@@ -190,10 +165,7 @@ function loadModel(url: string, backend: BackendName): Promise<{ model: BundleMo
       }
       return { model, facts: modelFacts(model.manifest, bytes) };
     });
-    models.set(url, entry);
-    entry.catch(() => models.delete(url));
-  }
-  return entry;
+  });
 }
 
 interface GpuErrorScopes {
@@ -228,7 +200,7 @@ async function gpuChecked<T>(backend: BackendName, fn: () => Promise<T>): Promis
 /** Classifies on the chosen backend; a backend failure (not a bundle problem) moves on to the next backend. */
 async function classifyWithFallback(req: ClassifyRequest): Promise<{ result: ClassifyResult; transfer: Transferable[] }> {
   for (;;) {
-    const { backend } = await (backendReady ?? Promise.reject(new Error('the worker was not initialised')));
+    const { backend } = await selector.current();
     try {
       return await gpuChecked(backend, () => classify(req));
     } catch (e) {
@@ -239,7 +211,7 @@ async function classifyWithFallback(req: ClassifyRequest): Promise<{ result: Cla
 }
 
 async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult; transfer: Transferable[] }> {
-  const { backend } = await (backendReady ?? Promise.reject(new Error('the worker was not initialised')));
+  const { backend } = await selector.current();
   const cold = !models.has(req.modelUrl);
   const t0 = performance.now();
   const { model, facts } = await loadModel(req.modelUrl, backend);
@@ -268,7 +240,7 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
   const lung = lungMask ? { mask: resizeMask(lungMask, w, h).data, width: w, height: h } : undefined;
   const result: ClassifyResult = {
     backend,
-    skipped: droppedAtRuntime.map((d) => d),
+    skipped: selector.droppedAtRuntime(),
     probabilities: Array.from(prediction.probabilities),
     classIndex: prediction.classIndex,
     className: prediction.className,

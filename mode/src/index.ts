@@ -1,5 +1,5 @@
 // OHIF v3 mode for chest radiographs (CR/DX): OHIF's basic viewer layout with the COVID-19 research panel on the
-// right and an attention-overlay toggle in the toolbar.
+// right and an attention-overlay toggle added at the end of basic's own toolbar.
 import { overlayButton, OVERLAY_BUTTON_ID, PANEL_ID } from '../../extension/src/ids.js';
 
 export const MODE_ID = '@zerovar/ohif-mode-covid';
@@ -21,11 +21,28 @@ interface ModeInstance {
   onModeEnter?: (this: ModeInstance, args: EnterArgs) => void;
   [key: string]: unknown;
 }
+/** The part of OHIF's toolbar service the mode uses. */
+export interface ModeToolbar {
+  register(b: unknown[]): void;
+  updateSection(k: string, ids: string[]): void;
+  /** Section names (3.13: `sections.primary` is 'primary'). */
+  sections?: { primary?: string };
+  /** The button ids of each section, as basic left them. */
+  state?: { buttonSections?: Record<string, string[] | undefined> };
+}
 interface EnterArgs {
-  servicesManager: {
-    services: { toolbarService: { register(b: unknown[]): void; updateSection(k: string, ids: string[]): void } };
-  };
+  servicesManager: { services: { toolbarService: ModeToolbar } };
   [key: string]: unknown;
+}
+
+/**
+ * Puts `buttonId` at the end of `section`, keeping every button already there: OHIF 3.13's updateSection
+ * appends to an existing section, older ones replaced it, and given the whole list both keep basic's tools (and
+ * whatever basic adds later) in front of ours.
+ */
+export function addToSection(toolbar: ModeToolbar, section: string, buttonId: string): void {
+  const current = toolbar.state?.buttonSections?.[section] ?? [];
+  toolbar.updateSection(section, current.includes(buttonId) ? [...current] : [...current, buttonId]);
 }
 type LoadModules = (names: string[]) => Promise<({ modeInstance: ModeInstance } | undefined)[]>;
 
@@ -52,7 +69,7 @@ async function modeFactory({ loadModules }: { modeConfiguration?: unknown; loadM
       base.onModeEnter?.call(this, args);
       const { toolbarService } = args.servicesManager.services;
       toolbarService.register([overlayButton]);
-      toolbarService.updateSection('primary', [OVERLAY_BUTTON_ID]);
+      addToSection(toolbarService, toolbarService.sections?.primary ?? 'primary', OVERLAY_BUTTON_ID);
     },
     routes: [{ ...baseRoute, path: ROUTE_NAME, layoutInstance }],
   };

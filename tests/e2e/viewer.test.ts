@@ -42,6 +42,10 @@ let ctStudy = '';
 const timings: string[] = [];
 /** Studies whose (non-empty) attention overlay was checked against pan and zoom. */
 const overlaysChecked: string[] = [];
+/** Masked runs whose lung contour was checked on the canvas (green, on the image, toggled off and on). */
+const contoursChecked: string[] = [];
+/** Tools of mode-basic's primary section that must stay beside our button (plain tool buttons there). */
+const BASIC_TOOLS = ['Zoom', 'Pan'];
 
 function requireTools(): void {
   const missing = [chromiumMissing(), orthancMissing()].filter(Boolean);
@@ -183,6 +187,7 @@ async function zoomAndPan(page: Page, zoom: number, pan: [number, number]): Prom
 async function checkOverlay(page: Page, shot: string): Promise<boolean> {
   const button = page.locator('[data-cy="zerovar-overlay"]');
   await button.waitFor({ state: 'visible', timeout: 10_000 });
+  await checkToolbarKeepsBasicTools(page);
   const canvas = page.locator('canvas[data-zerovar-overlay]');
   await button.click();
   await page.waitForFunction(() => document.querySelector('canvas[data-zerovar-overlay]')?.getAttribute('data-zerovar-overlay') === 'visible');
@@ -277,24 +282,31 @@ async function checkEmptyOverlay(page: Page): Promise<void> {
   await button.click();
 }
 
-/** Masked: classifies when the bundle exists, else the panel says it is not available; raw still works after. */
+/** Our button joined mode-basic's primary toolbar: basic's tools are still there, ours comes after them. */
+async function checkToolbarKeepsBasicTools(page: Page): Promise<void> {
+  const ours = await page.locator('[data-cy="zerovar-overlay"]').boundingBox();
+  assert.ok(ours, 'the overlay button has a place in the toolbar');
+  for (const id of BASIC_TOOLS) {
+    const tool = page.locator(`[data-cy="${id}"]`).first();
+    assert.ok(await tool.isVisible(), `mode-basic's ${id} tool is still in the toolbar`);
+    const box = await tool.boundingBox();
+    assert.ok(box && box.x < ours.x, `our button comes after basic's ${id} (${box?.x} < ${ours.x})`);
+  }
+}
+
+/** Masked: the released masked bundle classifies and draws its lung contour; raw still works after. */
 async function checkMaskedChoice(page: Page): Promise<void> {
+  const manifest = join(modelsDir, 'masked', 'manifest.json');
+  // Without it this step would check nothing of the masked model: fail, never skip.
+  assert.ok(existsSync(manifest), `no masked bundle at ${manifest}: the viewer test needs models/masked (or ZEROVAR_MODELS with masked/)`);
   const select = page.locator('[data-cy="zerovar-model"]');
   await select.selectOption('masked');
-  if (existsSync(join(modelsDir, 'masked', 'manifest.json'))) {
-    const r = await run(page);
-    assert.equal(r.state, 'done', `the masked model classifies: ${await resultLocator(page).innerText()}`);
-    await checkClassification(page);
-    assert.match(await page.locator('[data-cy="zerovar-facts-name"]').innerText(), /\(masked\)/);
-    assert.match(await page.locator('[data-cy="zerovar-run-info-segmentation"]').innerText(), /\d+(\.\d)? ms/);
-    await checkLungContour(page);
-  } else {
-    await page.locator('[data-cy="zerovar-model-status"]').waitFor({ timeout: 10_000 });
-    assert.match(await page.locator('[data-cy="zerovar-model-status"]').innerText(), /masked model not available/);
-    const r = await run(page);
-    assert.equal(r.state, 'failed');
-    assert.match(await page.locator('[data-cy="zerovar-error"]').innerText(), /masked model not available/);
-  }
+  const r = await run(page);
+  assert.equal(r.state, 'done', `the masked model classifies: ${await resultLocator(page).innerText()}`);
+  await checkClassification(page);
+  assert.match(await page.locator('[data-cy="zerovar-facts-name"]').innerText(), /\(masked\)/);
+  assert.match(await page.locator('[data-cy="zerovar-run-info-segmentation"]').innerText(), /\d+(\.\d)? ms/);
+  if (await checkLungContour(page)) contoursChecked.push('masked');
   await page.screenshot({ path: join(artifacts, 'masked-choice.png') });
   await select.selectOption('raw');
   const again = await run(page);
@@ -306,9 +318,10 @@ async function checkMaskedChoice(page: Page): Promise<void> {
 
 /**
  * After a masked run, with the attention overlay off: the lung contour alone is drawn over the image in green
- * (on by default), and its checkbox removes and restores it.
+ * (on by default), and its checkbox removes and restores it. Returns false when the image has no valid geometry
+ * on the canvas (then it checks that nothing is drawn).
  */
-async function checkLungContour(page: Page): Promise<void> {
+async function checkLungContour(page: Page): Promise<boolean> {
   const toggle = page.locator('[data-cy="zerovar-contour-toggle"]');
   assert.ok(await toggle.isChecked(), 'the lung contour is on by default for a masked result');
   const canvas = page.locator('canvas[data-zerovar-overlay]');
@@ -317,7 +330,7 @@ async function checkLungContour(page: Page): Promise<void> {
   const state = await overlayState(page);
   if ((await canvas.getAttribute('data-zerovar-geometry')) === 'invalid') {
     assert.equal(state.painted, 0, 'no contour is drawn without a valid image geometry');
-    return;
+    return false;
   }
   const green = await canvas.evaluate((c: HTMLCanvasElement) => {
     const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
@@ -335,6 +348,7 @@ async function checkLungContour(page: Page): Promise<void> {
   assert.equal((await overlayState(page)).painted, 0, 'unchecking removes the contour');
   await toggle.check();
   assert.ok((await overlayState(page)).painted > 200, 'checking draws it again');
+  return true;
 }
 
 function assertSameOrigin(requests: string[], origins: string[]): void {
@@ -401,6 +415,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       if (k === 0) await checkMaskedChoice(b.page);
     }
     assert.ok(overlaysChecked.length >= 1, 'at least one study has a non-empty attention map whose overlay was checked');
+    assert.equal(contoursChecked.length, 1, 'the masked run\'s lung contour was checked on the canvas');
     const requests = b.requests.slice(start);
     assertSameOrigin(requests, [pacsViewer!.url]);
     assert.ok(requests.some((u) => u.includes('/pacs/dicom-web/') && u.includes('/frames/')), 'frames came through the proxy');

@@ -1,0 +1,368 @@
+// The extension's one OHIF service (`zerovarService`, registered in preRegistration): it owns the inference client,
+// the attention overlays of the viewports and the listeners that follow the displayed image (OHIF's viewport grid
+// events, Cornerstone's element events), and announces changes the panel subscribes to. Commands, the toolbar
+// evaluator and the panel all go through it, so there is no state at module level.
+import { camToRgba } from '@zerovar/trainer/browser';
+import { getActiveViewport, getCornerstone } from './cornerstone.js';
+import { describeDisplayedImage, readDisplayedGrey, type DisplayedImage } from './displayedImage.js';
+import { createInferenceClient, type InferenceClient } from './inferenceClient.js';
+import type { ClassifyResult } from './inferenceProtocol.js';
+import { contourRgba } from './lungContour.js';
+import { checkAvailability, inferenceConfig, type Availability, type InferenceConfig, type ModelVariant } from './models.js';
+import type { CornerstoneLib, CsViewport, Listenable, PubSub, ServiceRegistration, Services } from './ohif-types.js';
+import { testPattern, ViewportOverlay, type Overlay, type OverlayChanged } from './overlay.js';
+
+export const SERVICE_NAME = 'zerovarService';
+
+/** Events in OHIF's PubSubService naming. */
+export const ZEROVAR_EVENTS = {
+  /** The active viewport, its displayed image or the reason there is none changed; payload: DisplaySnapshot. */
+  DISPLAY_CHANGED: 'event::zerovarService:displayChanged',
+  /** An overlay was shown, hidden or given a new heatmap, or another viewport became the active one. */
+  OVERLAY_CHANGED: 'event::zerovarService:overlayChanged',
+} as const;
+export type ZerovarEvent = (typeof ZEROVAR_EVENTS)[keyof typeof ZEROVAR_EVENTS];
+
+/** What the active viewport shows, or why it shows nothing classifiable. */
+export interface DisplaySnapshot {
+  display: DisplayedImage | null;
+  error: string | null;
+  viewportId?: string;
+}
+
+/** A finished classification and the image it was made on. */
+export interface Classification {
+  result: ClassifyResult;
+  viewportId: string;
+  imageId: string;
+  /** Round trip to the worker, as the panel shows it. */
+  totalMs: number;
+}
+
+/** What a result draws on its viewport: the attention map and, for a masked model, its lung mask. */
+export interface DrawnResult {
+  viewportId: string;
+  imageId: string;
+  attention?: ClassifyResult['attention'];
+  lungMask?: ClassifyResult['lungMask'];
+}
+
+export interface OverlayStyle {
+  /** Peak opacity of the attention map. */
+  opacity: number;
+  /** Whether a masked result's lung contour is drawn. */
+  contour: boolean;
+}
+
+export interface ZerovarServiceDeps {
+  services: Services;
+  /** The viewer's Cornerstone3D (throws while the Cornerstone extension is missing). */
+  cornerstone: () => CornerstoneLib;
+  config?: InferenceConfig;
+  /** Makes the inference client on first use (default: the extension's worker). */
+  createClient?: (config: InferenceConfig) => InferenceClient;
+  /** Makes a viewport's overlay (default: a canvas over its element). */
+  createOverlay?: (viewport: CsViewport, renderedEvent: string | undefined, onChange: OverlayChanged) => Overlay;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+type Callback = (payload?: unknown) => void;
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Cornerstone events on the active viewport's element after which the displayed image may have changed. */
+const ELEMENT_EVENTS = ['STACK_NEW_IMAGE', 'VIEWPORT_NEW_IMAGE_SET', 'IMAGE_RENDERED'];
+/** Cornerstone's global events after which the active viewport (or its image) may have changed. */
+const GLOBAL_EVENTS = ['ELEMENT_ENABLED', 'ELEMENT_DISABLED', 'IMAGE_LOADED'];
+
+export class ZerovarService {
+  static readonly REGISTRATION: ServiceRegistration<ZerovarService> = {
+    name: SERVICE_NAME,
+    create: ({ servicesManager, extensionManager }) =>
+      new ZerovarService({ services: servicesManager.services, cornerstone: () => getCornerstone(extensionManager) }),
+  };
+
+  readonly EVENTS = ZEROVAR_EVENTS;
+  readonly config: InferenceConfig;
+  private readonly services: Services;
+  private readonly listeners = new Map<string, Set<Callback>>();
+  private readonly overlays = new Map<string, Overlay>();
+  private client: InferenceClient | null = null;
+  private snapshot: DisplaySnapshot = { display: null, error: null };
+  /** OHIF subscriptions by event name (taken as the services appear). */
+  private readonly subscriptions = new Map<string, { unsubscribe(): void }>();
+  private global: { target: Listenable; off: () => void } | null = null;
+  private followed: { element: Listenable; off: () => void } | null = null;
+  private watching = false;
+  private drawn: DrawnResult | null = null;
+  private style: OverlayStyle = { opacity: 0.5, contour: true };
+
+  constructor(private readonly deps: ZerovarServiceDeps) {
+    this.services = deps.services;
+    this.config = deps.config ?? inferenceConfig();
+  }
+
+  // --- events ---------------------------------------------------------------------------------------------------
+
+  subscribe(event: ZerovarEvent, callback: Callback): { unsubscribe(): void } {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(callback);
+    return { unsubscribe: () => void set.delete(callback) };
+  }
+
+  private emit(event: ZerovarEvent, payload?: unknown): void {
+    for (const cb of [...(this.listeners.get(event) ?? [])]) {
+      try {
+        cb(payload);
+      } catch {
+        // one listener's failure must not stop the others (nor the drawing that announced it)
+      }
+    }
+  }
+
+  // --- following the displayed image ----------------------------------------------------------------------------
+
+  /** Starts following the active viewport (again after stop()); each call also takes subscriptions missed so far. */
+  start(): void {
+    this.watching = true;
+    const grid = this.services.viewportGridService;
+    const cvs = this.services.cornerstoneViewportService;
+    const wanted: [PubSub | undefined, string | undefined][] = [
+      [grid, grid?.EVENTS?.ACTIVE_VIEWPORT_ID_CHANGED],
+      [grid, grid?.EVENTS?.GRID_STATE_CHANGED],
+      [cvs, cvs?.EVENTS?.VIEWPORT_DATA_CHANGED],
+    ];
+    for (const [service, event] of wanted) {
+      if (!service || !event || this.subscriptions.has(event)) continue;
+      this.subscriptions.set(event, service.subscribe(event, () => this.refreshDisplay()));
+    }
+    this.refreshDisplay();
+  }
+
+  /** OHIF calls every service's onModeEnter / onModeExit around a mode. */
+  onModeEnter(): void {
+    this.start();
+  }
+
+  onModeExit(): void {
+    this.stop();
+  }
+
+  /** Stops following, removes every overlay and forgets the drawn result (the mode was left). */
+  stop(): void {
+    this.watching = false;
+    for (const s of this.subscriptions.values()) s.unsubscribe();
+    this.subscriptions.clear();
+    this.global?.off();
+    this.global = null;
+    this.followed?.off();
+    this.followed = null;
+    for (const o of this.overlays.values()) o.destroy();
+    this.overlays.clear();
+    this.drawn = null;
+    this.snapshot = { display: null, error: null };
+  }
+
+  getDisplay(): DisplaySnapshot {
+    return this.snapshot;
+  }
+
+  /** Reads what the active viewport shows; announces DISPLAY_CHANGED when the image, the reason or the viewport changed. */
+  refreshDisplay(): void {
+    let viewport: CsViewport | undefined;
+    let next: DisplaySnapshot;
+    try {
+      const cs = this.deps.cornerstone();
+      if (this.watching) this.listenGlobally(cs);
+      viewport = getActiveViewport(this.services);
+      next = { display: describeDisplayedImage(cs, viewport), error: null, viewportId: viewport.id };
+    } catch (err) {
+      next = { display: null, error: message(err), viewportId: viewport?.id ?? this.activeViewportId() };
+    }
+    if (this.watching) this.follow(viewport);
+    const prev = this.snapshot;
+    const sameImage = prev.display?.info.imageId === next.display?.info.imageId;
+    if (sameImage && prev.error === next.error && prev.viewportId === next.viewportId) return;
+    // The same image keeps its description object, so a subscriber can compare by identity.
+    this.snapshot = sameImage && prev.display ? { ...next, display: prev.display } : next;
+    this.emit(ZEROVAR_EVENTS.DISPLAY_CHANGED, this.snapshot);
+    if (prev.viewportId !== next.viewportId) this.emit(ZEROVAR_EVENTS.OVERLAY_CHANGED);
+  }
+
+  private activeViewportId(): string | undefined {
+    try {
+      return this.services.viewportGridService.getActiveViewportId();
+    } catch {
+      return undefined;
+    }
+  }
+
+  private eventName(cs: CornerstoneLib | undefined, key: string): string | undefined {
+    return cs?.Enums?.Events?.[key];
+  }
+
+  private cornerstoneOrUndefined(): CornerstoneLib | undefined {
+    try {
+      return this.deps.cornerstone();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Cornerstone's global announcements: a viewport element enabled or disabled, an image loaded. */
+  private listenGlobally(cs: CornerstoneLib): void {
+    const target = cs.eventTarget;
+    if (!target || this.global?.target === target) return;
+    this.global?.off();
+    const onEvent = () => this.refreshDisplay();
+    const names = GLOBAL_EVENTS.map((k) => this.eventName(cs, k)).filter((n): n is string => !!n);
+    for (const n of names) target.addEventListener(n, onEvent);
+    this.global = { target, off: () => names.forEach((n) => target.removeEventListener(n, onEvent)) };
+  }
+
+  /** Moves the element listeners to the active viewport's element (new image, image set, rendered). */
+  private follow(viewport: CsViewport | undefined): void {
+    const element = viewport?.element as Listenable | undefined;
+    if (this.followed?.element === element) return;
+    this.followed?.off();
+    this.followed = null;
+    if (!element || !viewport) return;
+    const cs = this.cornerstoneOrUndefined();
+    // Renders are frequent (every pan or zoom): only a different image id (or a reason to retry) costs a refresh.
+    const onEvent = () => {
+      const shown = this.snapshot.display?.info.imageId;
+      if (this.snapshot.error !== null || viewport.getCurrentImageId?.() !== shown) this.refreshDisplay();
+    };
+    const names = ELEMENT_EVENTS.map((k) => this.eventName(cs, k)).filter((n): n is string => !!n);
+    for (const n of names) element.addEventListener(n, onEvent);
+    this.followed = { element, off: () => names.forEach((n) => element.removeEventListener(n, onEvent)) };
+  }
+
+  // --- overlays -----------------------------------------------------------------------------------------------------
+
+  /** The overlay of a viewport, created on first use (and again when the viewport or its element was replaced). */
+  overlayFor(viewport: CsViewport): Overlay {
+    const existing = this.overlays.get(viewport.id);
+    if (existing && existing.viewport === viewport && existing.element.isConnected !== false) return existing;
+    existing?.destroy();
+    const rendered = this.eventName(this.cornerstoneOrUndefined(), 'IMAGE_RENDERED');
+    const onChange: OverlayChanged = () => this.emit(ZEROVAR_EVENTS.OVERLAY_CHANGED);
+    const created = this.deps.createOverlay
+      ? this.deps.createOverlay(viewport, rendered, onChange)
+      : new ViewportOverlay(viewport, rendered, onChange);
+    this.overlays.set(viewport.id, created);
+    return created;
+  }
+
+  existingOverlay(viewportId: string | undefined): Overlay | undefined {
+    return viewportId ? this.overlays.get(viewportId) : undefined;
+  }
+
+  /** Whether the attention overlay is shown on a viewport (the active one by default). */
+  isOverlayVisible(viewportId: string | undefined = this.activeViewportId()): boolean {
+    return this.existingOverlay(viewportId)?.isVisible() ?? false;
+  }
+
+  /** The active viewport's overlay; throws when there is no viewport to draw on. */
+  activeOverlay(): Overlay {
+    return this.overlayFor(getActiveViewport(this.services));
+  }
+
+  setOverlayVisible(visible: boolean): boolean {
+    this.activeOverlay().setVisible(visible);
+    return visible;
+  }
+
+  toggleOverlay(): boolean {
+    const overlay = this.activeOverlay();
+    overlay.setVisible(!overlay.isVisible());
+    return overlay.isVisible();
+  }
+
+  showTestPattern(): void {
+    const overlay = this.activeOverlay();
+    overlay.setHeatmap(testPattern());
+    overlay.setVisible(true);
+  }
+
+  clearOverlay(): void {
+    const overlay = this.activeOverlay();
+    overlay.setHeatmap(null);
+    overlay.setVisible(false);
+  }
+
+  /** Draws a result's attention map (and lung contour) on its viewport; null forgets it and clears the active one. */
+  showResult(drawn: DrawnResult | null): void {
+    this.drawn = drawn;
+    if (drawn) {
+      this.paint();
+      return;
+    }
+    const overlay = this.existingOverlay(this.activeViewportId());
+    overlay?.setHeatmap(null);
+    overlay?.setContour(null);
+  }
+
+  setOverlayStyle(style: OverlayStyle): void {
+    this.style = { ...style };
+    this.paint();
+  }
+
+  private paint(): void {
+    const last = this.drawn;
+    if (!last) return;
+    let viewport: CsViewport;
+    try {
+      viewport = getActiveViewport(this.services);
+    } catch {
+      return; // the viewport went away; nothing to draw on
+    }
+    if (viewport.id !== last.viewportId) return;
+    const overlay = this.overlayFor(viewport);
+    const { opacity, contour } = this.style;
+    const a = last.attention;
+    overlay.setHeatmap(a ? {
+      width: a.width, height: a.height, rgba: camToRgba(a.cam, a.width, a.height, { opacity }), label: 'grad-cam', imageId: last.imageId,
+    } : null);
+    const m = last.lungMask;
+    overlay.setContour(m && contour ? {
+      width: m.width, height: m.height, rgba: contourRgba(m.mask, m.width, m.height), label: 'lung-contour', imageId: last.imageId,
+    } : null);
+  }
+
+  // --- inference ------------------------------------------------------------------------------------------------------
+
+  private inferenceClient(): InferenceClient {
+    this.client ??= (this.deps.createClient ?? createInferenceClient)(this.config);
+    return this.client;
+  }
+
+  /** Whether a variant's bundle is installed (a HEAD request for its manifest). */
+  availability(variant: ModelVariant): Promise<Availability> {
+    return checkAvailability(this.config.models[variant], this.deps.fetch);
+  }
+
+  /**
+   * Classifies what the active viewport shows with a variant's bundle (and its Grad-CAM). `beforePixels` runs
+   * between the cheap checks and the synchronous pixel pass (e.g. to let "Running…" paint first).
+   */
+  async classifyDisplayed(variant: ModelVariant, opts: { beforePixels?: () => Promise<void> } = {}): Promise<Classification> {
+    const cs = this.deps.cornerstone();
+    const viewport = getActiveViewport(this.services);
+    const d = describeDisplayedImage(cs, viewport);
+    await opts.beforePixels?.();
+    const grey = readDisplayedGrey(cs, viewport, d);
+    const now = this.deps.now ?? (() => performance.now());
+    const t0 = now();
+    const result = await this.inferenceClient().classify(this.config.models[variant], grey, { explain: true });
+    return { result, viewportId: viewport.id, imageId: d.info.imageId, totalMs: now() - t0 };
+  }
+
+  /** Shuts the inference worker down (a later request starts a new one). */
+  dispose(): void {
+    this.stop();
+    this.client?.dispose();
+    this.client = null;
+  }
+}

@@ -1,0 +1,103 @@
+// Panel hook: running the chosen model on the displayed image through the service, the run's state, drawing its
+// attention map (and lung contour) with the panel's opacity and contour choice, and starting afresh when the
+// displayed image changes (running again by itself when auto-run is on).
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { InferenceError } from './inferenceClient.js';
+import type { ClassifyResult } from './inferenceProtocol.js';
+import type { ModelVariant } from './models.js';
+import type { ZerovarService } from './service.js';
+import { availabilityText, type AvailabilityMap } from './useModelAvailability.js';
+
+export type RunState =
+  | { kind: 'idle' }
+  | { kind: 'running'; variant: ModelVariant }
+  | { kind: 'done'; variant: ModelVariant; imageId: string; result: ClassifyResult; totalMs: number }
+  | { kind: 'failed'; message: string };
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const nextPaint = () => new Promise<void>((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+
+/** What the panel says about a failed run, and whether it showed the bundle is not installed. */
+export function failureText(err: unknown, variant: ModelVariant, modelUrl: string): { text: string; missing: boolean } {
+  if (err instanceof InferenceError && err.missing) {
+    return { text: `${availabilityText(variant, 'missing')} (no bundle at ${modelUrl})`, missing: true };
+  }
+  if (err instanceof InferenceError && err.name === 'BundleError') {
+    return { text: `The ${variant} model bundle was refused: ${err.message}`, missing: false };
+  }
+  return { text: message(err), missing: false };
+}
+
+/** Whether the Grad-CAM map has no positive value: an all-zero map draws nothing, and the panel says so. */
+export function attentionEmpty(result: ClassifyResult): boolean {
+  const cam = result.attention?.cam;
+  if (!cam) return true;
+  for (let i = 0; i < cam.length; i++) if (cam[i] > 0) return false;
+  return true;
+}
+
+export interface ClassificationOptions {
+  service: ZerovarService;
+  variant: ModelVariant;
+  availability: AvailabilityMap;
+  markMissing: (v: ModelVariant) => void;
+  /** The displayed image: a new one drops the result. */
+  imageId: string | undefined;
+  autoRun: boolean;
+  opacity: number;
+  contourOn: boolean;
+}
+
+export function useClassification(o: ClassificationOptions) {
+  const { service, variant, availability, markMissing, imageId, autoRun, opacity, contourOn } = o;
+  const [run, setRun] = useState<RunState>({ kind: 'idle' });
+  /** Finished runs (done or failed), shown as data-runs so a caller can wait for the next outcome. */
+  const [finished, setFinished] = useState(0);
+  const runSeq = useRef(0);
+
+  useEffect(() => service.setOverlayStyle({ opacity, contour: contourOn }), [service, opacity, contourOn]);
+
+  const onRun = useCallback(async () => {
+    const seq = ++runSeq.current;
+    const chosen = variant;
+    setRun({ kind: 'running', variant: chosen });
+    try {
+      if (availability[chosen] === 'missing') throw new Error(availabilityText(chosen, 'missing'));
+      // "Running…" paints before the synchronous pixel pass.
+      const c = await service.classifyDisplayed(chosen, { beforePixels: nextPaint });
+      if (seq !== runSeq.current) return; // a newer run (or the image changed) superseded this one
+      service.showResult({ viewportId: c.viewportId, imageId: c.imageId, attention: c.result.attention, lungMask: c.result.lungMask });
+      setRun({ kind: 'done', variant: chosen, imageId: c.imageId, result: c.result, totalMs: c.totalMs });
+      setFinished((n) => n + 1);
+    } catch (err) {
+      if (seq !== runSeq.current) return;
+      const f = failureText(err, chosen, service.config.models[chosen]);
+      if (f.missing) markMissing(chosen);
+      setRun({ kind: 'failed', message: f.text });
+      setFinished((n) => n + 1);
+    }
+  }, [service, variant, availability, markMissing]);
+
+  // The image-change effect below must see this render's run function and auto-run choice without re-running
+  // for them: it reacts to the image alone.
+  const latest = useRef({ onRun, autoRun });
+  useEffect(() => {
+    latest.current = { onRun, autoRun };
+  }, [onRun, autoRun]);
+
+  // A new image: drop the old result and attention; run again when auto-run is on.
+  const lastImage = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    if (imageId === lastImage.current) return;
+    lastImage.current = imageId;
+    runSeq.current++;
+    setRun({ kind: 'idle' });
+    service.showResult(null);
+    if (imageId && latest.current.autoRun) void latest.current.onRun();
+  }, [service, imageId]);
+
+  /** A failure outside a run (e.g. the overlay toggle), shown where a run's failure is. */
+  const reportFailure = useCallback((text: string) => setRun({ kind: 'failed', message: text }), []);
+
+  return { run, finished, onRun, reportFailure };
+}
