@@ -3,8 +3,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
-import { discoverDataset, parseCsv } from '../data/dataset.js';
+import { basename, join, resolve } from 'node:path';
+import { csvTable, discoverDataset, maskFinder } from '../data/dataset.js';
 import { readGreyImage } from '../data/decode.js';
 import { deriveSeed, mulberry32, shuffled } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
@@ -15,7 +15,6 @@ import {
   buildSegmenter,
   DEFAULT_REFINEMENT,
   lungMaskedImage,
-  DEFAULT_SEGMENTER,
   maskOverlap,
   predictLungProbabilities,
   refineLungMask,
@@ -26,9 +25,10 @@ import {
   type MaskRefinement,
   type Overlap,
 } from '../model/segmenter.js';
-import { writeRgbaPng } from '../report/png.js';
+import { greyCell, imageGrid, markedCell, writeRgbaPng } from '../report/png.js';
 import { writeJsonAtomic } from './experiment.js';
 import { ImageSet } from './images.js';
+import { DEFAULT_AUGMENTATION, type Augmentation, type SegmenterTrainingDefaults } from './options.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Data
@@ -47,35 +47,29 @@ export interface SegmentationPair {
 export async function segmentationPairs(dir: string, opts: { csv?: string } = {}): Promise<SegmentationPair[]> {
   const root = resolve(dir);
   const csvPath = join(root, opts.csv ?? 'metadata.csv');
-  const masksDir = join(root, 'masks');
-  const maskNames = existsSync(masksDir) ? new Set(await readdir(masksDir)) : new Set<string>();
-  const maskFor = (file: string): string | undefined => {
-    const stem = basename(file, extname(file));
-    for (const m of [`${stem}_mask.png`, basename(file), `${stem}.png`]) if (maskNames.has(m)) return join(masksDir, m);
-    return undefined;
-  };
+  const maskOf = await maskFinder(join(root, 'masks'));
   if (opts.csv || existsSync(csvPath)) {
-    const rows = parseCsv((await readFile(csvPath, 'utf8')).replace(/^\uFEFF/, ''));
-    const header = (rows.shift() ?? []).map((h) => h.trim().toLowerCase());
+    // Every row with an image and a mask, whatever its finding (discoverCsvDataset keeps mapped findings only).
+    const { header, rows } = csvTable(await readFile(csvPath, 'utf8'));
     const [iFile, iPatient, iFolder] = ['filename', 'patientid', 'folder'].map((c) => header.indexOf(c));
-    if (iFile! < 0) throw new Error(`${csvPath} has no 'filename' column`);
+    if (iFile < 0) throw new Error(`${csvPath} has no 'filename' column`);
     const seen = new Set<string>();
     const pairs: SegmentationPair[] = [];
     for (const r of rows) {
-      const file = (r[iFile!] ?? '').trim();
-      const image = join(root, (iFolder! >= 0 && r[iFolder!]?.trim()) || 'images', file);
-      const mask = file ? maskFor(file) : undefined;
+      const file = (r[iFile] ?? '').trim();
+      const image = join(root, (iFolder >= 0 && r[iFolder]?.trim()) || 'images', file);
+      const mask = file ? maskOf(basename(file)) : undefined;
       if (!mask || seen.has(image) || !existsSync(image)) continue;
       seen.add(image);
-      const patientId = iPatient! >= 0 ? r[iPatient!]?.trim() : undefined;
+      const patientId = iPatient >= 0 ? r[iPatient]?.trim() : undefined;
       pairs.push({ image, mask, ...(patientId ? { patientId } : {}) });
     }
     return pairs;
   }
-  if (existsSync(join(root, 'images')) && maskNames.size) {
+  if (existsSync(join(root, 'images')) && existsSync(join(root, 'masks'))) {
     const names = (await readdir(join(root, 'images'))).sort();
     return names.flatMap((n) => {
-      const mask = maskFor(n);
+      const mask = maskOf(n);
       return mask ? [{ image: join(root, 'images', n), mask }] : [];
     });
   }
@@ -112,22 +106,6 @@ export function splitPairs(pairs: SegmentationPair[], seed: number, fractions: [
 
 // ---------------------------------------------------------------------------------------------------------------
 // Augmentation
-
-export interface Augmentation {
-  /** Probability of a left-right mirror (lungs are nearly symmetric; the heart side flips, which is acceptable). */
-  flip: number;
-  /** Maximum relative scale change (0.1: 0.9x..1.1x). */
-  scale: number;
-  /** Maximum shift as a fraction of the side. */
-  shift: number;
-  /** Maximum rotation in degrees. */
-  rotate: number;
-  /** Maximum brightness offset (fraction of 255) and contrast factor change. */
-  brightness: number;
-  contrast: number;
-}
-
-export const DEFAULT_AUGMENTATION: Readonly<Augmentation> = { flip: 0.5, scale: 0.1, shift: 0.06, rotate: 7, brightness: 0.1, contrast: 0.15 };
 
 /** A random similarity transform + intensity jitter, the same geometry for image and mask (mask: nearest). */
 export function augmentPair(image: GreyImage, mask: GreyImage, rand: () => number, a: Augmentation = DEFAULT_AUGMENTATION): [GreyImage, GreyImage] {
@@ -203,26 +181,9 @@ export function diceBceLoss(y: tf.Tensor4D, p: tf.Tensor4D): tf.Scalar {
 // ---------------------------------------------------------------------------------------------------------------
 // Training
 
-export interface SegmenterTrainOptions {
-  inputSize: number;
-  filters: number[];
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  seed: number;
-  augmentation: Augmentation | null;
+export interface SegmenterTrainOptions extends SegmenterTrainingDefaults {
   log?: (line: string) => void;
 }
-
-export const DEFAULT_SEGMENTER_TRAINING: Readonly<Omit<SegmenterTrainOptions, 'log'>> = {
-  inputSize: DEFAULT_SEGMENTER.inputSize,
-  filters: DEFAULT_SEGMENTER.filters,
-  epochs: 25,
-  batchSize: 8,
-  learningRate: 2e-3,
-  seed: 42,
-  augmentation: DEFAULT_AUGMENTATION,
-};
 
 export interface SegmenterEpoch {
   epoch: number;
@@ -418,31 +379,13 @@ export async function evaluateSegmenter(
 
 /** Rows of image | image with the predicted mask (green) | image with the reference mask (magenta). */
 export async function writePairFigure(path: string, rows: GreyImage[][], cell = 160): Promise<void> {
-  const gap = 4;
-  const width = 3 * cell + 4 * gap;
-  const height = rows.length * (cell + gap) + gap;
-  const rgba = new Uint8Array(width * height * 4).fill(255);
-  rows.forEach(([image, pred, ref], r) => {
-    const g = resizeGrey(image!, cell, cell);
-    const panels = [null, resizeMask(pred!, cell, cell), resizeMask(ref!, cell, cell)];
-    const tints: [number, number, number][] = [
-      [0, 0, 0],
-      [40, 220, 60],
-      [230, 40, 200],
-    ];
-    panels.forEach((m, c) => {
-      for (let y = 0; y < cell; y++) {
-        for (let x = 0; x < cell; x++) {
-          const v = g.data[y * cell + x];
-          const at = ((gap + r * (cell + gap) + y) * width + gap + c * (cell + gap) + x) * 4;
-          const on = m ? m.data[y * cell + x] > 127 : false;
-          for (let k = 0; k < 3; k++) rgba[at + k] = on ? Math.round(0.55 * v + 0.45 * tints[c][k]) : v;
-          rgba[at + 3] = 255;
-        }
-      }
-    });
+  const cells = rows.map(([image, pred, ref]) => {
+    const g = resizeGrey(image, cell, cell).data;
+    const tint = (m: GreyImage, colour: number[]) => markedCell(g, resizeMask(m, cell, cell).data, colour, [0.55, 0.45]);
+    return [greyCell(g), tint(pred, [40, 220, 60]), tint(ref, [230, 40, 200])];
   });
-  await writeRgbaPng(path, rgba, width, height);
+  const grid = imageGrid(cells, cell);
+  await writeRgbaPng(path, grid.rgba, grid.width, grid.height);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
