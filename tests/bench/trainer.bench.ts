@@ -16,7 +16,7 @@ import { backendInfo, initBackend, type BackendName } from '../../trainer/src/ru
 import { mayHaveGpu } from '../../trainer/src/runtime/webgpu.js';
 import { wasmThreadCount } from '../../trainer/src/runtime/wasm-threads.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
-import { runGraphFrom } from '../../trainer/src/train/finetune.js';
+import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

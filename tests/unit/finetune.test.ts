@@ -10,13 +10,11 @@ import { loadLayersModel } from '../../trainer/src/io/layers-fs.js';
 import { BACKBONES, backboneFromPretrained, buildClassifierModel } from '../../trainer/src/model/backbones.js';
 import {
   fineTune,
-  readCheckpointState,
-  resolveSplitLayer,
-  runGraphFrom,
-  splitGraph,
   type FineTuneData,
   type FineTuneOptions,
 } from '../../trainer/src/train/finetune.js';
+import { readCheckpointState } from '../../trainer/src/train/checkpoint.js';
+import { resolveSplitLayer, runGraphFrom, splitGraph } from '../../trainer/src/model/graph-run.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const SIZE = 96;

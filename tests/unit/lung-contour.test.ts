@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTOUR_COLOUR, contourRgba, maskOutline } from '../../extension/src/lungContour.js';
+import { maskOutline } from '../../trainer/src/image/outline.js';
+import { CONTOUR_COLOUR, contourRgba } from '../../extension/src/lungContour.js';
 
 /** A w × h mask with the given rectangles (x0, y0, x1, y1 inclusive) set to 255. */
 function rects(w: number, h: number, boxes: [number, number, number, number][]): Uint8Array {

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  applyMask,
   CAFFE_MEANS_BGR,
   greyToInput,
   resizeGrey,
@@ -123,14 +122,6 @@ test('greyToInput: mobilenet and caffe normalisation, HWC with grey copied to 3 
   const wide = greyToInput(grey(300, 100, () => 255), { size: 8, normalization: 'mobilenet' });
   assert.equal(wide.length, 8 * 8 * 3);
   assert.ok(wide.every((v) => v === 1));
-});
-
-test('applyMask zeroes outside the (resized) mask', () => {
-  const img = grey(4, 4, () => 200);
-  const mask = grey(2, 2, (x) => (x === 0 ? 255 : 0)); // left half
-  const out = applyMask(img, mask);
-  assert.deepEqual([...out.data], [200, 200, 0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200, 0, 0]);
-  assert.deepEqual([...img.data], new Array(16).fill(200)); // input untouched
 });
 
 test('typed integer arrays (lookup-table path) match the per-pixel path exactly', () => {

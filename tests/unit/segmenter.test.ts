@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/src/runtime/backend.js';
-import { SEGMENTER_CLI_DEFAULTS } from '../../trainer/src/cli/segmenter.js';
 import type { GreyImage } from '../../trainer/src/image/pixels.js';
 import {
   buildSegmenter,
@@ -21,7 +20,6 @@ import {
 } from '../../trainer/src/model/segmenter.js';
 import {
   augmentPair,
-  DEFAULT_SEGMENTER_TRAINING,
   diceBceLoss,
   evaluateSegmenter,
   loadPairs,
@@ -35,6 +33,7 @@ import {
   trainSegmenter,
 } from '../../trainer/src/train/segmenter.js';
 import { DEFAULT_REFINEMENT } from '../../trainer/src/model/segmenter.js';
+import { DEFAULT_SEGMENTER_TRAINING } from '../../trainer/src/train/options.js';
 import { fsFetcher, writeBundle, type BundleManifestDraft } from '../../trainer/src/io/bundle-fs.js';
 import { BundleError } from '../../trainer/src/model/bundle.js';
 import { recordedFigures } from '../helpers/bundle-fixture.js';
@@ -154,7 +153,7 @@ test('augmentPair: no-op settings are the identity, a forced flip mirrors image 
   }
 });
 
-test('the training forward pass (convolutions as convolution gradients) gives the autodiff gradients', () => {
+test('the training forward pass (the shared graph run, convs on the wasm kernels) gives the autodiff gradients', () => {
   const m = buildSegmenter({ inputSize: 16, filters: [3, 5, 6], seed: 3 });
   const x = tf.randomNormal([2, 16, 16, 1], 0, 1, 'float32', 7) as tf.Tensor4D;
   const y = tf.cast(tf.greater(tf.randomUniform([2, 16, 16, 1], 0, 1, 'float32', 8), 0.6), 'float32') as tf.Tensor4D;
@@ -170,11 +169,6 @@ test('the training forward pass (convolutions as convolution gradients) gives th
   }
   tf.dispose([x, y, ref.value, fast.value, ...Object.values(ref.grads), ...Object.values(fast.grads)]);
   m.dispose();
-});
-
-test('CLI defaults match the training defaults', () => {
-  const { augmentation: _a, ...d } = DEFAULT_SEGMENTER_TRAINING;
-  assert.deepEqual(SEGMENTER_CLI_DEFAULTS, d);
 });
 
 test('ieee8023 pairs carry patient ids; the split never shares a patient', async () => {

@@ -82,6 +82,9 @@ const CASES: Case[] = [
   { kind: 'conv', x: [2, 9, 8, 3], filter: [3, 3, 3, 20], stride: 2, pad: 'same' },
   { kind: 'conv', x: [3, 7, 6, 2], filter: [3, 3, 2, 8], stride: 1, pad: 'same' },
   { kind: 'conv', x: [1, 10, 10, 5], filter: [5, 3, 5, 4], stride: 1, pad: 'valid' },
+  // Stride-1 'same' input gradients as forward convs of the flipped filter (odd sides); an even side keeps the backend's.
+  { kind: 'conv', x: [2, 9, 10, 5], filter: [5, 3, 5, 4], stride: 1, pad: 'same' },
+  { kind: 'conv', x: [2, 8, 7, 4], filter: [2, 3, 4, 5], stride: 1, pad: 'same' },
   // Depthwise: channel counts with and without a SIMD-width remainder, multiplier 2 on the plain-JS route.
   { kind: 'depthwise', x: [3, 7, 9, 5], filter: [3, 3, 5, 1], stride: 1, pad: 'same' },
   { kind: 'depthwise', x: [3, 7, 9, 8], filter: [3, 3, 8, 1], stride: 2, pad: 'same' },

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend, trainingBackend } from '../../trainer/src/runtime/backend.js';
 import { initWebGPUBackend, readOnHost, SYNC_READ_MESSAGE, webgpuProblems } from '../../trainer/src/runtime/webgpu.js';
-import { fineTune, missingGradientKernels, splitGraph, resolveSplitLayer } from '../../trainer/src/train/finetune.js';
-import { SeededRng } from '../../trainer/src/train/finetune.js';
+import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
+import { resolveSplitLayer, splitGraph } from '../../trainer/src/model/graph-run.js';
+import { SeededRng } from '../../trainer/src/data/rng.js';
 
 // No GPU in CI: the software adapters stand in for one (.ci/run installs what they need).
 process.env.ZEROVAR_WEBGPU_SOFTWARE = '1';

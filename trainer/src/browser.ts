@@ -20,5 +20,6 @@ export { GradCAM, upsampleCam, type CamResult } from './model/gradcam.js';
 export { lungMaskedImage, resizeMask, segmentLungs } from './model/segmenter.js';
 export { greyToInput, resizeGrey, rgbaToGrey, storedToGrey8, type GreyImage, type InputSpec, type StoredPixels } from './image/pixels.js';
 export { camToRgba, jet, type OverlayOptions } from './image/colormap.js';
+export { maskOutline } from './image/outline.js';
 export { argmax, evaluateScores, rocAuc, type ClassificationMetrics } from './stats/metrics.js';
 export { registerInferenceKernels } from './runtime/wasm/register.js';

@@ -2,18 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import type { BackendName } from '../runtime/backend.js';
+import { DEFAULT_AUGMENTATION, DEFAULT_SEGMENTER_TRAINING } from '../train/options.js';
 import { positiveInt, positiveNumber } from './parse.js';
-
-/** The defaults shown in --help; equal to train/segmenter.ts DEFAULT_SEGMENTER_TRAINING (a test checks), kept
- * here so that `zerovar --help` does not load tfjs. */
-export const SEGMENTER_CLI_DEFAULTS = {
-  inputSize: 128,
-  filters: [8, 16, 32, 64],
-  epochs: 25,
-  batchSize: 8,
-  learningRate: 2e-3,
-  seed: 42,
-};
 
 async function heavy() {
   const [{ initBackend }, train] = await Promise.all([import('../runtime/backend.js'), import('../train/segmenter.js')]);
@@ -34,7 +24,7 @@ const backendOption = () => new Option('--backend <name>', 'tfjs backend').choic
 /** Adds the `segmenter` command (with `train` and `evaluate`) to the program. */
 export function addSegmenterCommand(program: Command): void {
   const seg = program.command('segmenter').description('the lung segmenter used by the masked variant (train, evaluate)');
-  const d = SEGMENTER_CLI_DEFAULTS;
+  const d = DEFAULT_SEGMENTER_TRAINING;
 
   seg
     .command('train')
@@ -53,7 +43,7 @@ export function addSegmenterCommand(program: Command): void {
     .addOption(backendOption())
     .option('--quiet', 'no progress output', false)
     .action(async (o: Record<string, unknown>) => {
-      const { initBackend, runSegmenterJob, DEFAULT_AUGMENTATION } = await heavy();
+      const { initBackend, runSegmenterJob } = await heavy();
       const backend = await initBackend(o.backend as BackendName);
       const log = o.quiet ? () => {} : (l: string) => process.stderr.write(`${l}\n`);
       log(`backend ${backend}`);

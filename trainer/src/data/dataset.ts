@@ -100,19 +100,27 @@ async function imageFiles(dir: string): Promise<string[]> {
   return out.sort(byCodePoint);
 }
 
-/** Index of mask files by name, for matching `<name>` or `<stem>_mask.png` / `<stem>.png`. */
-async function maskIndex(dir: string): Promise<Set<string> | undefined> {
-  if (!(await isDir(dir))) return undefined;
-  return new Set((await visibleEntries(dir)).filter(isImageName));
+/**
+ * The mask of an image in a masks folder, by name: `<name>`, `<stem>_mask.png` or `<stem>.png`, in that order;
+ * undefined when there is no such folder or no such file. Shared by class discovery and segmentation pairs.
+ */
+export async function maskFinder(dir: string): Promise<(imageName: string) => string | undefined> {
+  if (!(await isDir(dir))) return () => undefined;
+  const index = new Set((await visibleEntries(dir)).filter(isImageName));
+  return (imageName) => {
+    const stem = imageName.slice(0, imageName.length - extname(imageName).length);
+    for (const candidate of [imageName, `${stem}_mask.png`, `${stem}.png`]) {
+      if (index.has(candidate)) return join(dir, candidate);
+    }
+    return undefined;
+  };
 }
 
-function findMask(index: Set<string> | undefined, dir: string, imageName: string): string | undefined {
-  if (!index) return undefined;
-  const stem = imageName.slice(0, imageName.length - extname(imageName).length);
-  for (const candidate of [imageName, `${stem}_mask.png`, `${stem}.png`]) {
-    if (index.has(candidate)) return join(dir, candidate);
-  }
-  return undefined;
+/** A metadata CSV's rows under its header, whose names are trimmed and lower-cased (a byte-order mark is dropped). */
+export function csvTable(text: string): { header: string[]; rows: string[][] } {
+  const rows = parseCsv(text.replace(/^\uFEFF/, ''));
+  const header = (rows.shift() ?? []).map((h) => h.trim().toLowerCase());
+  return { header, rows };
 }
 
 function requireTwoClasses(root: string, classes: string[]): void {
@@ -151,8 +159,7 @@ export async function discoverDataset(dir: string): Promise<Dataset> {
     const hasImagesDir = await isDir(imagesDir);
     kaggle ||= hasImagesDir;
     const dirWithImages = hasImagesDir ? imagesDir : classDir;
-    const masksDir = join(classDir, 'masks');
-    const masks = hasImagesDir ? await maskIndex(masksDir) : undefined;
+    const maskOf = hasImagesDir ? await maskFinder(join(classDir, 'masks')) : () => undefined;
     const names = await imageFiles(dirWithImages);
     if (names.length === 0) {
       throw new DatasetError(
@@ -161,7 +168,7 @@ export async function discoverDataset(dir: string): Promise<Dataset> {
     }
     classes.push(className);
     for (const name of names) {
-      const maskPath = findMask(masks, masksDir, name);
+      const maskPath = maskOf(name);
       samples.push({ path: join(dirWithImages, name), className, ...(maskPath ? { maskPath } : {}) });
     }
   }
@@ -284,8 +291,7 @@ export async function discoverCsvDataset(
   } catch {
     throw new DatasetError(`no metadata CSV at ${csvPath}`);
   }
-  const rows = parseCsv(text.replace(/^\uFEFF/, ''));
-  const header = (rows.shift() ?? []).map((h) => h.trim().toLowerCase());
+  const { header, rows } = csvTable(text);
   const col = (name: string) => header.indexOf(name);
   const iFile = col('filename');
   const iFinding = col('finding');
@@ -296,8 +302,7 @@ export async function discoverCsvDataset(
   const iView = col('view');
   const iFolder = col('folder');
   const views = opts.views?.map((v) => v.trim().toLowerCase());
-  const masksDir = join(root, 'masks');
-  const masks = await maskIndex(masksDir);
+  const maskOf = await maskFinder(join(root, 'masks'));
   const dropped = { unmapped: 0, view: 0, missingFile: 0, duplicate: 0 };
   const seen = new Set<string>();
   const samples: Omit<Sample, 'label'>[] = [];
@@ -325,7 +330,7 @@ export async function discoverCsvDataset(
     }
     seen.add(path);
     const patientId = iPatient >= 0 ? r[iPatient]?.trim() : undefined;
-    const maskPath = findMask(masks, masksDir, basename(filename));
+    const maskPath = maskOf(basename(filename));
     samples.push({
       path,
       className,

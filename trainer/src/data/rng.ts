@@ -1,15 +1,30 @@
 // Seeded pseudo-random numbers so splits, shuffles and sampling are reproducible from one integer seed.
 
-/** mulberry32: a tiny 32-bit generator, good enough for shuffling and sampling (not for cryptography). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+/**
+ * mulberry32, a tiny 32-bit generator good enough for shuffling and sampling (not for cryptography), with its
+ * state exposed so a checkpoint can carry it (fine-tuning resumes its shuffles exactly).
+ */
+export class SeededRng {
+  constructor(public state: number) {
+    this.state = state >>> 0;
+  }
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
+  /** A random order of 0..n-1. */
+  shuffle(n: number): number[] {
+    return shuffled(Array.from({ length: n }, (_, i) => i), () => this.next());
+  }
+}
+
+/** The generator as a function, for callers that need no saved state. */
+export function mulberry32(seed: number): () => number {
+  const rng = new SeededRng(seed);
+  return () => rng.next();
 }
 
 /** A uniform integer in [0, n). */

@@ -266,11 +266,3 @@ export function greyToInput(img: GreyImage, spec: InputSpec): Float32Array {
   }
   return out;
 }
-
-/** Blanks everything outside the mask (mask value > 127 keeps the pixel); the mask is resized to the image. */
-export function applyMask(img: GreyImage, mask: GreyImage): GreyImage {
-  const m = mask.width === img.width && mask.height === img.height ? mask : resizeGrey(mask, img.width, img.height);
-  const out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = m.data[i] > 127 ? img.data[i] : 0;
-  return { width: img.width, height: img.height, data: out };
-}

@@ -1,10 +1,10 @@
 // Writing model bundles to disk, and reading them back through the same verified reader the viewer uses.
-// A bundle is assembled in a sibling temporary folder and renamed into place, with manifest.json written last,
-// so an interrupted export never leaves a half-written bundle under the final name.
+// A bundle is assembled in a temporary sibling folder and renamed into place (io/atomic.ts), with manifest.json
+// written last, so an interrupted export never leaves a half-written bundle under the final name.
 import type * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeDirAtomic } from './atomic.js';
 import { saveLayersModel } from './layers-fs.js';
 import {
   BUNDLE_FORMAT,
@@ -48,10 +48,7 @@ export async function writeBundle(
   if (draft.model.path !== undefined && draft.model.path !== MODEL_PATH) {
     throw new Error(`writeBundle stores the model at ${MODEL_PATH}, not ${draft.model.path}`);
   }
-  const target = resolve(dir);
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await mkdir(tmp, { recursive: true });
+  return writeDirAtomic(resolve(dir), async (tmp) => {
     await saveLayersModel(model, join(tmp, dirname(MODEL_PATH)));
     for (const [path, bytes] of Object.entries(extraFiles)) {
       checkRelativePath(path);
@@ -74,31 +71,8 @@ export async function writeBundle(
       throw new Error(`segmenter.path ${manifest.segmenter.path} is not among the bundle's files`);
     }
     await writeFile(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-    await replaceDir(tmp, target);
     return manifest;
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-}
-
-/** Moves `from` to `to`; an existing `to` is moved aside first and removed only once the new one is in place. */
-async function replaceDir(from: string, to: string): Promise<void> {
-  const aside = `${to}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let moved = false;
-  try {
-    await rename(to, aside);
-    moved = true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  try {
-    await rename(from, to);
-  } catch (e) {
-    if (moved) await rename(aside, to);
-    throw e;
-  }
-  if (moved) await rm(aside, { recursive: true, force: true });
+  });
 }
 
 /** Reads bundle files from a folder on disk; refuses paths that would leave it. */

@@ -2,6 +2,7 @@
 // score with respect to them. The channel weighting is the one part that varies between CAM methods, so it is a
 // parameter (default: Grad-CAM's mean gradient over the spatial grid). Browser-safe.
 import * as tf from '@tensorflow/tfjs';
+import { argmax } from '../stats/metrics.js';
 
 export type ChannelWeighting = (grads: tf.Tensor4D, acts: tf.Tensor4D) => tf.Tensor2D;
 
@@ -172,12 +173,6 @@ export class GradCAM {
   dispose(): void {
     this.head.dispose();
   }
-}
-
-function argmax(v: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
 }
 
 /** Scales so the maximum is 1 (an all-zero map stays zero). */

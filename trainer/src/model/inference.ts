@@ -6,6 +6,7 @@ import { BundleError, loadBundleModel, readBundle, type BundleClassifier, type B
 import { classifierFromJSON, classifierScoreFn, type Classifier } from './classifiers.js';
 import { GradCAM, type CamResult } from './gradcam.js';
 import { greyToInput, type GreyImage, type InputSpec } from '../image/pixels.js';
+import { argmax } from '../stats/metrics.js';
 import { DEFAULT_REFINEMENT, lungMaskedImage, segmentLungs, type MaskRefinement } from './segmenter.js';
 
 export type { BundleClassifier } from './bundle.js';
@@ -105,8 +106,7 @@ export class BundleModel {
     if (images.length === 0) return [];
     const inputs = images.map((img) => this.prepare(img, opts));
     return this.classifier.predictProba(this.features(inputs)).map((p) => {
-      let best = 0;
-      for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
+      const best = argmax(p);
       return { probabilities: p, classIndex: best, className: this.classes[best] };
     });
   }

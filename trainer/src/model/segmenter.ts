@@ -5,39 +5,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { upsampleCam } from './gradcam.js';
 import { resizeGrey, type GreyImage } from '../image/pixels.js';
+import { DEFAULT_REFINEMENT, DEFAULT_SEGMENTER, type MaskRefinement, type SegmenterArchitecture } from './segmenter-config.js';
 
-export interface SegmenterArchitecture {
-  /** Square input side in pixels; a multiple of 2^(levels - 1). */
-  inputSize: number;
-  /** Channels per level, encoder top to bottleneck, e.g. [8, 16, 32, 64] (3 poolings, 3 upsamplings). */
-  filters: number[];
-  /** Seed of the weight initialisers (same seed, same untrained net). */
-  seed?: number;
-}
-
-export const DEFAULT_SEGMENTER: Readonly<SegmenterArchitecture> = { inputSize: 128, filters: [8, 16, 32, 64] };
-
-/** Post-processing of a predicted probability map (see refineLungMask). */
-export interface MaskRefinement {
-  /** Probability above which a pixel is lung. */
-  threshold: number;
-  /** Components kept, largest first (two lungs). */
-  keepComponents: number;
-  /** A kept component smaller than this fraction of the largest is dropped as a speck. */
-  minComponentFraction: number;
-  /** Fill enclosed background (holes left by dense consolidation inside a lung). */
-  fillHoles: boolean;
-  /** Dilation radius as a fraction of the mask's width: keeps the lung borders, which carry findings. */
-  dilation: number;
-}
-
-export const DEFAULT_REFINEMENT: Readonly<MaskRefinement> = {
-  threshold: 0.5,
-  keepComponents: 2,
-  minComponentFraction: 0.1,
-  fillHoles: true,
-  dilation: 0.01,
-};
+// The architecture and post-processing defaults are plain data (segmenter-config.ts), which --help reads too.
+export { DEFAULT_REFINEMENT, DEFAULT_SEGMENTER, type MaskRefinement, type SegmenterArchitecture } from './segmenter-config.js';
 
 /**
  * A U-Net: per level two 3x3 conv + ReLU, 2x2 max pooling down, nearest upsampling + skip concatenation up, a

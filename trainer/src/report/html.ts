@@ -97,7 +97,7 @@ export interface ReportData {
 const esc = escapeXml;
 const fmt3 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(3));
 
-function table(head: string[], rows: (string | number)[][], cls = ''): string {
+export function table(head: string[], rows: (string | number)[][], cls = ''): string {
   const th = head.map((h) => `<th>${esc(h)}</th>`).join('');
   const body = rows
     .map((r) => `<tr>${r.map((c) => `<td>${typeof c === 'number' ? esc(formatNumber(c)) : esc(c)}</td>`).join('')}</tr>`)
@@ -113,8 +113,8 @@ function keyValues(entries: [string, string | number | boolean | undefined][]): 
     .join('')}</tbody></table>`;
 }
 
-const pngUri = (png: Uint8Array): string => `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
-const figure = (inner: string, caption?: string): string =>
+export const pngUri = (png: Uint8Array): string => `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
+export const figure = (inner: string, caption?: string): string =>
   `<figure>${inner}${caption ? `<figcaption>${esc(caption)}</figcaption>` : ''}</figure>`;
 
 function section(id: string, title: string, body: string): string {
@@ -328,14 +328,21 @@ export function renderReportHtml(report: ReportData): string {
   if (report.figures?.length) parts.push(['figures', 'Figures', figuresSection(report.figures)]);
   const notes = (report.notes ?? []).map((n) => `<p>${esc(n)}</p>`).join('');
   parts.push(['research-use', 'Research use', section('research-use', 'Research use only', `<p class="notice">${esc(RESEARCH_NOTE)}</p>${notes}`)]);
-  const title = report.title ?? 'zerovar experiment report';
   const nav = parts.map(([id, label]) => `<a href="#${id}">${esc(label)}</a>`).join('');
+  return htmlPage(report.title ?? 'zerovar experiment report', `<nav>${nav}</nav>${parts.map(([, , html]) => html).join('\n')}`);
+}
+
+/**
+ * The shell of every HTML report (the experiment report, the bias study): one self-contained page (no external
+ * requests) with the report style, the title and the research-use notice, then `body` (HTML, escaped by the caller).
+ */
+export function htmlPage(title: string, body: string): string {
   return (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"/>' +
     '<meta name="viewport" content="width=device-width, initial-scale=1"/>' +
     `<title>${esc(title)}</title><style>${CSS}</style></head><body>` +
-    `<h1>${esc(title)}</h1><p class="notice">${esc(RESEARCH_NOTE.split('. ')[0])}.</p><nav>${nav}</nav>` +
-    parts.map(([, , html]) => html).join('\n') +
+    `<h1>${esc(title)}</h1><p class="notice">${esc(RESEARCH_NOTE.split('. ')[0])}.</p>` +
+    body +
     '</body></html>\n'
   );
 }

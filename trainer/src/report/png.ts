@@ -1,4 +1,5 @@
-// PNG output for the report: SVG charts rendered with resvg, and Grad-CAM figure grids composed pixel by pixel.
+// PNG output for the report: SVG charts rendered with resvg, and figure grids (Grad-CAM, segmentation, attention)
+// composed pixel by pixel.
 import { Resvg, type ResvgRenderOptions } from '@resvg/resvg-js';
 import { PNG } from 'pngjs';
 import { existsSync } from 'node:fs';
@@ -57,12 +58,92 @@ export async function writeRgbaPng(path: string, rgba: Uint8Array | Uint8Clamped
   await writeFile(path, encodeRgbaPng(rgba, width, height));
 }
 
-/** Bilinear resize of a greyscale image to a size x size square (the model's "stretch" resize). */
-function resizeGrey(img: GreyImageLike, size: number): Float32Array {
+/** Bilinear resize of a greyscale image to a size x size square (the model's "stretch" resize), unrounded. */
+function resizeGreyExact(img: GreyImageLike, size: number): Float32Array {
   const as = new Float32Array(img.data.length);
   for (let i = 0; i < as.length; i++) as[i] = img.data[i];
   return upsampleCam(as, img.width, img.height, size, size);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Figure grids: every figure (Grad-CAM rows, the segmenter's evaluation, the bias study's attention) is square
+// cells of RGB pixels in rows, on white with a gap around each cell, optionally with a caption band above rows.
+
+/** cell x cell pixels, 4 bytes each (the alpha byte is ignored: figures are opaque). */
+export type Cell = Uint8Array;
+
+/** A greyscale cell (values 0..255, row-major at the cell's size). */
+export function greyCell(grey: ArrayLike<number>): Cell {
+  const out = new Uint8Array(grey.length * 4);
+  for (let i = 0; i < grey.length; i++) out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = grey[i];
+  return out;
+}
+
+/** The grey image under an RGBA overlay (alpha-blended, as the viewer draws the attention map). */
+export function overlayCell(grey: ArrayLike<number>, overlay: ArrayLike<number>): Cell {
+  const out = new Uint8Array(grey.length * 4);
+  for (let i = 0; i < grey.length; i++) {
+    const a = overlay[4 * i + 3] / 255;
+    for (let k = 0; k < 3; k++) out[4 * i + k] = Math.round(grey[i] * (1 - a) + overlay[4 * i + k] * a);
+  }
+  return out;
+}
+
+/**
+ * The grey image with the pixels where `marked` > 127 painted `colour`, mixed as mix[0] * grey + mix[1] * colour
+ * ([0, 1]: solid, for outlines; a tint shows the image through).
+ */
+export function markedCell(grey: ArrayLike<number>, marked: ArrayLike<number>, colour: readonly number[], mix: readonly [number, number] = [0, 1]): Cell {
+  const out = greyCell(grey);
+  for (let i = 0; i < grey.length; i++) {
+    if (marked[i] <= 127) continue;
+    for (let k = 0; k < 3; k++) out[4 * i + k] = Math.round(mix[0] * grey[i] + mix[1] * colour[k]);
+  }
+  return out;
+}
+
+/**
+ * Lays out rows of cells (each cellSize x cellSize) with a gap around each, `columns` wide (default: the longest
+ * row). Rows with titles get a caption band above them (rendered with resvg, so it needs a font like the charts).
+ */
+export function imageGrid(
+  rows: Cell[][],
+  cellSize: number,
+  opts: { titles?: (string | undefined)[]; columns?: number } = {},
+): { rgba: Uint8Array; width: number; height: number } {
+  const cols = opts.columns ?? Math.max(0, ...rows.map((r) => r.length));
+  const titles = opts.titles ?? [];
+  const withTitles = titles.some((t) => t);
+  const rowH = cellSize + (withTitles ? TITLE_BAND : 0);
+  const width = cols * cellSize + (cols + 1) * GAP;
+  const height = Math.max(1, rows.length * (rowH + GAP) + GAP);
+  const rgba = new Uint8Array(width * height * 4).fill(255);
+  rows.forEach((cells, r) => {
+    const y0 = GAP + r * (rowH + GAP) + (withTitles ? TITLE_BAND : 0);
+    cells.forEach((cell, c) => {
+      for (let y = 0; y < cellSize; y++) {
+        const at = ((y0 + y) * width + GAP + c * (cellSize + GAP)) * 4;
+        rgba.set(cell.subarray(y * cellSize * 4, (y + 1) * cellSize * 4), at);
+        for (let x = 0; x < cellSize; x++) rgba[at + 4 * x + 3] = 255;
+      }
+    });
+  });
+  if (!withTitles) return { rgba, width, height };
+  // Captions: the pixels go into an SVG as an embedded PNG at 1:1, with the text on top, rendered by resvg.
+  const png = Buffer.from(encodeRgbaPng(rgba, width, height)).toString('base64');
+  const texts = titles
+    .map((t, r) => (t ? `<text x="${GAP}" y="${GAP + r * (rowH + GAP) + 15}" font-size="13">${escapeXml(t)}</text>` : ''))
+    .join('');
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}" ` +
+    `viewBox="0 0 ${width} ${height}" font-family="${FONT_FAMILY}">` +
+    `<image x="0" y="0" width="${width}" height="${height}" href="data:image/png;base64,${png}"/>${texts}</svg>`;
+  const out = svgToRgba(svg);
+  return { rgba: out.rgba, width: out.width, height: out.height };
+}
+
+const TITLE_BAND = 22;
+const GAP = 4;
 
 export interface GradcamGridRow {
   image: GreyImageLike;
@@ -73,58 +154,17 @@ export interface GradcamGridRow {
   title?: string;
 }
 
-const TITLE_BAND = 22;
-const GAP = 4;
-
-/**
- * A figure with one row per image: the image, then the image with its Grad-CAM overlay. Rows with titles get a
- * caption band above them (rendered with resvg, so it needs a font like the charts).
- */
+/** A figure with one row per image: the image, then the image with its Grad-CAM overlay. */
 export function gradcamGrid(rows: GradcamGridRow[], cellSize: number, opts: { opacity?: number } = {}): {
   rgba: Uint8Array;
   width: number;
   height: number;
 } {
-  const withTitles = rows.some((r) => r.title);
-  const rowH = cellSize + (withTitles ? TITLE_BAND : 0);
-  const width = 2 * cellSize + 3 * GAP;
-  const height = Math.max(1, rows.length * (rowH + GAP) + GAP);
-  const rgba = new Uint8Array(width * height * 4).fill(255);
   const opacity = opts.opacity ?? 0.5;
-  rows.forEach((row, r) => {
-    const grey = resizeGrey(row.image, cellSize);
+  const cells = rows.map((row) => {
+    const grey = resizeGreyExact(row.image, cellSize);
     const cam = upsampleCam(row.cam, row.camW, row.camH, cellSize, cellSize);
-    const overlay = camToRgba(cam, cellSize, cellSize, { opacity });
-    const y0 = GAP + r * (rowH + GAP) + (withTitles ? TITLE_BAND : 0);
-    for (let y = 0; y < cellSize; y++) {
-      for (let x = 0; x < cellSize; x++) {
-        const g = grey[y * cellSize + x];
-        const a = overlay[(y * cellSize + x) * 4 + 3] / 255;
-        const left = ((y0 + y) * width + GAP + x) * 4;
-        const right = ((y0 + y) * width + 2 * GAP + cellSize + x) * 4;
-        for (let c = 0; c < 3; c++) {
-          rgba[left + c] = g;
-          rgba[right + c] = Math.round(g * (1 - a) + overlay[(y * cellSize + x) * 4 + c] * a);
-        }
-        rgba[left + 3] = 255;
-        rgba[right + 3] = 255;
-      }
-    }
+    return [greyCell(grey), overlayCell(grey, camToRgba(cam, cellSize, cellSize, { opacity }))];
   });
-  if (!withTitles) return { rgba, width, height };
-  // Captions: the pixels go into an SVG as an embedded PNG at 1:1, with the text on top, rendered by resvg.
-  const png = Buffer.from(encodeRgbaPng(rgba, width, height)).toString('base64');
-  const texts = rows
-    .map((row, r) =>
-      row.title
-        ? `<text x="${GAP}" y="${GAP + r * (rowH + GAP) + 15}" font-size="13">${escapeXml(row.title)}</text>`
-        : '',
-    )
-    .join('');
-  const svg =
-    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}" ` +
-    `viewBox="0 0 ${width} ${height}" font-family="${FONT_FAMILY}">` +
-    `<image x="0" y="0" width="${width}" height="${height}" href="data:image/png;base64,${png}"/>${texts}</svg>`;
-  const out = svgToRgba(svg);
-  return { rgba: out.rgba, width: out.width, height: out.height };
+  return imageGrid(cells, cellSize, { titles: rows.map((r) => r.title), columns: 2 });
 }

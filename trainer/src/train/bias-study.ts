@@ -10,9 +10,12 @@ import { camToRgba } from '../image/colormap.js';
 import { upsampleCam } from '../model/gradcam.js';
 import { BundleModel } from '../model/inference.js';
 import type { ClassificationMetrics } from '../stats/metrics.js';
+import { maskOutline } from '../image/outline.js';
 import { resizeGrey, type GreyImage } from '../image/pixels.js';
 import { massInsideMask } from '../model/segmenter.js';
-import { writeRgbaPng } from '../report/png.js';
+import { escapeXml } from '../report/charts.js';
+import { figure, htmlPage, pngUri, table } from '../report/html.js';
+import { imageGrid, markedCell, overlayCell, writeRgbaPng } from '../report/png.js';
 import { writeJsonAtomic } from './experiment.js';
 import { lungMasks, loadSegmenter } from './segmenter.js';
 
@@ -116,67 +119,40 @@ export async function measureAttention(
 /** Rows of image (lung outline) | attention of bundle 0 | attention of bundle 1 ... */
 export async function writeAttentionFigure(path: string, records: AttentionRecord[], cell = 200): Promise<void> {
   if (records.length === 0) return;
-  const cols = 1 + records[0].cams.length;
-  const gap = 4;
-  const width = cols * cell + (cols + 1) * gap;
-  const height = records.length * (cell + gap) + gap;
-  const rgba = new Uint8Array(width * height * 4).fill(255);
-  records.forEach((r, row) => {
-    const g = resizeGrey(r.image, cell, cell);
-    const m = resizeGrey(r.mask, cell, cell);
-    const overlays = r.cams.map((cam) => camToRgba(upsampleCam(cam, r.camW, r.camH, cell, cell), cell, cell, { opacity: 0.5 }));
-    for (let c = 0; c < cols; c++) {
-      for (let y = 0; y < cell; y++) {
-        for (let x = 0; x < cell; x++) {
-          const i = y * cell + x;
-          const v = g.data[i];
-          const at = ((gap + row * (cell + gap) + y) * width + gap + c * (cell + gap) + x) * 4;
-          // Lung outline on the first panel: mask pixels with a background neighbour.
-          const edge =
-            c === 0 && m.data[i] > 127 && (x === 0 || y === 0 || m.data[i - 1] <= 127 || m.data[i - cell] <= 127 || x === cell - 1 || m.data[i + 1] <= 127 || (y < cell - 1 && m.data[i + cell] <= 127));
-          for (let k = 0; k < 3; k++) {
-            if (c === 0) rgba[at + k] = edge ? [60, 230, 80][k] : v;
-            else {
-              const o = overlays[c - 1];
-              const a = o[i * 4 + 3] / 255;
-              rgba[at + k] = Math.round(v * (1 - a) + o[i * 4 + k] * a);
-            }
-          }
-          rgba[at + 3] = 255;
-        }
-      }
-    }
+  const cells = records.map((r) => {
+    const g = resizeGrey(r.image, cell, cell).data;
+    const outline = maskOutline(resizeGrey(r.mask, cell, cell).data, cell, cell);
+    const overlays = r.cams.map((cam) => overlayCell(g, camToRgba(upsampleCam(cam, r.camW, r.camH, cell, cell), cell, cell, { opacity: 0.5 })));
+    return [markedCell(g, outline, [60, 230, 80]), ...overlays];
   });
-  await writeRgbaPng(path, rgba, width, height);
+  const grid = imageGrid(cells, cell);
+  await writeRgbaPng(path, grid.rgba, grid.width, grid.height);
 }
 
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${(100 * v).toFixed(1)}%`);
 const num = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(4));
 
-/** The raw vs masked table as self-contained HTML (figures embedded). */
+/** The raw vs masked table as a self-contained HTML report (figures embedded). */
 export function biasStudyHtml(study: BiasStudy, figures: { title: string; png: Uint8Array }[]): string {
-  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
-  const rows = study.rows
-    .map(
-      (r) =>
-        `<tr><td>${r.variant}</td><td>${num(r.test.accuracy)}</td><td>${num(r.test.auc.macro)}</td><td>${num(r.external?.accuracy)}</td>` +
-        `<td>${num(r.external?.auc.macro)}</td><td>${pct(r.attention.test?.meanInside)}</td><td>${pct(r.attention.external?.meanInside)}</td></tr>`,
-    )
-    .join('\n');
-  const figs = figures
-    .map((f) => `<figure><img alt="${esc(f.title)}" src="data:image/png;base64,${Buffer.from(f.png).toString('base64')}"><figcaption>${esc(f.title)}</figcaption></figure>`)
-    .join('\n');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Bias study: raw vs lung-masked</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}td:first-child{text-align:left}img{max-width:100%}</style></head><body>
-<h1>Bias study: raw vs lung-masked models (COVID vs Normal)</h1>
-<p>Dataset ${esc(study.dataset)}${study.external ? `; external data ${esc(study.external)}` : ''}. Research use only.</p>
-<table><thead><tr><th>variant</th><th>test accuracy</th><th>test AUC</th><th>external accuracy</th><th>external AUC</th><th>attention in lungs (test)</th><th>attention in lungs (external)</th></tr></thead>
-<tbody>${rows}</tbody></table>
-<p>Attention in lungs: mean share of the Grad-CAM mass (predicted class, upsampled to 224 px) inside the lung mask
-(the dataset's mask where it has one, else the segmenter's).</p>
-${figs}
-<p>Figures: image with the lung outline | raw model's attention | masked model's attention.</p>
-</body></html>`;
+  const head = ['variant', 'test accuracy', 'test AUC', 'external accuracy', 'external AUC', 'attention in lungs (test)', 'attention in lungs (external)'];
+  const rows = study.rows.map((r) => [
+    r.variant,
+    num(r.test.accuracy),
+    num(r.test.auc.macro),
+    num(r.external?.accuracy),
+    num(r.external?.auc.macro),
+    pct(r.attention.test?.meanInside),
+    pct(r.attention.external?.meanInside),
+  ]);
+  const figs = figures.map((f) => figure(`<img alt="${escapeXml(f.title)}" src="${pngUri(f.png)}">`, f.title)).join('\n');
+  return htmlPage(
+    'Bias study: raw vs lung-masked models (COVID vs Normal)',
+    `<p>Dataset ${escapeXml(study.dataset)}${study.external ? `; external data ${escapeXml(study.external)}` : ''}.</p>` +
+      table(head, rows, 'metrics') +
+      '<p>Attention in lungs: mean share of the Grad-CAM mass (predicted class, upsampled to 224 px) inside the lung mask ' +
+      "(the dataset's mask where it has one, else the segmenter's).</p>" +
+      `${figs}<p>Figures: image with the lung outline | raw model's attention | masked model's attention.</p>`,
+  );
 }
 
 export async function writeBiasStudy(dir: string, study: BiasStudy, figures: { title: string; png: Uint8Array }[]): Promise<void> {

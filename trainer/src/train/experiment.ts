@@ -1,8 +1,9 @@
 // An experiment folder holds everything one run produces: log, per-step state, models, figures, report, bundle.
 // Each finished step records its result in state.json before the next starts, so an interrupted run resumes
 // where it stopped and never loses finished work.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeJsonAtomic } from '../io/atomic.js';
 
 export const STEPS = ['data', 'train', 'prune', 'select', 'export', 'explain', 'report'] as const;
 export type StepName = (typeof STEPS)[number];
@@ -22,11 +23,8 @@ export interface ExperimentState {
   steps: Partial<Record<StepName, StepRecord>>;
 }
 
-export function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2));
-  renameSync(tmp, path);
-}
+// The trainer's JSON files (state, reports) go through the one atomic writer; re-exported for their writers.
+export { writeJsonAtomic };
 
 export function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;

@@ -7,13 +7,27 @@
 // The trainable part is executed by walking the original model's graph on concrete tensors, so no layer gains an
 // extra inbound node (the model keeps its clean topology for surgery and saving) and the weights are shared.
 import * as tf from '@tensorflow/tfjs';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Progress } from './progress.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from './accumulate.js';
 import { readOnHost } from '../runtime/webgpu.js';
+import { resolveSplitLayer, runGraphFrom, splitGraph } from '../model/graph-run.js';
+import { SeededRng } from '../data/rng.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  epochFile,
+  pruneFiles,
+  readBin,
+  readCheckpointState,
+  sha256,
+  writeBin,
+  type BinRef,
+  type CheckpointState,
+  type TensorSpec,
+} from './checkpoint.js';
 
 /** Preprocessed NHWC inputs for the given sample indices (decoded and normalised by the caller, per batch). */
 export type InputLoader = (indices: number[]) => tf.Tensor4D | Promise<tf.Tensor4D>;
@@ -78,142 +92,6 @@ export interface FineTuneResult {
   cacheSeconds: number;
   /** Backend the training steps ran on (may be 'cpu' when wasm lacks gradient kernels). */
   trainBackend: string;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Graph split
-
-export interface GraphSplit {
-  /** Index in model.layers of the first trainable layer. */
-  splitIndex: number;
-  /** Tensors produced by frozen layers (or model inputs) and consumed by the trainable part. */
-  frontier: tf.SymbolicTensor[];
-  /** True when the frontier is just the model input: nothing to cache. */
-  frontierIsInput: boolean;
-  /** Layers executed in the trainable part, in topological order. */
-  trainableLayers: tf.layers.Layer[];
-}
-
-/** Where training starts: trainableFrom, else 'fc1' for a frozen backbone, else right after the input. */
-export function resolveSplitLayer(model: tf.LayersModel, opts: Pick<FineTuneOptions, 'trainableFrom' | 'freezeBackbone'>): number {
-  const names = model.layers.map((l) => l.name);
-  if (opts.trainableFrom !== undefined) {
-    const i = names.indexOf(opts.trainableFrom);
-    if (i < 0) throw new Error(`trainableFrom: the model has no layer named '${opts.trainableFrom}'`);
-    return i;
-  }
-  if (opts.freezeBackbone) {
-    const i = names.indexOf('fc1');
-    if (i < 0) throw new Error("freezeBackbone: the model has no 'fc1' layer (the head's first layer); pass trainableFrom");
-    return i;
-  }
-  return model.layers.findIndex((l) => l.getClassName() !== 'InputLayer');
-}
-
-export function splitGraph(model: tf.LayersModel, splitIndex: number): GraphSplit {
-  const frozen = new Set(model.layers.slice(0, splitIndex));
-  const frontier = new Map<number, tf.SymbolicTensor>();
-  const used = new Set<tf.layers.Layer>();
-  const seen = new Set<number>();
-  const visit = (t: tf.SymbolicTensor): void => {
-    if (seen.has(t.id)) return;
-    seen.add(t.id);
-    if (frozen.has(t.sourceLayer) || t.sourceLayer.getClassName() === 'InputLayer') {
-      frontier.set(t.id, t);
-      return;
-    }
-    used.add(t.sourceLayer);
-    for (const input of t.sourceLayer.inboundNodes[t.nodeIndex].inputTensors) visit(input);
-  };
-  for (const out of model.outputs) visit(out);
-  const inputIds = new Set(model.inputs.map((t) => t.id));
-  const list = [...frontier.values()];
-  return {
-    splitIndex,
-    frontier: list,
-    frontierIsInput: list.every((t) => inputIds.has(t.id)),
-    trainableLayers: model.layers.filter((l) => used.has(l)),
-  };
-}
-
-/** Computes a layer's output another way (e.g. with cheaper gradients); undefined: the layer's own apply. */
-export type LayerOverride = (layer: tf.layers.Layer, inputs: tf.Tensor[]) => tf.Tensor | undefined;
-
-/** The parts of a tf.layers Conv2D that overrides use. */
-export interface ConvLayerLike {
-  kernel?: { read(): tf.Tensor };
-  bias?: { read(): tf.Tensor } | null;
-  activation?: { apply(x: tf.Tensor): tf.Tensor };
-  getConfig(): tf.serialization.ConfigDict;
-}
-
-/**
- * A channels-last Conv2D through the plain conv op. tf.layers runs convs as the fused op, whose gradient always
- * computes the input gradient too; the plain op's registered gradient computes it only where it is needed, which
- * saves a whole backward convolution at the first layer (12% of a MobileNetV2 0.35 training step at 224 px).
- */
-export function plainConv(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined {
-  if (layer.getClassName() !== 'Conv2D' || inputs.length !== 1) return undefined;
-  const cfg = layer.getConfig();
-  const conv = layer as unknown as ConvLayerLike;
-  if (cfg.dataFormat !== 'channelsLast' || !conv.kernel || (cfg.padding !== 'same' && cfg.padding !== 'valid')) return undefined;
-  const pair = (v: unknown) => [v].flat() as number[];
-  const strides = pair(cfg.strides);
-  const dilations = pair(cfg.dilationRate);
-  let y: tf.Tensor = tf.conv2d(
-    inputs[0] as tf.Tensor4D,
-    conv.kernel.read() as tf.Tensor4D,
-    [strides[0], strides[1] ?? strides[0]],
-    cfg.padding,
-    'NHWC',
-    [dilations[0], dilations[1] ?? dilations[0]],
-  );
-  if (conv.bias) y = tf.add(y, conv.bias.read());
-  return conv.activation ? conv.activation.apply(y) : y;
-}
-
-/**
- * A ReLU layer capped at 6 (MobileNets') as the one Relu6 op: tf.layers runs relu then a clip, two passes forward
- * and two masks backward.
- */
-export function relu6Op(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined {
-  if (layer.getClassName() !== 'ReLU' || inputs.length !== 1) return undefined;
-  const cfg = layer.getConfig();
-  return cfg.maxValue === 6 && !cfg.negativeSlope && !cfg.threshold ? tf.relu6(inputs[0]) : undefined;
-}
-
-/**
- * Evaluates `outputs` of a functional model from concrete values of some of its symbolic tensors, by applying
- * the same layer objects to concrete tensors (which adds no inbound nodes). BatchNormalization always runs in
- * inference mode; `training` reaches the other layers (dropout) and sends convs and ReLU6 layers through
- * plainConv and relu6Op (unless `override` computes them).
- */
-export function runGraphFrom(
-  outputs: tf.SymbolicTensor[],
-  known: Map<number, tf.Tensor>,
-  training: boolean,
-  override?: LayerOverride,
-): tf.Tensor[] {
-  const values = new Map(known);
-  const evaluate = (t: tf.SymbolicTensor): tf.Tensor => {
-    const have = values.get(t.id);
-    if (have) return have;
-    const layer = t.sourceLayer;
-    const node = layer.inboundNodes[t.nodeIndex];
-    const inputs = node.inputTensors.map(evaluate);
-    const isBn = layer.getClassName() === 'BatchNormalization';
-    const kwargs = { ...(node.callArgs ?? {}), training: isBn ? false : training };
-    const out =
-      override?.(layer, inputs) ??
-      (training ? (plainConv(layer, inputs) ?? relu6Op(layer, inputs)) : undefined) ??
-      (layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor | tf.Tensor[]);
-    const outs = Array.isArray(out) ? out : [out];
-    node.outputTensors.forEach((o, i) => values.set(o.id, outs[i]));
-    const v = values.get(t.id);
-    if (!v) throw new Error(`graph evaluation did not produce ${t.name}`);
-    return v;
-  };
-  return outputs.map(evaluate);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -283,151 +161,6 @@ async function cacheActivations(
     bar?.tick(idx.length);
   }
   return buffers.map((b, k) => tf.tensor(b, [n, ...shapes[k]]));
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Seeded shuffling with a saveable state
-
-/** mulberry32 with its 32-bit state exposed, so a checkpoint can carry it. */
-export class SeededRng {
-  constructor(public state: number) {
-    this.state = state >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  shuffle(n: number): number[] {
-    const a = range(n);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      [a[i], a[j]] = [a[j], a[i]];
-    }
-    return a;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Checkpoints
-
-const CHECKPOINT_FORMAT = 'zerovar-finetune-checkpoint';
-const CHECKPOINT_VERSION = 1;
-
-interface TensorSpec {
-  name: string;
-  shape: number[];
-}
-interface BinRef {
-  file: string;
-  sha256: string;
-  bytes: number;
-}
-export interface CheckpointState {
-  format: typeof CHECKPOINT_FORMAT;
-  version: number;
-  /** Epochs finished. */
-  epoch: number;
-  history: EpochRecord[];
-  bestEpoch: number;
-  bestValAccuracy: number;
-  /** Shuffling state after `epoch` epochs. */
-  rngState: number;
-  fingerprint: Record<string, unknown>;
-  variables: TensorSpec[];
-  weights: BinRef;
-  best: BinRef;
-  optimizer: { iterations: number; file: BinRef };
-}
-
-function sha256(buf: Uint8Array): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
-/** Writes a file atomically: a temporary name in the same folder, then rename. */
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
-function concatFloats(arrays: Float32Array[]): Uint8Array {
-  const total = arrays.reduce((a, b) => a + b.length, 0);
-  const out = new Float32Array(total);
-  let o = 0;
-  for (const a of arrays) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return new Uint8Array(out.buffer);
-}
-
-async function writeBin(dir: string, file: string, arrays: Float32Array[]): Promise<BinRef> {
-  const bytes = concatFloats(arrays);
-  await writeAtomic(join(dir, file), bytes);
-  return { file, sha256: sha256(bytes), bytes: bytes.byteLength };
-}
-
-function corrupt(dir: string, why: string): Error {
-  return new Error(`corrupt checkpoint in ${dir}: ${why}. Delete the folder or pass resume=false (--no-resume) to start over`);
-}
-
-async function readBin(dir: string, ref: BinRef, specs: TensorSpec[]): Promise<Float32Array[]> {
-  const path = join(dir, ref.file);
-  if (!existsSync(path)) throw corrupt(dir, `${ref.file} is missing`);
-  const buf = await readFile(path);
-  if (buf.byteLength !== ref.bytes || sha256(buf) !== ref.sha256) throw corrupt(dir, `${ref.file} does not match its sha256`);
-  const floats = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  const out: Float32Array[] = [];
-  let o = 0;
-  for (const s of specs) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    if (o + n > floats.length) throw corrupt(dir, `${ref.file} is too short for ${s.name}`);
-    out.push(floats.slice(o, o + n));
-    o += n;
-  }
-  if (o !== floats.length) throw corrupt(dir, `${ref.file} has ${floats.length - o} unexpected values`);
-  return out;
-}
-
-/** Reads and validates `dir/state.json`; null when the folder holds no checkpoint. */
-export async function readCheckpointState(dir: string): Promise<CheckpointState | null> {
-  const path = join(dir, 'state.json');
-  if (!existsSync(path)) return null;
-  let state: CheckpointState;
-  try {
-    state = JSON.parse(await readFile(path, 'utf8')) as CheckpointState;
-  } catch (e) {
-    throw corrupt(dir, `state.json is not valid JSON (${(e as Error).message})`);
-  }
-  if (state?.format !== CHECKPOINT_FORMAT) throw corrupt(dir, 'state.json is not a fine-tuning checkpoint');
-  if (state.version !== CHECKPOINT_VERSION) {
-    throw new Error(`checkpoint in ${dir} has format version ${state.version}; this trainer reads version ${CHECKPOINT_VERSION}`);
-  }
-  const ok =
-    Number.isInteger(state.epoch) &&
-    Array.isArray(state.history) &&
-    state.history.length === state.epoch &&
-    Array.isArray(state.variables) &&
-    typeof state.weights?.file === 'string' &&
-    typeof state.best?.file === 'string' &&
-    typeof state.optimizer?.file?.file === 'string' &&
-    Number.isInteger(state.rngState);
-  if (!ok) throw corrupt(dir, 'state.json lacks required fields');
-  return state;
-}
-
-function epochFile(kind: string, epoch: number): string {
-  return `${kind}-epoch-${String(epoch).padStart(4, '0')}.bin`;
-}
-
-/** Removes weight files no longer referenced by the state (older epochs, interrupted writes). */
-async function pruneFiles(dir: string, keep: Set<string>): Promise<void> {
-  for (const f of await readdir(dir)) {
-    if ((f.endsWith('.bin') || f.includes('.tmp-')) && !keep.has(f)) await rm(join(dir, f), { force: true });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -687,7 +420,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
       best: bestRef,
       optimizer: { iterations, file: optimizerRef },
     };
-    await writeAtomic(join(dir, 'state.json'), JSON.stringify(next, null, 1));
+    await writeFileAtomic(join(dir, 'state.json'), JSON.stringify(next, null, 1));
     await pruneFiles(dir, new Set([weights.file, bestRef.file, optimizerRef.file]));
   };
 

@@ -1,6 +1,8 @@
-// Options of a pipeline run. Defaults follow the paper where that is practical on a 2-core CPU, and say so
-// where they differ (frozen backbone, smaller fc layers).
+// Options of a pipeline run and of the segmenter's training. Defaults follow the paper where that is practical on
+// a 2-core CPU, and say so where they differ (frozen backbone, smaller fc layers). Plain data with type-only
+// imports: the CLI's --help shows these defaults without loading tfjs.
 import type { BackboneName } from '../model/backbones.js';
+import { DEFAULT_SEGMENTER } from '../model/segmenter-config.js';
 import type { StepName } from './experiment.js';
 
 export type ClassifierChoice = 'auto' | 'svm-poly' | 'svm-rbf' | 'svm-linear' | 'logistic' | 'knn' | 'random-forest';
@@ -68,4 +70,40 @@ export const DEFAULTS = {
   gradcamSamples: 4,
   deadMargin: 1,
   seed: 42,
+};
+
+export interface Augmentation {
+  /** Probability of a left-right mirror (lungs are nearly symmetric; the heart side flips, which is acceptable). */
+  flip: number;
+  /** Maximum relative scale change (0.1: 0.9x..1.1x). */
+  scale: number;
+  /** Maximum shift as a fraction of the side. */
+  shift: number;
+  /** Maximum rotation in degrees. */
+  rotate: number;
+  /** Maximum brightness offset (fraction of 255) and contrast factor change. */
+  brightness: number;
+  contrast: number;
+}
+
+export const DEFAULT_AUGMENTATION: Readonly<Augmentation> = { flip: 0.5, scale: 0.1, shift: 0.06, rotate: 7, brightness: 0.1, contrast: 0.15 };
+
+export interface SegmenterTrainingDefaults {
+  inputSize: number;
+  filters: number[];
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  augmentation: Augmentation | null;
+}
+
+export const DEFAULT_SEGMENTER_TRAINING: Readonly<SegmenterTrainingDefaults> = {
+  inputSize: DEFAULT_SEGMENTER.inputSize,
+  filters: DEFAULT_SEGMENTER.filters,
+  epochs: 25,
+  batchSize: 8,
+  learningRate: 2e-3,
+  seed: 42,
+  augmentation: DEFAULT_AUGMENTATION,
 };

@@ -3,19 +3,18 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
-import { discoverDataset, parseCsv } from '../data/dataset.js';
+import { basename, join, resolve } from 'node:path';
+import { csvTable, discoverDataset, maskFinder } from '../data/dataset.js';
 import { readGreyImage } from '../data/decode.js';
 import { deriveSeed, mulberry32, shuffled } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
-import { runGraphFrom, type ConvLayerLike } from './finetune.js';
+import { runGraphFrom } from '../model/graph-run.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { resizeGrey, type GreyImage } from '../image/pixels.js';
 import {
   buildSegmenter,
   DEFAULT_REFINEMENT,
   lungMaskedImage,
-  DEFAULT_SEGMENTER,
   maskOverlap,
   predictLungProbabilities,
   refineLungMask,
@@ -26,9 +25,10 @@ import {
   type MaskRefinement,
   type Overlap,
 } from '../model/segmenter.js';
-import { writeRgbaPng } from '../report/png.js';
+import { greyCell, imageGrid, markedCell, writeRgbaPng } from '../report/png.js';
 import { writeJsonAtomic } from './experiment.js';
 import { ImageSet } from './images.js';
+import { DEFAULT_AUGMENTATION, type Augmentation, type SegmenterTrainingDefaults } from './options.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Data
@@ -47,35 +47,29 @@ export interface SegmentationPair {
 export async function segmentationPairs(dir: string, opts: { csv?: string } = {}): Promise<SegmentationPair[]> {
   const root = resolve(dir);
   const csvPath = join(root, opts.csv ?? 'metadata.csv');
-  const masksDir = join(root, 'masks');
-  const maskNames = existsSync(masksDir) ? new Set(await readdir(masksDir)) : new Set<string>();
-  const maskFor = (file: string): string | undefined => {
-    const stem = basename(file, extname(file));
-    for (const m of [`${stem}_mask.png`, basename(file), `${stem}.png`]) if (maskNames.has(m)) return join(masksDir, m);
-    return undefined;
-  };
+  const maskOf = await maskFinder(join(root, 'masks'));
   if (opts.csv || existsSync(csvPath)) {
-    const rows = parseCsv((await readFile(csvPath, 'utf8')).replace(/^\uFEFF/, ''));
-    const header = (rows.shift() ?? []).map((h) => h.trim().toLowerCase());
+    // Every row with an image and a mask, whatever its finding (discoverCsvDataset keeps mapped findings only).
+    const { header, rows } = csvTable(await readFile(csvPath, 'utf8'));
     const [iFile, iPatient, iFolder] = ['filename', 'patientid', 'folder'].map((c) => header.indexOf(c));
-    if (iFile! < 0) throw new Error(`${csvPath} has no 'filename' column`);
+    if (iFile < 0) throw new Error(`${csvPath} has no 'filename' column`);
     const seen = new Set<string>();
     const pairs: SegmentationPair[] = [];
     for (const r of rows) {
-      const file = (r[iFile!] ?? '').trim();
-      const image = join(root, (iFolder! >= 0 && r[iFolder!]?.trim()) || 'images', file);
-      const mask = file ? maskFor(file) : undefined;
+      const file = (r[iFile] ?? '').trim();
+      const image = join(root, (iFolder >= 0 && r[iFolder]?.trim()) || 'images', file);
+      const mask = file ? maskOf(basename(file)) : undefined;
       if (!mask || seen.has(image) || !existsSync(image)) continue;
       seen.add(image);
-      const patientId = iPatient! >= 0 ? r[iPatient!]?.trim() : undefined;
+      const patientId = iPatient >= 0 ? r[iPatient]?.trim() : undefined;
       pairs.push({ image, mask, ...(patientId ? { patientId } : {}) });
     }
     return pairs;
   }
-  if (existsSync(join(root, 'images')) && maskNames.size) {
+  if (existsSync(join(root, 'images')) && existsSync(join(root, 'masks'))) {
     const names = (await readdir(join(root, 'images'))).sort();
     return names.flatMap((n) => {
-      const mask = maskFor(n);
+      const mask = maskOf(n);
       return mask ? [{ image: join(root, 'images', n), mask }] : [];
     });
   }
@@ -112,22 +106,6 @@ export function splitPairs(pairs: SegmentationPair[], seed: number, fractions: [
 
 // ---------------------------------------------------------------------------------------------------------------
 // Augmentation
-
-export interface Augmentation {
-  /** Probability of a left-right mirror (lungs are nearly symmetric; the heart side flips, which is acceptable). */
-  flip: number;
-  /** Maximum relative scale change (0.1: 0.9x..1.1x). */
-  scale: number;
-  /** Maximum shift as a fraction of the side. */
-  shift: number;
-  /** Maximum rotation in degrees. */
-  rotate: number;
-  /** Maximum brightness offset (fraction of 255) and contrast factor change. */
-  brightness: number;
-  contrast: number;
-}
-
-export const DEFAULT_AUGMENTATION: Readonly<Augmentation> = { flip: 0.5, scale: 0.1, shift: 0.06, rotate: 7, brightness: 0.1, contrast: 0.15 };
 
 /** A random similarity transform + intensity jitter, the same geometry for image and mask (mask: nearest). */
 export function augmentPair(image: GreyImage, mask: GreyImage, rand: () => number, a: Augmentation = DEFAULT_AUGMENTATION): [GreyImage, GreyImage] {
@@ -179,50 +157,12 @@ export function augmentPair(image: GreyImage, mask: GreyImage, rand: () => numbe
 // Training forward pass
 
 /**
- * A stride-1 'same' convolution whose gradients are themselves convolutions: the input gradient convolves with
- * the flipped, transposed kernel; the kernel gradient convolves the (channel <-> batch transposed) input with the
- * output gradient. On tfjs-wasm these run on its fast forward convolution, several times faster than the
- * backprop kernels (measured on the 128 px U-Net: ~0.6 s -> ~0.15 s per image and step).
+ * Runs the model on concrete tensors as fine-tuning does (model/graph-run.ts): its 3x3 convs' gradients then run
+ * on the wasm kernels' fast paths (the input gradient as a forward conv), several times faster than tf.layers'
+ * own apply on the backend's backprop loops.
  */
-function convSame(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xx, k, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
-    save([xx, k]);
-    return {
-      value: tf.conv2d(xx, k, 1, 'same'),
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [xs, ks] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const [kh, kw] = ks.shape;
-        const ph = (kh - 1) / 2;
-        const pw = (kw - 1) / 2;
-        const flipped = tf.reverse(tf.transpose(ks, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D;
-        const dx = tf.conv2d(dy, flipped, 1, 'same');
-        const padded = ph || pw ? tf.pad(xs, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) : xs;
-        // [ci, H+2p, W+2p, n] convolved with [H, W, n, co] ('valid') is [ci, kh, kw, co].
-        const dk = tf.transpose(
-          tf.conv2d(tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid'),
-          [1, 2, 0, 3],
-        );
-        return [dx, dk];
-      },
-    };
-  });
-  return f(x, kernel) as tf.Tensor4D;
-}
-
-/** Runs the model on concrete tensors, with stride-1 'same' Conv2D layers through convSame; the rest as is. */
 export function trainingForward(model: tf.LayersModel, x: tf.Tensor4D): tf.Tensor4D {
-  const viaConvSame = (layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor | undefined => {
-    const cfg = layer.getConfig();
-    const conv = layer as unknown as ConvLayerLike;
-    const stride1 = [cfg.strides].flat().every((s) => s === 1) && [cfg.dilationRate].flat().every((d) => d === 1);
-    if (layer.getClassName() !== 'Conv2D' || cfg.padding !== 'same' || !stride1 || !conv.kernel) return undefined;
-    let y: tf.Tensor = convSame(inputs[0] as tf.Tensor4D, conv.kernel.read() as tf.Tensor4D);
-    if (conv.bias) y = tf.add(y, conv.bias.read());
-    return conv.activation ? conv.activation.apply(y) : y;
-  };
-  const known = new Map<number, tf.Tensor>([[model.inputs[0].id, x]]);
-  return runGraphFrom([model.outputs[0]], known, true, viaConvSame)[0] as tf.Tensor4D;
+  return runGraphFrom([model.outputs[0]], new Map([[model.inputs[0].id, x as tf.Tensor]]), true)[0] as tf.Tensor4D;
 }
 
 /** Mean over the batch of binary cross-entropy + (1 - soft Dice). */
@@ -241,26 +181,9 @@ export function diceBceLoss(y: tf.Tensor4D, p: tf.Tensor4D): tf.Scalar {
 // ---------------------------------------------------------------------------------------------------------------
 // Training
 
-export interface SegmenterTrainOptions {
-  inputSize: number;
-  filters: number[];
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  seed: number;
-  augmentation: Augmentation | null;
+export interface SegmenterTrainOptions extends SegmenterTrainingDefaults {
   log?: (line: string) => void;
 }
-
-export const DEFAULT_SEGMENTER_TRAINING: Readonly<Omit<SegmenterTrainOptions, 'log'>> = {
-  inputSize: DEFAULT_SEGMENTER.inputSize,
-  filters: DEFAULT_SEGMENTER.filters,
-  epochs: 25,
-  batchSize: 8,
-  learningRate: 2e-3,
-  seed: 42,
-  augmentation: DEFAULT_AUGMENTATION,
-};
 
 export interface SegmenterEpoch {
   epoch: number;
@@ -456,31 +379,13 @@ export async function evaluateSegmenter(
 
 /** Rows of image | image with the predicted mask (green) | image with the reference mask (magenta). */
 export async function writePairFigure(path: string, rows: GreyImage[][], cell = 160): Promise<void> {
-  const gap = 4;
-  const width = 3 * cell + 4 * gap;
-  const height = rows.length * (cell + gap) + gap;
-  const rgba = new Uint8Array(width * height * 4).fill(255);
-  rows.forEach(([image, pred, ref], r) => {
-    const g = resizeGrey(image!, cell, cell);
-    const panels = [null, resizeMask(pred!, cell, cell), resizeMask(ref!, cell, cell)];
-    const tints: [number, number, number][] = [
-      [0, 0, 0],
-      [40, 220, 60],
-      [230, 40, 200],
-    ];
-    panels.forEach((m, c) => {
-      for (let y = 0; y < cell; y++) {
-        for (let x = 0; x < cell; x++) {
-          const v = g.data[y * cell + x];
-          const at = ((gap + r * (cell + gap) + y) * width + gap + c * (cell + gap) + x) * 4;
-          const on = m ? m.data[y * cell + x] > 127 : false;
-          for (let k = 0; k < 3; k++) rgba[at + k] = on ? Math.round(0.55 * v + 0.45 * tints[c][k]) : v;
-          rgba[at + 3] = 255;
-        }
-      }
-    });
+  const cells = rows.map(([image, pred, ref]) => {
+    const g = resizeGrey(image, cell, cell).data;
+    const tint = (m: GreyImage, colour: number[]) => markedCell(g, resizeMask(m, cell, cell).data, colour, [0.55, 0.45]);
+    return [greyCell(g), tint(pred, [40, 220, 60]), tint(ref, [230, 40, 200])];
   });
-  await writeRgbaPng(path, rgba, width, height);
+  const grid = imageGrid(cells, cell);
+  await writeRgbaPng(path, grid.rgba, grid.width, grid.height);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

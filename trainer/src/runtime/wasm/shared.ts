@@ -48,7 +48,7 @@ export function builtinKernel(kernelName: string): Kernel {
   return k;
 }
 
-function kernelOf(name: string): Kernel {
+export function kernelOf(name: string): Kernel {
   const k = tf.getKernel(name, BACKEND);
   if (!k) throw new Error(`the wasm backend has no ${name} kernel`);
   return k.kernelFunc as unknown as Kernel;
