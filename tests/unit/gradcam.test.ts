@@ -248,8 +248,13 @@ test('on ImageNet MobileNet, the Grad-CAM of "giant panda" falls on the panda', 
     let inside = 0, outside = 0, nIn = 0, nOut = 0, peak = 0;
     for (let i = 0; i < 49; i++) {
       const [row, col] = [Math.floor(i / 7), i % 7];
-      if (row >= 2 && row <= 5 && col >= 2 && col <= 5) (inside += r.cam[i]), nIn++;
-      else (outside += r.cam[i]), nOut++;
+      if (row >= 2 && row <= 5 && col >= 2 && col <= 5) {
+        inside += r.cam[i];
+        nIn++;
+      } else {
+        outside += r.cam[i];
+        nOut++;
+      }
       if (r.cam[i] > r.cam[peak]) peak = i;
     }
     const [pr, pc] = [Math.floor(peak / 7), peak % 7];
