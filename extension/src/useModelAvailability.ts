@@ -1,6 +1,6 @@
 // Panel hook: which model bundles are installed (a HEAD request each through the service), re-checked when the
 // chosen variant changes; a run that finds a bundle missing marks it so.
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { Availability, ModelVariant } from './models.js';
 import { VARIANTS } from './models.js';
 import type { ZerovarService } from './service.js';
@@ -26,7 +26,6 @@ export function useModelAvailability(service: ZerovarService, variant: ModelVari
   // The chosen variant: checked again on every choice.
   useEffect(() => {
     let live = true;
-    setAvailability((a) => ({ ...a, [variant]: a[variant] ?? 'checking' }));
     void service.availability(variant).then((a) => live && setAvailability((prev) => ({ ...prev, [variant]: a })));
     return () => {
       live = false;
@@ -45,5 +44,7 @@ export function useModelAvailability(service: ZerovarService, variant: ModelVari
   }, [service]);
 
   const markMissing = useCallback((v: ModelVariant) => setAvailability((a) => ({ ...a, [v]: 'missing' })), []);
-  return { availability, markMissing };
+  // A variant not answered yet reads as being checked (derived here rather than set from the effect).
+  const shown = useMemo<AvailabilityMap>(() => ({ ...availability, [variant]: availability[variant] ?? 'checking' }), [availability, variant]);
+  return { availability: shown, markMissing };
 }

@@ -43,7 +43,6 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     assert.ok(['svm-poly', 'svm-rbf', 'svm-linear', 'logistic'].includes(report.metrics.deployed), `deployed ${report.metrics.deployed}`);
     for (const m of [report.metrics.finetuned, report.metrics.compressed]) {
       assert.ok(m.accuracy > 0.5, `accuracy ${m.accuracy} is no better than chance`);
-      assert.ok(m.auc.macro >= 0 && m.auc.macro <= 1);
     }
     assert.ok(report.bundle.reproduceMaxAbsDiff <= 1e-6, `bundle reproduces to ${report.bundle.reproduceMaxAbsDiff}`);
     // The unpruned reference keeps every fc2 unit and the whole backbone.
@@ -84,8 +83,10 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     assert.equal(ev.code, 0, ev.stderr);
     const out = JSON.parse(ev.stdout);
     assert.equal(out.n, 20);
-    assert.ok(out.accuracy >= 0 && out.accuracy <= 1);
-    assert.equal(out.metrics.confusion.flat().reduce((a: number, b: number) => a + b, 0), 20);
+    const confusion: number[][] = out.metrics.confusion;
+    assert.equal(confusion.flat().reduce((a, b) => a + b, 0), 20);
+    // The accuracy reported is the confusion matrix's diagonal share.
+    assert.equal(out.accuracy, confusion.reduce((a, row, i) => a + row[i], 0) / 20);
   });
 
   await t.test('an empty dataset folder is a clear error before any work', () => {

@@ -13,7 +13,7 @@ import {
 } from '../../trainer/src/model/classifiers.js';
 import { argmax } from '../../trainer/src/stats/metrics.js';
 import { fitClassifier, fitScaler, fitSvmKeepingLibsvm, type SvmKind } from '../../trainer/src/train/classifiers.js';
-import { gaussian, rng, sklearnRef } from './py/sklearn.js';
+import { gaussian, rng } from '../helpers/sklearn.js';
 
 /** Non-negative, sparse, correlated "ReLU feature"-like data with class signal in some columns. */
 function featureData(n: number, d: number, k: number, seed: number, strength = 0.8, relu = true) {
@@ -30,31 +30,6 @@ function featureData(n: number, d: number, k: number, seed: number, strength = 0
   });
   return { X, y };
 }
-
-/** The real digits data from sklearn (classes 0-3), split 60/40 by a fixed interleaving. */
-function digits() {
-  const { X, y } = sklearnRef<{ X: number[][]; y: number[] }>('digits', { classes: 4 });
-  const tr = X.map((_, i) => i).filter((i) => i % 5 < 3);
-  const te = X.map((_, i) => i).filter((i) => i % 5 >= 3);
-  return { X: tr.map((i) => X[i]), y: tr.map((i) => y[i]), Xt: te.map((i) => X[i]), yt: te.map((i) => y[i]) };
-}
-
-test('svm-poly agrees with sklearn SVC(kernel=poly, degree=3, gamma=auto, C=1) on real digits data', () => {
-  const { X, y, Xt } = digits();
-  const json = fitClassifier('svm-poly', X, y);
-  assert.equal(json.kind, 'svm-poly');
-  const Z = X.map((r) => standardize(json.scaler, r));
-  const Zt = Xt.map((r) => standardize(json.scaler, r));
-  const ref = sklearnRef<{ predict: number[]; nSV: number[] }>('svc', { X: Z, y, Xtest: Zt });
-  const pred = classifierFromJSON(json).predict(Xt);
-  const agree = pred.filter((p, i) => p === ref.predict[i]).length / pred.length;
-  assert.ok(agree >= 0.98, `agreement with sklearn ${agree}`);
-  if (json.kind !== 'svm-poly') throw new Error('unreachable');
-  const total = json.svm.nSV.reduce((a, b) => a + b, 0);
-  const refTotal = ref.nSV.reduce((a, b) => a + b, 0);
-  assert.ok(Math.abs(total - refTotal) <= Math.max(2, 0.02 * refTotal), `support vectors ${total} vs sklearn ${refTotal}`);
-  assert.deepEqual(json.svm.labels, [0, 1, 2, 3], 'classes numbered in ascending order like sklearn');
-});
 
 for (const [kind, k] of [
   ['svm-poly', 3],
@@ -113,34 +88,6 @@ test('probability fits are reproducible (fresh libsvm per fit)', () => {
   fitClassifier('svm-poly', X, y, { probability: true }); // would advance a shared rand() sequence
   const b = fitClassifier('svm-rbf', X, y, { probability: true });
   assert.deepEqual(a, b);
-});
-
-test('logistic regression matches sklearn LogisticRegression(C=1) (binary and multinomial)', () => {
-  for (const k of [2, 3]) {
-    const { X, y } = featureData(300, 10, k, 50 + k, 0.4);
-    const { X: Xt } = featureData(200, 10, k, 60 + k, 0.4);
-    const json = fitClassifier('logistic', X, y);
-    if (json.kind !== 'logistic') throw new Error('unreachable');
-    const Z = X.map((r) => standardize(json.scaler, r));
-    const Zt = Xt.map((r) => standardize(json.scaler, r));
-    const ref = sklearnRef<{ coef: number[][]; intercept: number[]; predict: number[]; proba: number[][] }>('logistic', {
-      X: Z,
-      y,
-      Xtest: Zt,
-    });
-    // sklearn's lbfgs stops on a relative objective change (its gradient is still ~1e-3 here; ours < 1e-6),
-    // so agreement is to ~1e-5, and labels are compared where sklearn's top two probabilities are not tied.
-    json.logistic.weights.forEach((w, c) =>
-      w.forEach((v, j) => assert.ok(Math.abs(v - ref.coef[c][j]) < 1e-4, `coef[${c}][${j}] ${v} vs ${ref.coef[c][j]}`)),
-    );
-    const clf = classifierFromJSON(json);
-    const pred = clf.predict(Xt);
-    clf.predictProba(Xt).forEach((p, i) => {
-      p.forEach((v, c) => assert.ok(Math.abs(v - ref.proba[i][c]) < 1e-4, `proba[${i}][${c}] ${v} vs ${ref.proba[i][c]}`));
-      const [a, b] = [...ref.proba[i]].sort((u, v) => v - u);
-      if (a - b > 1e-3) assert.equal(pred[i], ref.predict[i], `row ${i}`);
-    });
-  }
 });
 
 test('k-NN (k=5) gives class frequencies of the 5 nearest rows and agrees with ml-knn', () => {

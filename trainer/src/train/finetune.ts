@@ -236,7 +236,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     variables: specs,
   };
   await mkdir(opts.checkpointDir, { recursive: true });
-  let state = opts.resume ? await readCheckpointState(opts.checkpointDir) : null;
+  const state = opts.resume ? await readCheckpointState(opts.checkpointDir) : null;
   if (state) {
     const want = JSON.stringify(fingerprint);
     if (JSON.stringify(state.fingerprint) !== want) {

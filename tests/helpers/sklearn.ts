@@ -1,11 +1,11 @@
-// Runs tests/unit/py/sklearn_ref.py with a Python that has scikit-learn, so tests compare against the reference
+// Runs tests/helpers/sklearn_ref.py with a Python that has scikit-learn, so tests compare against the reference
 // implementation. Missing scikit-learn is a test failure with instructions, never a skip.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mulberry32 } from '../../../trainer/src/data/rng.js';
+import { mulberry32 } from '../../trainer/src/data/rng.js';
 
 const script = fileURLToPath(new URL('./sklearn_ref.py', import.meta.url));
 

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { loadLayersModel } from '../../trainer/src/io/layers-fs.js';
-import { sharedPath } from '../helpers/shared.js';
+import { sharedPath } from './shared.js';
 
 type Config = { layers: { className: string; config: Record<string, unknown> }[] };
 
