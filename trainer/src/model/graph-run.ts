@@ -2,8 +2,9 @@
 // training: where training starts (the split between a frozen prefix and the trained layers) and a forward pass
 // that applies the model's own layer objects, so no layer gains an inbound node and the weights are shared.
 // The training forward is also where layers are computed in a cheaper-to-differentiate form (one table of
-// overrides below); the gradients themselves are the wasm kernels' work (runtime/wasm/kernels.ts). Browser-safe.
+// overrides below); the gradients themselves are the wasm kernels' work (runtime/wasm/). Browser-safe.
 import * as tf from '@tensorflow/tfjs';
+import { HEAD_LAYERS } from './backbones.js';
 
 export interface GraphSplit {
   /** Index in model.layers of the first trainable layer. */
@@ -16,7 +17,7 @@ export interface GraphSplit {
   trainableLayers: tf.layers.Layer[];
 }
 
-/** Where training starts: trainableFrom, else 'fc1' for a frozen backbone, else right after the input. */
+/** Where training starts: trainableFrom, else the head's first layer for a frozen backbone, else right after the input. */
 export function resolveSplitLayer(model: tf.LayersModel, opts: { trainableFrom?: string; freezeBackbone: boolean }): number {
   const names = model.layers.map((l) => l.name);
   if (opts.trainableFrom !== undefined) {
@@ -25,8 +26,8 @@ export function resolveSplitLayer(model: tf.LayersModel, opts: { trainableFrom?:
     return i;
   }
   if (opts.freezeBackbone) {
-    const i = names.indexOf('fc1');
-    if (i < 0) throw new Error("freezeBackbone: the model has no 'fc1' layer (the head's first layer); pass trainableFrom");
+    const i = names.indexOf(HEAD_LAYERS.first);
+    if (i < 0) throw new Error(`freezeBackbone: the model has no '${HEAD_LAYERS.first}' layer (the head's first layer); pass trainableFrom`);
     return i;
   }
   return model.layers.findIndex((l) => l.getClassName() !== 'InputLayer');
