@@ -1,4 +1,4 @@
-// Calibration: ECE as Guo et al. define it, temperature and Platt scaling recovering the distortion they model,
+// Calibration: ECE as Guo et al. define it, temperature scaling recovering the distortion it models,
 // and the cross-validated choice preferring no calibration when the probabilities are honest already.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,7 +6,6 @@ import {
   applyCalibration,
   chooseCalibration,
   expectedCalibrationError,
-  fitPlatt,
   fitTemperature,
   reliabilityBins,
 } from '../../trainer/src/stats/calibration.js';
@@ -53,7 +52,7 @@ describe('expected calibration error', () => {
   });
 });
 
-describe('temperature and Platt scaling', () => {
+describe('temperature scaling', () => {
   test('temperature scaling recovers the temperature that sharpened honest probabilities', () => {
     const { probs, y } = sample(20000, (q) => sharpen(q, 0.25), 2);
     const t = fitTemperature(probs, y);
@@ -62,19 +61,6 @@ describe('temperature and Platt scaling', () => {
     assert.ok(expectedCalibrationError(calibrated, y) < 0.02);
     // monotone: the predicted class never changes
     for (let i = 0; i < probs.length; i++) assert.equal(calibrated[i][0] > calibrated[i][1], probs[i][0] > probs[i][1]);
-  });
-  test('Platt scaling stays finite on separable, near-certain scores and undoes a logit distortion', () => {
-    const separable = { probs: [[1 - 1e-6, 1e-6], [1 - 1e-5, 1e-5], [1e-6, 1 - 1e-6], [1e-5, 1 - 1e-5]], y: [0, 0, 1, 1] };
-    const { a, b } = fitPlatt(separable.probs, separable.y, 0);
-    assert.ok(Number.isFinite(a) && Number.isFinite(b) && a > 0);
-    // reported logit = 3 * true logit + 1
-    const distorted = sample(20000, (q) => 1 / (1 + Math.exp(-(3 * Math.log(q / (1 - q)) + 1))), 3);
-    const fit = fitPlatt(distorted.probs, distorted.y, 0);
-    assert.ok(Math.abs(fit.a - 1 / 3) < 0.05 && Math.abs(fit.b + 1 / 3) < 0.1, JSON.stringify(fit));
-    const c = { method: 'platt' as const, positiveIndex: 0, ...fit };
-    const calibrated = distorted.probs.map((p) => applyCalibration(c, p));
-    assert.ok(expectedCalibrationError(calibrated, distorted.y) < 0.02);
-    assert.throws(() => applyCalibration(c, [0.2, 0.3, 0.5]), /binary/);
   });
 });
 
@@ -86,15 +72,5 @@ describe('choosing a calibration', () => {
     const choice = chooseCalibration(over.probs, over.y);
     assert.notEqual(choice.calibration.method, 'none');
     assert.ok((choice.cvEce.none ?? 0) > 0.1 && (choice.cvEce.temperature ?? 1) < 0.03, JSON.stringify(choice.cvEce));
-  });
-  test('offers Platt only for two classes', () => {
-    const r = mulberry32(6);
-    const probs = Array.from({ length: 300 }, () => {
-      const v = [r(), r(), r()];
-      const s = v[0] + v[1] + v[2];
-      return v.map((x) => x / s);
-    });
-    const y = probs.map((_, i) => i % 3);
-    assert.deepEqual(Object.keys(chooseCalibration(probs, y).cvEce).sort(), ['none', 'temperature']);
   });
 });

@@ -20,6 +20,8 @@ export { BUNDLE_FORMAT, BUNDLE_VERSION, BundleError, MANIFEST_FILE, MODEL_PATH, 
 export type {
   BundleClassifier,
   BundleErrorCode,
+  CalibrationInfo,
+  OodInfo,
   BundleManifest,
   BundleMetrics,
   BundlePruning,
