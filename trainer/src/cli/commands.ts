@@ -2,6 +2,9 @@
 // steps, evaluateBundle, the bias study), and their results printed.
 import { evaluateBundle, evaluateExternal, type EvaluateResult } from '../train/evaluate.js';
 import { runBiasStudy } from '../train/bias-run.js';
+import { guardBundle } from '../train/guard-bundle.js';
+import type { GuardStepResult } from '../train/guard-step.js';
+import { Progress } from '../train/progress.js';
 import type { PipelineOptions } from '../train/options.js';
 import { Pipeline } from '../train/pipeline.js';
 import { writeReport } from '../train/report.js';
@@ -20,6 +23,33 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
     });
     if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else printMetrics(r);
+    return;
+  }
+
+  if (command === 'guard') {
+    const o = raw as Record<string, unknown>;
+    const log = (line: string) => process.stderr.write(line + '\n');
+    let bar: Progress | null = null;
+    let seen = 0;
+    const r = await guardBundle({
+      bundle: String(o.bundle),
+      dataset: String(o.dataset),
+      csv: o.csv as string | undefined,
+      mapping: String(o.mapping),
+      ood: o.ood as string[] | undefined,
+      components: o.components as number | undefined,
+      acceptance: o.acceptance as number | undefined,
+      backend: (o.backend as 'auto' | 'wasm' | 'cpu') ?? 'auto',
+      log,
+      onProgress: (done, total) => {
+        bar ??= new Progress('guard and calibration', total);
+        bar.tick(done - seen);
+        seen = done;
+        if (done === total) bar.finish();
+      },
+    });
+    if (o.json) process.stdout.write(JSON.stringify({ ood: r.ood, calibration: r.calibration }, null, 2) + '\n');
+    else printGuard(String(o.bundle), r);
     return;
   }
 
@@ -78,5 +108,17 @@ function printMetrics(r: EvaluateResult): void {
     }),
   ];
   if (r.skipped.length) lines.push(`skipped ${r.skipped.length} unreadable file(s)`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function printGuard(bundle: string, r: GuardStepResult): void {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const c = r.calibration;
+  const lines = [
+    `bundle ${bundle}: out-of-distribution guard and calibration added`,
+    `guard threshold ${r.ood.threshold.toFixed(1)} (accepts ${pct(r.ood.acceptance)} of validation); flagged: validation ${pct(r.ood.flagged.validation)}, test ${pct(r.ood.flagged.test)}`,
+    ...Object.entries(r.ood.flagged.sets ?? {}).map(([k, v]) => `  ${k.padEnd(20)} flagged ${pct(v)}  AUROC vs test ${(r.ood.auroc?.[k] ?? NaN).toFixed(3)}`),
+    `calibration ${c.calibration.method === 'temperature' ? `temperature ${c.calibration.temperature.toFixed(3)}` : 'none'}; test ECE ${c.testEce.before.toFixed(4)} -> ${c.testEce.after.toFixed(4)}`,
+  ];
   process.stdout.write(lines.join('\n') + '\n');
 }

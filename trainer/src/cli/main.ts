@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import type { PipelineOptions } from '../train/options.js';
 import { DEFAULTS } from '../train/options.js';
-import { nonNegativeNumber, positiveInt } from './parse.js';
+import { fraction, nonNegativeNumber, positiveInt } from './parse.js';
 import { STEPS } from '../train/experiment.js';
 import { addSegmenterCommand } from './segmenter.js';
 
@@ -146,6 +146,20 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .option('--json', 'print the metrics as JSON on stdout', false)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('evaluate', o));
+
+  program
+    .command('guard')
+    .description("add the out-of-distribution guard and the probability calibration to a bundle made without them, from the dataset it was trained on (same split)")
+    .requiredOption('--bundle <dir>', 'bundle folder, rewritten in place (network and classifier unchanged)')
+    .requiredOption('--dataset <dir>', 'the dataset the bundle was trained on')
+    .option('--csv <file>', 'label images from this CSV, relative to --dataset')
+    .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
+    .option('--ood <dir...>', 'folders of out-of-distribution images to measure the guard on (each subfolder is a set)')
+    .option('--components <n>', 'principal directions of the guard', positiveInt('--components'))
+    .option('--acceptance <fraction>', 'fraction of the validation split the guard accepts', fraction('--acceptance'))
+    .option('--json', 'print the guard and calibration as JSON on stdout', false)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .action((o: RawOptions) => run('guard', o));
 
   addSegmenterCommand(program);
   return program;
