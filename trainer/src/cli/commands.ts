@@ -3,6 +3,7 @@
 import { evaluateBundle, evaluateExternal, type EvaluateResult } from '../train/evaluate.js';
 import { runBiasStudy } from '../train/bias-run.js';
 import { guardBundle } from '../train/guard-bundle.js';
+import { recordExternal } from '../train/record.js';
 import type { GuardStepResult } from '../train/guard-step.js';
 import { Progress } from '../train/progress.js';
 import type { PipelineOptions } from '../train/options.js';
@@ -21,6 +22,10 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
       limit: o.limit as number | undefined,
       backend: (o.backend as 'auto' | 'wasm' | 'cpu') ?? 'auto',
     });
+    if (o.record) {
+      await recordExternal(String(o.bundle), String(o.record), r);
+      process.stderr.write(`recorded as metrics.external.${String(o.record)} in ${String(o.bundle)}/manifest.json\n`);
+    }
     if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else printMetrics(r);
     return;

@@ -144,6 +144,7 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
     .option('--limit <n>', 'at most n images per class', positiveInt('--limit'))
     .option('--json', 'print the metrics as JSON on stdout', false)
+    .option('--record <name>', "keep the figures in the bundle's manifest as external data NAME (shown by the viewer)")
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('evaluate', o));
 

@@ -96,7 +96,8 @@ export function fsFetcher(dir: string): FetchBytes {
 /**
  * Rewrites an existing bundle with `extraFiles` added (or replaced) and its manifest changed by `amend`, keeping
  * every other file byte for byte: how a guard and a calibration are added to a bundle made before they existed.
- * The old bundle is read through the verifying reader first, and the new one is written atomically.
+ * The old bundle is read through the verifying reader first, and the new one is written atomically. Files in the
+ * folder that are not part of the bundle (a README beside it) are carried over as they are.
  */
 export async function amendBundle(
   dir: string,
@@ -105,6 +106,7 @@ export async function amendBundle(
 ): Promise<BundleManifest> {
   const old = await readBundle(fsFetcher(dir));
   const files = new Map(old.files);
+  const others = (await listFiles(resolve(dir))).filter((p) => p !== MANIFEST_FILE && !files.has(p) && !(p in extraFiles));
   for (const [path, bytes] of Object.entries(extraFiles)) {
     checkRelativePath(path);
     if (path === MANIFEST_FILE) throw new Error(`extra file ${path} would overwrite the manifest`);
@@ -116,6 +118,10 @@ export async function amendBundle(
       await mkdir(dirname(join(tmp, path)), { recursive: true });
       await writeFile(join(tmp, path), bytes);
       checksums[path] = await sha256Hex(bytes);
+    }
+    for (const p of others) {
+      await mkdir(dirname(join(tmp, p)), { recursive: true });
+      await writeFile(join(tmp, p), await readFile(join(resolve(dir), p)));
     }
     const manifest: BundleManifest = { ...amend(old.manifest), files: checksums };
     await writeFile(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);

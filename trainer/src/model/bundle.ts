@@ -21,6 +21,7 @@ export type {
   BundleClassifier,
   BundleErrorCode,
   CalibrationInfo,
+  ExternalMetrics,
   OodInfo,
   BundleManifest,
   BundleMetrics,

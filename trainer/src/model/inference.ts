@@ -19,8 +19,8 @@ export interface Prediction {
   probabilities: number[];
   classIndex: number;
   className: string;
-  /** The out-of-distribution guard's verdict; absent when the bundle has no guard or the image was given
-   * lung-masked already (the guard looks at the image before masking). */
+  /** The out-of-distribution guard's verdict; absent when the bundle has no guard, or the image was given
+   * lung-masked already without its unmasked original (the guard looks at the image before masking). */
   ood?: OodVerdict;
 }
 
@@ -28,6 +28,8 @@ export interface Prediction {
  * everything else itself before classifying or explaining. */
 export interface InputOptions {
   premasked?: boolean;
+  /** With `premasked`: the same images before masking, so the guard can still look at them (one per image). */
+  unmasked?: GreyImage[];
 }
 
 /** A layer's output averaged over its spatial grid: the guard's view of an image. */
@@ -165,10 +167,14 @@ export class BundleModel {
   classifyBatch(images: GreyImage[], opts: InputOptions = {}): Prediction[] {
     if (images.length === 0) return [];
     // The guard sees the image before any masking: for a masked bundle that is a pass of its own.
-    const guarded = this.guard !== null && !opts.premasked;
+    if (opts.unmasked && opts.unmasked.length !== images.length) throw new Error(`unmasked: ${opts.unmasked.length} images for ${images.length}`);
+    const guardInput = opts.premasked ? opts.unmasked : images;
+    const guarded = this.guard !== null && guardInput !== undefined;
     const direct = !this.masked || opts.premasked;
-    const first = this.run(direct ? images : images.map((img) => this.prepare(img, opts)), guarded && !this.masked);
-    const pooled = guarded ? (this.masked ? this.pooledFeatures(images) : first.pooled) : [];
+    // A raw bundle's guard reads the same pass as the classifier; a masked one's needs the unmasked images' own.
+    const samePass = guarded && !this.masked && !opts.premasked;
+    const first = this.run(direct ? images : images.map((img) => this.prepare(img, opts)), samePass);
+    const pooled = guarded ? (samePass ? first.pooled : this.pooledFeatures(guardInput)) : [];
     return this.uncalibrated(first.features).map((raw, i) => {
       const p = applyCalibration(this.calibration, raw);
       const best = argmax(p);

@@ -97,6 +97,21 @@ export interface BundleMetrics {
   /** Every classifier fitted on the selected features (absent in the unpruned reference). */
   classifiers?: Partial<Record<ClassifierKind, StoredMetrics>>;
   deployed: ClassifierKind;
+  /** The bundle on data from other sources than its training set (`zerovar evaluate --record NAME`), by name:
+   * what a radiologist should expect on images from elsewhere, shown beside the test split's figures. */
+  external?: Record<string, ExternalMetrics>;
+}
+
+export interface ExternalMetrics {
+  /** The dataset's folder name (never a machine path). */
+  dataset: string;
+  n: number;
+  accuracy: number;
+  /** Macro ROC AUC (null when a class is absent). */
+  auc: number | null;
+  covidSensitivity?: number;
+  /** Recall of the other class of a binary task. */
+  specificity?: number;
 }
 
 /** Where the training data came from and how it was split. */
@@ -444,6 +459,14 @@ const manifestShape = object<BundleManifest>({
       'random-forest': optional(metrics),
     })),
     deployed: oneOf(...CLASSIFIER_KINDS),
+    external: optional(recordOf(object<ExternalMetrics>({
+      dataset: str,
+      n: num,
+      accuracy: num,
+      auc: nullable(num),
+      covidSensitivity: optional(num),
+      specificity: optional(num),
+    }))),
   }),
   provenance: object<Provenance>({
     dataset: str,
