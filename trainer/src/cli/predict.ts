@@ -55,7 +55,8 @@ export async function runPredict(o: Record<string, unknown>): Promise<void> {
   for (const w of r.warnings) err(w);
   if (r.ignored > 0 && !quiet) err(`left out ${r.ignored} file(s) that are not PNG, JPEG or DICOM images`);
 
-  const text = format === 'json' ? JSON.stringify(r, null, 2) + '\n' : format === 'csv' ? predictionsToCsv(r) : predictionTable(r);
+  const text =
+    format === 'json' ? JSON.stringify(r, null, 2) + '\n' : format === 'csv' ? predictionsToCsv(r) : r.results.length ? predictionTable(r) : '';
   if (typeof o.out === 'string') {
     await mkdir(dirname(o.out), { recursive: true });
     await writeFileAtomic(o.out, text);
