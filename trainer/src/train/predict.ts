@@ -95,11 +95,11 @@ export async function discoverInputs(inputs: string[]): Promise<Discovery> {
     // Real paths of the folders walked, so a symbolic link back up the tree cannot loop.
     const walked = new Set<string>();
     const walk = async (dir: string): Promise<void> => {
-      const real = await realpath(dir);
-      if (walked.has(real)) return;
-      walked.add(real);
       let entries;
       try {
+        const real = await realpath(dir);
+        if (walked.has(real)) return;
+        walked.add(real);
         entries = await readdir(dir, { withFileTypes: true });
       } catch (e) {
         skipped.push({ file: dir, reason: `cannot list the folder (${(e as NodeJS.ErrnoException).code ?? String(e)})` });
