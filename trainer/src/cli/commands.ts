@@ -1,5 +1,5 @@
 // What each `zerovar` subcommand does: parsed options mapped onto the library's operations (the pipeline's
-// steps, evaluateBundle, the bias study), and their results printed.
+// steps, evaluateBundle, predictFiles, the bias study), and their results printed.
 import { evaluateBundle, evaluateExternal, type EvaluateResult } from '../train/evaluate.js';
 import { runBiasStudy } from '../train/bias-run.js';
 import { guardBundle } from '../train/guard-bundle.js';
@@ -9,9 +9,11 @@ import { Progress } from '../train/progress.js';
 import type { PipelineOptions } from '../train/options.js';
 import { Pipeline } from '../train/pipeline.js';
 import { writeReport } from '../train/report.js';
+import { runPredict } from './predict.js';
 import { join } from 'node:path';
 
 export async function runCommand(command: string, raw: PipelineOptions | Record<string, unknown>): Promise<void> {
+  if (command === 'predict') return runPredict(raw as Record<string, unknown>);
   if (command === 'evaluate') {
     const o = raw as Record<string, unknown>;
     const r = await evaluateBundle({
@@ -106,7 +108,8 @@ function printMetrics(r: EvaluateResult): void {
   const m = r.metrics;
   const lines = [
     `bundle ${r.bundle} on ${r.dataset}: ${r.n} images`,
-    `accuracy ${m.accuracy.toFixed(4)}  macro-F1 ${m.macroF1.toFixed(4)}  macro AUC ${m.auc.macro.toFixed(4)}`,
+    `accuracy ${m.accuracy.toFixed(4)}  macro-F1 ${m.macroF1.toFixed(4)}  macro AUC ${m.auc.macro.toFixed(4)}  ECE ${r.ece.toFixed(4)}`,
+    r.flagged === null ? 'no out-of-distribution guard' : `flagged out of distribution: ${(100 * r.flagged).toFixed(1)} %`,
     ...r.classes.map((c) => {
       const pc = m.perClass[c];
       return `  ${c.padEnd(12)} precision ${pc.precision.toFixed(4)}  recall ${pc.recall.toFixed(4)}  F1 ${pc.f1.toFixed(4)}  n ${pc.support}`;

@@ -162,6 +162,20 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('guard', o));
 
+  program
+    .command('predict')
+    .description('score image files and folders with a bundle: calibrated probabilities and the out-of-distribution verdict per file (unreadable files are listed and skipped)')
+    .requiredOption('--bundle <dir>', 'bundle folder (manifest.json + model)')
+    .requiredOption('--input <paths...>', 'image files or folders (searched recursively for PNG, JPEG and DICOM files)')
+    .addOption(new Option('--json', 'print one JSON object: the bundle, results per file, skipped files').conflicts('csv'))
+    .option('--csv', 'print CSV: file, predicted, p_<class>..., outOfDistribution, oodScore, oodThreshold')
+    .option('--out <file>', 'write the JSON or CSV to this file instead of stdout (format from --json/--csv, else the extension)')
+    .option('--attention <dir>', "write each image's Grad-CAM overlay as a PNG at the image's size here")
+    .option('--batch-size <n>', 'images per network pass', positiveInt('--batch-size'), 16)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .option('--quiet', 'no progress output', false)
+    .action((o: RawOptions) => run('predict', o));
+
   addSegmenterCommand(program);
   return program;
 }
