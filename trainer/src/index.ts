@@ -10,6 +10,7 @@ export * as selectStages from './train/select-step.js';
 export { pruneStep, type PruneOptions, type PruneResult } from './train/prune-step.js';
 export { selectStep, type SelectOptions, type SelectResult, type ClassifierResult } from './train/select-step.js';
 export { evaluateBundle, evaluateExternal, type EvaluateOptions, type EvaluateResult } from './train/evaluate.js';
+export { predictFiles, predictWithModel, discoverInputs, predictionsToCsv, type PredictOptions, type PredictResult, type PredictedFile } from './train/predict.js';
 export { runBiasStudy } from './train/bias-run.js';
 export { writeReport } from './train/report.js';
 export { writeBundle, fsFetcher } from './io/bundle-fs.js';

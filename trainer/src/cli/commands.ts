@@ -1,13 +1,19 @@
 // What each `zerovar` subcommand does: parsed options mapped onto the library's operations (the pipeline's
-// steps, evaluateBundle, the bias study), and their results printed.
+// steps, evaluateBundle, predictFiles, the bias study), and their results printed.
 import { evaluateBundle, evaluateExternal, type EvaluateResult } from '../train/evaluate.js';
 import { runBiasStudy } from '../train/bias-run.js';
+import { guardBundle } from '../train/guard-bundle.js';
+import { recordExternal } from '../train/record.js';
+import type { GuardStepResult } from '../train/guard-step.js';
+import { Progress } from '../train/progress.js';
 import type { PipelineOptions } from '../train/options.js';
 import { Pipeline } from '../train/pipeline.js';
 import { writeReport } from '../train/report.js';
+import { runPredict } from './predict.js';
 import { join } from 'node:path';
 
 export async function runCommand(command: string, raw: PipelineOptions | Record<string, unknown>): Promise<void> {
+  if (command === 'predict') return runPredict(raw as Record<string, unknown>);
   if (command === 'evaluate') {
     const o = raw as Record<string, unknown>;
     const r = await evaluateBundle({
@@ -18,8 +24,39 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
       limit: o.limit as number | undefined,
       backend: (o.backend as 'auto' | 'wasm' | 'cpu') ?? 'auto',
     });
+    if (o.record) {
+      await recordExternal(String(o.bundle), String(o.record), r);
+      process.stderr.write(`recorded as metrics.external.${String(o.record)} in ${String(o.bundle)}/manifest.json\n`);
+    }
     if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else printMetrics(r);
+    return;
+  }
+
+  if (command === 'guard') {
+    const o = raw as Record<string, unknown>;
+    const log = (line: string) => process.stderr.write(line + '\n');
+    let bar: Progress | null = null;
+    let seen = 0;
+    const r = await guardBundle({
+      bundle: String(o.bundle),
+      dataset: String(o.dataset),
+      csv: o.csv as string | undefined,
+      mapping: String(o.mapping),
+      ood: o.ood as string[] | undefined,
+      components: o.components as number | undefined,
+      acceptance: o.acceptance as number | undefined,
+      backend: (o.backend as 'auto' | 'wasm' | 'cpu') ?? 'auto',
+      log,
+      onProgress: (done, total) => {
+        bar ??= new Progress('guard and calibration', total);
+        bar.tick(done - seen);
+        seen = done;
+        if (done === total) bar.finish();
+      },
+    });
+    if (o.json) process.stdout.write(JSON.stringify({ ood: r.ood, calibration: r.calibration }, null, 2) + '\n');
+    else printGuard(String(o.bundle), r);
     return;
   }
 
@@ -71,12 +108,25 @@ function printMetrics(r: EvaluateResult): void {
   const m = r.metrics;
   const lines = [
     `bundle ${r.bundle} on ${r.dataset}: ${r.n} images`,
-    `accuracy ${m.accuracy.toFixed(4)}  macro-F1 ${m.macroF1.toFixed(4)}  macro AUC ${m.auc.macro.toFixed(4)}`,
+    `accuracy ${m.accuracy.toFixed(4)}  macro-F1 ${m.macroF1.toFixed(4)}  macro AUC ${m.auc.macro.toFixed(4)}  ECE ${r.ece.toFixed(4)}`,
+    r.flagged === null ? 'no out-of-distribution guard' : `flagged out of distribution: ${(100 * r.flagged).toFixed(1)} %`,
     ...r.classes.map((c) => {
       const pc = m.perClass[c];
       return `  ${c.padEnd(12)} precision ${pc.precision.toFixed(4)}  recall ${pc.recall.toFixed(4)}  F1 ${pc.f1.toFixed(4)}  n ${pc.support}`;
     }),
   ];
   if (r.skipped.length) lines.push(`skipped ${r.skipped.length} unreadable file(s)`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function printGuard(bundle: string, r: GuardStepResult): void {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const c = r.calibration;
+  const lines = [
+    `bundle ${bundle}: out-of-distribution guard and calibration added`,
+    `guard threshold ${r.ood.threshold.toFixed(1)} (accepts ${pct(r.ood.acceptance)} of validation); flagged: validation ${pct(r.ood.flagged.validation)}, test ${pct(r.ood.flagged.test)}`,
+    ...Object.entries(r.ood.flagged.sets ?? {}).map(([k, v]) => `  ${k.padEnd(20)} flagged ${pct(v)}  AUROC vs test ${(r.ood.auroc?.[k] ?? NaN).toFixed(3)}`),
+    `calibration ${c.calibration.method === 'temperature' ? `temperature ${c.calibration.temperature.toFixed(3)}` : 'none'}; test ECE ${c.testEce.before.toFixed(4)} -> ${c.testEce.after.toFixed(4)}`,
+  ];
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import type { PipelineOptions } from '../train/options.js';
 import { DEFAULTS } from '../train/options.js';
-import { nonNegativeNumber, positiveInt } from './parse.js';
+import { fraction, nonNegativeNumber, positiveInt } from './parse.js';
 import { STEPS } from '../train/experiment.js';
 import { addSegmenterCommand } from './segmenter.js';
 
@@ -144,8 +144,37 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
     .option('--limit <n>', 'at most n images per class', positiveInt('--limit'))
     .option('--json', 'print the metrics as JSON on stdout', false)
+    .option('--record <name>', "keep the figures in the bundle's manifest as external data NAME (shown by the viewer)")
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('evaluate', o));
+
+  program
+    .command('guard')
+    .description("add the out-of-distribution guard and the probability calibration to a bundle made without them, from the dataset it was trained on (same split)")
+    .requiredOption('--bundle <dir>', 'bundle folder, rewritten in place (network and classifier unchanged)')
+    .requiredOption('--dataset <dir>', 'the dataset the bundle was trained on')
+    .option('--csv <file>', 'label images from this CSV, relative to --dataset')
+    .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
+    .option('--ood <dir...>', 'folders of out-of-distribution images to measure the guard on (each subfolder is a set)')
+    .option('--components <n>', 'principal directions of the guard', positiveInt('--components'))
+    .option('--acceptance <fraction>', 'fraction of the validation split the guard accepts', fraction('--acceptance'))
+    .option('--json', 'print the guard and calibration as JSON on stdout', false)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .action((o: RawOptions) => run('guard', o));
+
+  program
+    .command('predict')
+    .description('score image files and folders with a bundle: calibrated probabilities and the out-of-distribution verdict per file (unreadable files are listed and skipped)')
+    .requiredOption('--bundle <dir>', 'bundle folder (manifest.json + model)')
+    .requiredOption('--input <paths...>', 'image files or folders (searched recursively for PNG, JPEG and DICOM files)')
+    .addOption(new Option('--json', 'print one JSON object: the bundle, results per file, skipped files').conflicts('csv'))
+    .option('--csv', 'print CSV: file, predicted, p_<class>..., outOfDistribution, oodScore, oodThreshold')
+    .option('--out <file>', 'write the JSON or CSV to this file instead of stdout (format from --json/--csv, else the extension)')
+    .option('--attention <dir>', "write each image's Grad-CAM overlay as a PNG at the image's size here")
+    .option('--batch-size <n>', 'images per network pass', positiveInt('--batch-size'), 16)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .option('--quiet', 'no progress output', false)
+    .action((o: RawOptions) => run('predict', o));
 
   addSegmenterCommand(program);
   return program;

@@ -24,3 +24,12 @@ export function nonNegativeNumber(name: string) {
     return n;
   };
 }
+
+/** A fraction strictly between 0 and 1. */
+export function fraction(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`${name} must be a number between 0 and 1`);
+    return n;
+  };
+}

@@ -13,6 +13,7 @@ import {
   MANIFEST_FILE,
   MODEL_PATH,
   checkRelativePath,
+  readBundle,
   sha256Hex,
   type BundleManifest,
   type FetchBytes,
@@ -90,4 +91,40 @@ export function fsFetcher(dir: string): FetchBytes {
     }
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   };
+}
+
+/**
+ * Rewrites an existing bundle with `extraFiles` added (or replaced) and its manifest changed by `amend`, keeping
+ * every other file byte for byte: how a guard and a calibration are added to a bundle made before they existed.
+ * The old bundle is read through the verifying reader first, and the new one is written atomically. Files in the
+ * folder that are not part of the bundle (a README beside it) are carried over as they are.
+ */
+export async function amendBundle(
+  dir: string,
+  extraFiles: Record<string, Uint8Array>,
+  amend: (manifest: BundleManifest) => BundleManifest,
+): Promise<BundleManifest> {
+  const old = await readBundle(fsFetcher(dir));
+  const files = new Map(old.files);
+  const others = (await listFiles(resolve(dir))).filter((p) => p !== MANIFEST_FILE && !files.has(p) && !(p in extraFiles));
+  for (const [path, bytes] of Object.entries(extraFiles)) {
+    checkRelativePath(path);
+    if (path === MANIFEST_FILE) throw new Error(`extra file ${path} would overwrite the manifest`);
+    files.set(path, bytes);
+  }
+  return writeDirAtomic(resolve(dir), async (tmp) => {
+    const checksums: Record<string, string> = {};
+    for (const [path, bytes] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
+      await mkdir(dirname(join(tmp, path)), { recursive: true });
+      await writeFile(join(tmp, path), bytes);
+      checksums[path] = await sha256Hex(bytes);
+    }
+    for (const p of others) {
+      await mkdir(dirname(join(tmp, p)), { recursive: true });
+      await writeFile(join(tmp, p), await readFile(join(resolve(dir), p)));
+    }
+    const manifest: BundleManifest = { ...amend(old.manifest), files: checksums };
+    await writeFile(join(tmp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifest;
+  });
 }

@@ -5,6 +5,8 @@
 import { CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind, type ForestClassifierJSON, type ScalerJSON, type SvmModelJSON } from './classifiers.js';
 import type { ClassificationMetrics } from '../stats/metrics.js';
 import type { MaskRefinement } from './segmenter.js';
+import type { OodGuardHeader } from './ood.js';
+import type { Calibration, CalibrationMethod } from '../stats/calibration.js';
 
 export const BUNDLE_FORMAT = 'zerovar-bundle';
 export const BUNDLE_VERSION = 1;
@@ -95,6 +97,21 @@ export interface BundleMetrics {
   /** Every classifier fitted on the selected features (absent in the unpruned reference). */
   classifiers?: Partial<Record<ClassifierKind, StoredMetrics>>;
   deployed: ClassifierKind;
+  /** The bundle on data from other sources than its training set (`zerovar evaluate --record NAME`), by name:
+   * what a radiologist should expect on images from elsewhere, shown beside the test split's figures. */
+  external?: Record<string, ExternalMetrics>;
+}
+
+export interface ExternalMetrics {
+  /** The dataset's folder name (never a machine path). */
+  dataset: string;
+  n: number;
+  accuracy: number;
+  /** Macro ROC AUC (null when a class is absent). */
+  auc: number | null;
+  covidSensitivity?: number;
+  /** Recall of the other class of a binary task. */
+  specificity?: number;
 }
 
 /** Where the training data came from and how it was split. */
@@ -132,6 +149,28 @@ export interface SegmenterInfo {
   heldOut?: { dice: number; iou: number; n: number };
 }
 
+/** The out-of-distribution guard (model/ood.ts): its numbers in a float32 file, its shape and threshold here. */
+export interface OodInfo extends OodGuardHeader {
+  method: 'mahalanobis-ppca';
+  path: string;
+  /** What the guard looks at: the image as given, before any lung masking (a CT slice must be refused before
+   * the segmenter has a say). */
+  input: 'unmasked';
+  /** The fraction of each split flagged, and of each out-of-distribution set the trainer measured (by name). */
+  flagged: { validation: number; test: number; sets?: Record<string, number> };
+  /** Test split against each out-of-distribution set. */
+  auroc?: Record<string, number>;
+}
+
+/** The deployed classifier's probability calibration (stats/calibration.ts), fitted on the validation split. */
+export interface CalibrationInfo {
+  calibration: Calibration;
+  /** Cross-validated ECE on validation of each method tried: how the method was chosen. */
+  cvEce: Partial<Record<CalibrationMethod, number>>;
+  /** Expected calibration error (15 bins) on the test split, before and after. */
+  testEce: { before: number; after: number };
+}
+
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   formatVersion: number;
@@ -160,6 +199,10 @@ export interface BundleManifest {
   training?: TrainingSettings;
   /** Optional lung segmenter for the masked variant. */
   segmenter?: SegmenterInfo;
+  /** Out-of-distribution guard (bundles made before it have none: their answers cannot be guarded). */
+  ood?: OodInfo;
+  /** Probability calibration of the deployed classifier (absent: probabilities as the classifier gives them). */
+  calibration?: CalibrationInfo;
   /** Relative path -> sha256 (lower-case hex) of every file except manifest.json. */
   files: Record<string, string>;
 }
@@ -354,6 +397,35 @@ const segmenter = object<SegmenterInfo>({
   heldOut: optional(object({ dice: num, iou: num, n: num })),
 });
 
+const oodInfo = object<OodInfo>({
+  method: oneOf('mahalanobis-ppca'),
+  path: str,
+  input: oneOf('unmasked'),
+  layer: str,
+  dims: positiveInt,
+  classes: positiveInt,
+  components: positiveInt,
+  residualVariance: (v, path) => (typeof v === 'number' && v > 0 ? v : fail(path, 'expected a positive number')),
+  threshold: num,
+  acceptance: num,
+  flagged: object<OodInfo['flagged']>({ validation: num, test: num, sets: optional(recordOf(num)) }),
+  auroc: optional(recordOf(num)),
+});
+
+const calibrationInfo = object<CalibrationInfo>({
+  calibration: (v, path) => {
+    const c = object<{ method: CalibrationMethod }>({ method: oneOf('none', 'temperature') })(v, path);
+    if (c.method === 'temperature') {
+      object<{ temperature: number }>({
+        temperature: (t, at) => (typeof t === 'number' && t > 0 && Number.isFinite(t) ? t : fail(at, 'expected a positive number')),
+      })(v, path);
+    }
+    return v as Calibration;
+  },
+  cvEce: object<CalibrationInfo['cvEce']>({ none: optional(num), temperature: optional(num) }),
+  testEce: object<CalibrationInfo['testEce']>({ before: num, after: num }),
+});
+
 const SHA256 = /^[0-9a-fA-F]{64}$/;
 
 const manifestShape = object<BundleManifest>({
@@ -387,6 +459,14 @@ const manifestShape = object<BundleManifest>({
       'random-forest': optional(metrics),
     })),
     deployed: oneOf(...CLASSIFIER_KINDS),
+    external: optional(recordOf(object<ExternalMetrics>({
+      dataset: str,
+      n: num,
+      accuracy: num,
+      auc: nullable(num),
+      covidSensitivity: optional(num),
+      specificity: optional(num),
+    }))),
   }),
   provenance: object<Provenance>({
     dataset: str,
@@ -409,6 +489,8 @@ const manifestShape = object<BundleManifest>({
     fc2: num,
   })),
   segmenter: optional(segmenter),
+  ood: optional(oodInfo),
+  calibration: optional(calibrationInfo),
   files: (v, path) => {
     const files = recordOf((hash, at) => (typeof hash === 'string' && SHA256.test(hash) ? hash : fail(at, 'expected a sha256 hex digest')))(v, path);
     for (const p of Object.keys(files)) {
@@ -445,7 +527,11 @@ export function validateManifest(json: unknown): BundleManifest {
   if (m.positiveClass !== undefined) {
     need(m.classes.includes(m.positiveClass), 'manifest.positiveClass', `expected one of the classes, got ${JSON.stringify(m.positiveClass)}`);
   }
-  for (const [p, role] of [[m.model.path, 'model.path'], ...(m.segmenter ? [[m.segmenter.path, 'segmenter.path']] : [])]) {
+  if (m.ood) need(m.ood.classes === m.classes.length, 'manifest.ood.classes', `expected ${m.classes.length} (the number of classes), got ${m.ood.classes}`);
+  const listed: [string, string][] = [[m.model.path, 'model.path']];
+  if (m.segmenter) listed.push([m.segmenter.path, 'segmenter.path']);
+  if (m.ood) listed.push([m.ood.path, 'ood.path']);
+  for (const [p, role] of listed) {
     need(p in m.files, 'manifest.files', `${p} (${role}) is not listed`);
   }
   return m;

@@ -6,6 +6,7 @@ import { fsFetcher } from '../io/bundle-fs.js';
 import { BundleModel } from '../model/inference.js';
 import { initBackend } from '../runtime/backend.js';
 import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
+import { expectedCalibrationError } from '../stats/calibration.js';
 import { loadImageSet, type SkippedFile } from './images.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -27,6 +28,10 @@ export interface EvaluateResult {
   n: number;
   accuracy: number;
   metrics: ClassificationMetrics;
+  /** Expected calibration error (top-label, 15 bins) of the probabilities the bundle returns (calibrated). */
+  ece: number;
+  /** Fraction of the images the out-of-distribution guard flags; null for a bundle without a guard. */
+  flagged: number | null;
   skipped: SkippedFile[];
   /** Dataset classes the bundle does not know, and how many images they held (left out). */
   unknownClasses: Record<string, number>;
@@ -60,12 +65,18 @@ export async function evaluateBundle(o: EvaluateOptions): Promise<EvaluateResult
     const { set, skipped } = await loadImageSet(samples, bm.spec);
     const y = set.samples.map((s) => bm.classes.indexOf(s.className));
     const scores: number[][] = [];
+    let flaggedCount = 0;
     for (let i = 0; i < set.size; i += 32) {
       const batch: GreyImage[] = set.images.slice(i, i + 32);
-      for (const p of bm.classifyBatch(batch)) scores.push(p.probabilities);
+      for (const p of bm.classifyBatch(batch)) {
+        scores.push(p.probabilities);
+        if (p.ood?.flagged) flaggedCount++;
+      }
     }
     const metrics = evaluateScores(y, scores, bm.classes, bm.manifest.positiveClass ?? 'COVID');
-    return { bundle: o.bundle, dataset: ds.root, classes: bm.classes, n: set.size, accuracy: metrics.accuracy, metrics, skipped, unknownClasses };
+    const ece = expectedCalibrationError(scores, y);
+    const flagged = bm.guard && set.size > 0 ? flaggedCount / set.size : null;
+    return { bundle: o.bundle, dataset: ds.root, classes: bm.classes, n: set.size, accuracy: metrics.accuracy, metrics, ece, flagged, skipped, unknownClasses };
   } finally {
     bm.dispose();
   }
