@@ -21,7 +21,7 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
   const root = mkdtempSync(join(tmpdir(), 'zerovar-e2e-'));
   const common = ['--dataset', dataset, '--experiment_id', 'small', '--experiments-dir', root, '--weights', weights];
   // Head only (--trainable-from fc1): a quick run of every step; fine-tuning through the backbone has its own tests.
-  const args = ['compress', ...common, '--limit', '50', '--input-size', '96', '--epochs', '4', '--trainable-from', 'fc1', '--fc1', '64', '--fc2', '64', '--lr', '1e-3', '--gradcam-samples', '2', '--export-unpruned', '--quiet'];
+  const args = ['compress', ...common, '--limit', '50', '--input-size', '96', '--epochs', '4', '--trainable-from', 'fc1', '--fc1', '64', '--fc2', '64', '--lr', '1e-3', '--gradcam-samples', '2', '--export-unpruned', '--ood', sharedPath('data', 'ood-dev'), '--quiet'];
 
   const run = zerovar(args);
   assert.equal(run.code, 0, `compress failed:\n${run.stderr}`);
@@ -50,6 +50,21 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     const ref = JSON.parse(readFileSync(join(dir, 'bundle-unpruned', 'manifest.json'), 'utf8'));
     assert.equal(ref.provenance.dataset, dataset, 'provenance names the dataset as given');
     assert.equal(ref.features.selected.length, 64);
+  });
+
+  await t.test('the bundle carries a guard thresholded on validation and a calibration, measured on the --ood sets', () => {
+    const m = JSON.parse(readFileSync(join(dir, 'bundle', 'manifest.json'), 'utf8'));
+    assert.ok(m.files[m.ood.path], 'the guard file is listed and checksummed');
+    assert.equal(m.ood.input, 'unmasked');
+    // 16 validation images at 95 % acceptance: exactly one lies above the threshold.
+    assert.equal(m.ood.flagged.validation, 1 / 16);
+    assert.deepEqual(Object.keys(m.ood.flagged.sets).sort(), ['ct', 'lateral', 'synthetic-checker', 'synthetic-flat', 'synthetic-gradient', 'synthetic-noise', 'synthetic-text']);
+    assert.ok(['none', 'temperature'].includes(m.calibration.calibration.method));
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    assert.deepEqual(report.guard.ood.threshold, m.ood.threshold);
+    const figures = readdirSync(join(dir, 'figures'));
+    for (const f of ['ood-scores.png', 'reliability.png']) assert.ok(figures.includes(f), `missing figure ${f}`);
+    assert.match(readFileSync(join(dir, 'report.html'), 'utf8'), /out-of-distribution guard: threshold/);
   });
 
   await t.test('report.html, log and figures are written', () => {

@@ -4,7 +4,7 @@ import { evaluateBundle, evaluateExternal, type EvaluateResult } from '../train/
 import { runBiasStudy } from '../train/bias-run.js';
 import { guardBundle } from '../train/guard-bundle.js';
 import { recordExternal } from '../train/record.js';
-import type { GuardStepResult } from '../train/guard-step.js';
+import { guardSummaryLines, type GuardStepResult } from '../train/guard-step.js';
 import { Progress } from '../train/progress.js';
 import type { PipelineOptions } from '../train/options.js';
 import { Pipeline } from '../train/pipeline.js';
@@ -120,13 +120,5 @@ function printMetrics(r: EvaluateResult): void {
 }
 
 function printGuard(bundle: string, r: GuardStepResult): void {
-  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-  const c = r.calibration;
-  const lines = [
-    `bundle ${bundle}: out-of-distribution guard and calibration added`,
-    `guard threshold ${r.ood.threshold.toFixed(1)} (accepts ${pct(r.ood.acceptance)} of validation); flagged: validation ${pct(r.ood.flagged.validation)}, test ${pct(r.ood.flagged.test)}`,
-    ...Object.entries(r.ood.flagged.sets ?? {}).map(([k, v]) => `  ${k.padEnd(20)} flagged ${pct(v)}  AUROC vs test ${(r.ood.auroc?.[k] ?? NaN).toFixed(3)}`),
-    `calibration ${c.calibration.method === 'temperature' ? `temperature ${c.calibration.temperature.toFixed(3)}` : 'none'}; test ECE ${c.testEce.before.toFixed(4)} -> ${c.testEce.after.toFixed(4)}`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write([`bundle ${bundle}: out-of-distribution guard and calibration added`, ...guardSummaryLines(r)].join('\n') + '\n');
 }

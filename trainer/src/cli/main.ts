@@ -56,6 +56,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--threads <n>', 'wasm threads (XNNPACK pool). Default 1: on 2 cores a second thread speeds up only wide layers (MobileNetV2 1.0 at 224 px: -25% per training step), slows small ones, and costs far more when another job shares the cores', positiveInt('--threads'), 1)
     .addOption(new Option('--variant <v>', "'raw': whole images; 'masked': lungs only (dataset masks, else --segmenter's)").choices(['raw', 'masked']).default('raw'))
     .option('--segmenter <dir>', 'trained lung segmenter (zerovar segmenter train) for the masked variant; the bundle carries it')
+    .option('--ood <dir...>', 'folders of out-of-distribution images (lateral views, CT slices...) to measure the guard on; synthetic ones are always added')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
     .addOption(new Option('--redo <step>', 'run this step of an existing experiment again, and every step after it').choices([...STEPS]))
     .option('--export-unpruned', 'also write bundle-unpruned/: the fine-tuned network without surgery or selection, same classifier kind (a baseline for benchmarks)', false)
@@ -102,6 +103,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     exportUnpruned: Boolean(o.exportUnpruned),
     variant: o.variant as PipelineOptions['variant'],
     segmenter: o.segmenter as string | undefined,
+    ood: o.ood as string[] | undefined,
   };
 }
 

@@ -129,3 +129,19 @@ export function guardStep(bm: BundleModel, input: GuardStepInput): GuardStepResu
     reliability: { before: reliabilityBins(testProbs, input.test.labels), after: reliabilityBins(calibratedTest, input.test.labels) },
   };
 }
+
+/** The step's figures as log lines: threshold and flagged fractions, then the calibration. */
+export function guardSummaryLines(r: Pick<GuardStepResult, 'ood' | 'calibration'>): string[] {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const c = r.calibration;
+  return [
+    `out-of-distribution guard: threshold ${r.ood.threshold.toFixed(1)} (accepts ${pct(r.ood.acceptance)} of validation); ` +
+      `flagged: validation ${pct(r.ood.flagged.validation)}, test ${pct(r.ood.flagged.test)}`,
+    ...Object.entries(r.ood.flagged.sets ?? {}).map(
+      ([k, v]) => `  ${k.padEnd(20)} flagged ${pct(v)}  AUROC vs test ${(r.ood.auroc?.[k] ?? NaN).toFixed(3)}`,
+    ),
+    `calibration: ${c.calibration.method === 'temperature' ? `temperature ${c.calibration.temperature.toFixed(3)}` : 'none'} ` +
+      `(cross-validated ECE on validation: ${Object.entries(c.cvEce).map(([k, v]) => `${k} ${(v ?? NaN).toFixed(4)}`).join(', ')}); ` +
+      `test ECE ${c.testEce.before.toFixed(4)} -> ${c.testEce.after.toFixed(4)}`,
+  ];
+}

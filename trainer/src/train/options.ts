@@ -53,6 +53,8 @@ export interface PipelineOptions {
   variant?: 'raw' | 'masked';
   /** Folder of a trained lung segmenter (zerovar segmenter train); needed by the masked variant. */
   segmenter?: string;
+  /** Folders of out-of-distribution images the export measures the guard on (each subfolder is a set). */
+  ood?: string[];
 }
 
 export const DEFAULTS = {

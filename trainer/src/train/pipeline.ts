@@ -10,7 +10,7 @@ import { wasmThreadCount } from '../runtime/wasm-threads.js';
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Dataset, type Sample } from '../data/dataset.js';
 import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
-import { fsFetcher, writeBundle, type BundleManifestDraft } from '../io/bundle-fs.js';
+import { amendBundle, fsFetcher, writeBundle, type BundleManifestDraft } from '../io/bundle-fs.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { BACKBONES, HEAD_LAYERS, backboneFromPretrained, buildClassifierModel, buildVgg16, type BackboneInfo } from '../model/backbones.js';
 import { classifierFromJSON, classifierScoreFn, type ClassifierKind } from '../model/classifiers.js';
@@ -29,6 +29,8 @@ import { pruneStep, type PruneResult } from './prune-step.js';
 import { selectStep, type SelectResult } from './select-step.js';
 import { loadPretrained } from './weights.js';
 import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
+import { guardStep, guardSummaryLines, OOD_GUARD_PATH, type GuardStepResult } from './guard-step.js';
+import { loadOodSets } from './guard-bundle.js';
 
 export interface DataResult {
   dataset: string;
@@ -69,6 +71,8 @@ export interface ExportResult {
   sizeBytes: number;
   /** The unpruned reference bundle (--export-unpruned). */
   unpruned?: { dir: string; params: number; accuracy: number; sizeBytes: number };
+  /** The out-of-distribution guard and the calibration written into the bundle, with what the report draws. */
+  guard?: Omit<GuardStepResult, 'guardBytes'>;
 }
 
 export interface ExplainResult {
@@ -411,7 +415,7 @@ export class Pipeline {
           },
         };
       const extraFiles = seg ? await segmenterFiles(this.opts.segmenter!) : {};
-      const manifest = await writeBundle(dir, draft, compressed, extraFiles);
+      await writeBundle(dir, draft, compressed, extraFiles);
       compressed.dispose();
 
       // The bundle must give the trainer's own test answers through the reader the viewer uses.
@@ -422,18 +426,57 @@ export class Pipeline {
         const preds = bm.classifyBatch(test.images.slice(i, i + 32), { premasked: true });
         preds.forEach((p, j) => p.probabilities.forEach((v, c) => (diff = Math.max(diff, Math.abs(v - sel.testProbabilities[i + j][c])))));
       }
-      bm.dispose();
       this.log(`bundle written to ${dir}; reproduces the test probabilities to ${diff.toExponential(2)}`);
+      const guard = await this.guardAndCalibrate(bm);
+      bm.dispose();
+      const guarded = await amendBundle(dir, { [OOD_GUARD_PATH]: guard.guardBytes }, (m) => ({ ...m, ood: guard.ood, calibration: guard.calibration }));
       if (this.opts.bundleOut) {
         const out = resolve(this.opts.bundleOut);
         await rm(out, { recursive: true, force: true });
         await cp(dir, out, { recursive: true });
         this.log(`bundle copied to ${out}`);
       }
-      const sizeBytes = Object.keys(manifest.files).length ? await dirSize(dir) : 0;
+      const sizeBytes = Object.keys(guarded.files).length ? await dirSize(dir) : 0;
       const unpruned = this.opts.exportUnpruned ? await this.exportUnpruned(draft, extraFiles, sel.deployed) : undefined;
-      return { dir, files: manifest.files, reproduceMaxAbsDiff: diff, sizeBytes, unpruned };
+      const { guardBytes: _bytes, ...guardSummary } = guard;
+      return { dir, files: guarded.files, reproduceMaxAbsDiff: diff, sizeBytes, unpruned, guard: guardSummary };
     });
+  }
+
+  /**
+   * Fits the out-of-distribution guard on the training split and sets its threshold on validation, calibrates the
+   * deployed classifier on validation, and measures both on test and the --ood sets. The guard looks at images
+   * before any masking, so a masked run decodes its splits once more unmasked.
+   */
+  private async guardAndCalibrate(bm: BundleModel): Promise<GuardStepResult> {
+    const sets = await this.images();
+    const masked = this.opts.variant === 'masked';
+    let raw = sets;
+    if (masked) {
+      const d = this.exp.result<DataResult>('data');
+      const progress = this.progress('decoding images unmasked (guard)', d.split.train.length + d.split.val.length + d.split.test.length);
+      let done = 0;
+      const load = async (samples: Sample[]) => (await loadImageSet(samples, this.spec, () => progress(++done))).set;
+      raw = { train: await load(d.split.train), val: await load(d.split.val), test: await load(d.split.test) };
+    }
+    const split = (name: 'train' | 'val' | 'test') => ({
+      images: raw[name].images,
+      labels: raw[name].labels,
+      ...(masked && { premasked: sets[name].images }),
+    });
+    const outOfDistribution = await loadOodSets(this.opts.ood ?? [], this.spec.size);
+    const total = Object.values(outOfDistribution).reduce((n, s) => n + s.length, 0);
+    let bar: ((done: number) => void) | null = null;
+    const r = guardStep(bm, {
+      train: split('train'),
+      val: split('val'),
+      test: split('test'),
+      outOfDistribution,
+      onProgress: (done, all) => (bar ??= this.progress('guard and calibration', all))(done),
+    });
+    for (const line of guardSummaryLines(r)) this.log(line);
+    if (total === 0) this.log('no --ood sets given: the guard was measured on synthetic images only');
+    return r;
   }
 
   /**

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { barChart, confusionMatrixChart, lineChart, rocChart } from '../report/charts.js';
+import { oodScoreChart, reliabilityChart } from '../report/guard-charts.js';
+import { guardSummaryLines } from './guard-step.js';
 import { renderReportHtml, type EvaluationEntry, type ReportData } from '../report/html.js';
 import { svgToPng } from '../report/png.js';
 import { rocAuc, rocCurve } from '../stats/metrics.js';
@@ -97,6 +99,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
     },
     compressedParams: sel?.compressedParams,
     bundle: ex && { dir: ex.dir, sizeBytes: ex.sizeBytes, reproduceMaxAbsDiff: ex.reproduceMaxAbsDiff, unpruned: ex.unpruned },
+    guard: ex?.guard && { ood: ex.guard.ood, calibration: ex.guard.calibration, reliability: ex.guard.reliability },
     gradcam: xp,
     timings,
   };
@@ -152,6 +155,15 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
     });
     charts.push({ file: 'confusion-compressed.png', title: 'Confusion matrix: compressed model', svg: confusionMatrixChart(sel.compressed.confusion, data.classes, 'Compressed model (test)') });
     charts.push({ file: 'roc-compressed.png', title: 'ROC: compressed model', svg: rocChart(rocFromScores(yTest, sel.testProbabilities, data.classes), 'Compressed model (test), one-vs-rest') });
+  }
+  const g = ex?.guard;
+  if (g) {
+    charts.push({ file: 'ood-scores.png', title: 'Out-of-distribution guard: scores by set', svg: oodScoreChart(g.scores, g.ood.threshold) });
+    charts.push({
+      file: 'reliability.png',
+      title: 'Calibration: reliability diagram',
+      svg: reliabilityChart(g.reliability.before, g.reliability.after, g.calibration.testEce.before, g.calibration.testEce.after),
+    });
   }
   if (tr) charts.push({ file: 'confusion-finetuned.png', title: 'Confusion matrix: fine-tuned', svg: confusionMatrixChart(tr.metrics.confusion, data.classes, 'Fine-tuned softmax model (test)') });
   const figDir = exp.ensureDir('figures');
@@ -218,7 +230,9 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       caption: `Grad-CAM on layer ${xp.layer} for the deployed model's predicted class.`,
       figures: xp.figures.map((f) => ({ title: f, png: new Uint8Array(readFileSync(exp.path(f))) })),
     },
+    figures: charts.filter((c) => c.file === 'ood-scores.png' || c.file === 'reliability.png').map((c) => ({ title: c.title, svg: c.svg })),
     notes: [
+      ...(g ? guardSummaryLines(g).map((l) => l.trim()) : []),
       ...(sel?.protocol === 'paper' ? ['k was chosen on the test split (the paper protocol): the compressed test accuracy is optimistic.'] : []),
       ...(ex ? [`Bundle: ${ex.dir}, ${(ex.sizeBytes / 1e6).toFixed(2)} MB; reproduces the trainer's test probabilities to ${ex.reproduceMaxAbsDiff.toExponential(2)}.`] : []),
     ],
