@@ -1,23 +1,25 @@
-// The "COVID-19 (research)" side panel: the displayed image, the model choice (raw / masked), Run (or auto-run),
-// per-class probabilities, the model's facts from its manifest, the backend and timings, the attention overlay
-// (Grad-CAM of the predicted class) with its toggle and opacity, and for a masked model the lung contour it
-// classified within. State and inference live in the extension's service; the hooks (useDisplayedImage,
+// The "COVID-19 (research)" side panel: the displayed image, the model choice (raw / masked; it opens on the one
+// that does best on external data and says why), Run (or auto-run), the calibrated per-class probabilities, the
+// out-of-distribution guard's verdict (a flagged image gets no class result unless shown anyway, for research),
+// the model's facts from its manifest, the backend and timings, the attention overlay (Grad-CAM of the predicted
+// class) with its toggle and opacity, and for a masked model the lung contour it classified within. State and inference live in the extension's service; the hooks (useDisplayedImage,
 // useModelAvailability, useClassification) follow it, and every failure ends as a message here, never as an
 // exception in the viewer.
 import React, { useCallback, useState } from 'react';
 import { COMMANDS } from './ids.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
-import { formatBytes, removedText } from './modelFacts.js';
+import { calibrationText, externalText, formatFraction, formatProbability, guardText, oodVerdictText, operatingPointText } from './display.js';
+import { formatBytes, removedText, type ModelFacts } from './modelFacts.js';
 import type { ModelVariant } from './models.js';
 import type { CommandsManager, ExtensionParams } from './ohif-types.js';
 import type { ZerovarService } from './service.js';
-import { attentionEmpty, useClassification } from './useClassification.js';
+import { attentionEmpty, resultWithheld, useClassification } from './useClassification.js';
 import { useDisplayedImage, useOverlayVisible } from './useDisplayedImage.js';
 import { availabilityText, useModelAvailability } from './useModelAvailability.js';
+import { useModelChoice } from './useModelChoice.js';
 
 export type { ModelVariant } from './models.js';
 
-const pct = (p: number) => `${(100 * p).toFixed(1)} %`;
 const ms = (t: number) => `${t < 10 ? t.toFixed(1) : Math.round(t)} ms`;
 
 const styles = {
@@ -33,6 +35,8 @@ const styles = {
   select: { background: '#111827', color: '#e5e7eb', border: '1px solid #374151', borderRadius: 4, padding: '2px 4px' },
   section: { fontWeight: 600, color: '#d1d5db', marginTop: 4 },
   barTrack: { background: '#1f2937', borderRadius: 3, height: 8, overflow: 'hidden' },
+  ood: { border: '1px solid #dc2626', background: 'rgba(220,38,38,0.12)', color: '#fecaca', padding: '6px 8px', borderRadius: 4 },
+  secondary: { background: 'transparent', color: '#fca5a5', border: '1px solid #dc2626', borderRadius: 4, padding: '4px 10px', cursor: 'pointer', marginTop: 6 },
 } satisfies Record<string, React.CSSProperties>;
 
 const slug = (k: string) => k.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
@@ -62,7 +66,7 @@ function Probabilities({ result }: { result: ClassifyResult }) {
           <div key={c} data-cy={`zerovar-prob-${slug(c)}`} data-class={c} data-probability={String(p)}>
             <div style={{ display: 'flex', justifyContent: 'space-between', fontWeight: best ? 700 : 400 }}>
               <span>{c}</span>
-              <span>{pct(p)}</span>
+              <span>{formatProbability(p)}</span>
             </div>
             <div style={styles.barTrack}>
               <div style={{ width: `${Math.max(0, Math.min(100, 100 * p))}%`, height: '100%', background: best ? '#f59e0b' : '#3b82f6' }} />
@@ -72,6 +76,51 @@ function Probabilities({ result }: { result: ClassifyResult }) {
       })}
     </div>
   );
+}
+
+/** The guard's verdict above a result: flagged (with the way to see the result anyway), accepted, or no guard. */
+function OodNote({ result, withheld, onShowAnyway }: { result: ClassifyResult; withheld: boolean; onShowAnyway: () => void }) {
+  const ood = result.ood;
+  if (!ood) {
+    return <div data-cy="zerovar-ood-none" style={styles.muted}>This bundle has no out-of-distribution guard: it answers for any image.</div>;
+  }
+  if (!ood.flagged) return <div data-cy="zerovar-ood-ok" style={styles.muted}>{oodVerdictText(ood)}</div>;
+  return (
+    <div data-cy="zerovar-ood" role="alert" style={styles.ood}>
+      <div style={{ fontWeight: 700 }}>Out of distribution</div>
+      <div>{oodVerdictText(ood)}</div>
+      {withheld ? (
+        <>
+          <div>No class result is shown and the attention overlay stays off: the model's answer would mean nothing here.</div>
+          <button type="button" style={styles.secondary} data-cy="zerovar-show-anyway" onClick={onShowAnyway}>
+            Show anyway (research)
+          </button>
+        </>
+      ) : (
+        <div data-cy="zerovar-ood-shown">Shown anyway, for research: this result is out of distribution and must not be read as a finding.</div>
+      )}
+    </div>
+  );
+}
+
+/** The model's facts: test split and external figures side by side, operating point, guard and calibration. */
+function Facts({ facts }: { facts: ModelFacts }) {
+  const rows: [string, string | undefined][] = [
+    ['Name', `${facts.name} (${facts.variant})`],
+    ['Backbone', `${facts.backbone}, ${facts.inputSize} px`],
+    ['Units removed', removedText(facts.unitsBefore, facts.unitsAfter)],
+    ['Parameters removed', removedText(facts.paramsBefore, facts.paramsAfter)],
+    ['Bundle size', formatBytes(facts.bundleBytes)],
+    ['Test accuracy', facts.testAccuracy === undefined ? undefined : `${formatFraction(facts.testAccuracy)} (test split of the training sources)`],
+    ['Test AUC', facts.testAuc === undefined ? undefined : facts.testAuc.toFixed(3)],
+    ...facts.external.map((e): [string, string] => [`External ${e.name}`, externalText(e)]),
+    ['Operating point', operatingPointText(facts.operatingPoint)],
+    ['OOD guard', guardText(facts.guard)],
+    ['Calibration', calibrationText(facts.calibration)],
+    ['Classifier', facts.classifier],
+    ['Features (k)', String(facts.k)],
+  ];
+  return <Rows cy="zerovar-facts" rows={rows} />;
 }
 
 function AttentionNote({ result }: { result: ClassifyResult }) {
@@ -96,7 +145,10 @@ export function ResearchPanel({ servicesManager, commandsManager }: ExtensionPar
 function PanelBody({ service, commandsManager }: { service: ZerovarService; commandsManager: CommandsManager }) {
   const { display, error: displayError } = useDisplayedImage(service);
   const overlayOn = useOverlayVisible(service);
-  const [variant, setVariant] = useState<ModelVariant>('raw');
+  const choice = useModelChoice(service);
+  // Until the user picks one, the model is the service's choice (raw while the manifests are being read).
+  const [picked, setVariant] = useState<ModelVariant | null>(null);
+  const variant: ModelVariant = picked ?? choice?.variant ?? 'raw';
   const { availability, markMissing } = useModelAvailability(service, variant);
   const [autoRun, setAutoRun] = useState(false);
   const [opacity, setOpacity] = useState(0.5);
@@ -118,6 +170,8 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
 
   const missingText = availabilityText(variant, availability[variant]);
   const facts = run.kind === 'done' ? run.result.facts : undefined;
+  const withheld = run.kind === 'done' && resultWithheld(run.result, run.shownAnyway);
+  const oodState = run.kind !== 'done' ? undefined : !run.result.ood ? 'unguarded' : run.result.ood.flagged ? 'flagged' : 'accepted';
 
   return (
     <div style={styles.panel} data-cy="zerovar-panel">
@@ -156,6 +210,9 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
           <option value="masked">masked (lungs only){availability.masked === 'missing' ? ' — not available' : ''}</option>
         </select>
       </label>
+      {choice && (
+        <div data-cy="zerovar-model-choice" data-variant={choice.variant} style={styles.muted}>{choice.reason}</div>
+      )}
       {missingText && (
         <div data-cy="zerovar-model-status" style={styles.error}>{missingText}</div>
       )}
@@ -168,21 +225,27 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
           image change
         </label>
       </div>
-      <div data-cy="zerovar-result" data-state={run.kind} data-runs={finished} aria-live="polite">
+      <div data-cy="zerovar-result" data-state={run.kind} data-runs={finished} data-ood={oodState} data-withheld={String(withheld)} aria-live="polite">
         {run.kind === 'running' && <div style={styles.muted}>Classifying with the {run.variant} model…</div>}
         {run.kind === 'done' && (
           <div style={{ display: 'flex', flexDirection: 'column', gap: 8 }}>
-            <div data-cy="zerovar-predicted" data-class={run.result.className} style={{ fontSize: 15 }}>
-              Predicted: <b>{run.result.className}</b> ({pct(run.result.probabilities[run.result.classIndex] ?? 0)})
-            </div>
-            <Probabilities result={run.result} />
-            <AttentionNote result={run.result} />
+            <OodNote result={run.result} withheld={withheld} onShowAnyway={() => void onRun({ showAnyway: true })} />
+            {!withheld && (
+              <>
+                <div data-cy="zerovar-predicted" data-class={run.result.className} style={{ fontSize: 15 }}>
+                  Predicted: <b>{run.result.className}</b> ({formatProbability(run.result.probabilities[run.result.classIndex] ?? 0)})
+                  {run.result.ood?.flagged ? ' — out of distribution' : ''}
+                </div>
+                <Probabilities result={run.result} />
+                <AttentionNote result={run.result} />
+              </>
+            )}
             <Rows
               cy="zerovar-run-info"
               rows={[
                 ['Backend', run.result.backend],
                 ['Skipped', run.result.skipped.length ? run.result.skipped.join('; ') : undefined],
-                ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${ms(run.result.explainMs)}`],
+                ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${withheld ? 'skipped' : ms(run.result.explainMs)}`],
                 ['Segmentation', run.result.lungMask ? `${ms(run.result.segmentMs)} (part of the inference)` : undefined],
                 ['Model load', run.result.cold ? `${ms(run.result.loadMs)} (first use)` : 'cached'],
                 ['Total', ms(run.totalMs)],
@@ -198,10 +261,11 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
       </div>
       <div style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
         <label>
-          <input type="checkbox" data-cy="zerovar-overlay-toggle" checked={overlayOn} onChange={(e) => onOverlayToggle(e.target.checked)} /> Attention
-          overlay (Grad-CAM of the predicted class)
+          <input type="checkbox" data-cy="zerovar-overlay-toggle" checked={overlayOn && !withheld} disabled={withheld}
+            onChange={(e) => onOverlayToggle(e.target.checked)} /> Attention overlay (Grad-CAM of the predicted class)
+          {withheld ? ' — off for an out-of-distribution image' : ''}
         </label>
-        {run.kind === 'done' && run.result.lungMask && (
+        {run.kind === 'done' && run.result.lungMask && !withheld && (
           <label>
             <input type="checkbox" data-cy="zerovar-contour-toggle" checked={contourOn} onChange={(e) => setContourOn(e.target.checked)} /> Lung
             contour (the region the masked model classified)
@@ -217,20 +281,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
       {facts && (
         <>
           <div style={styles.section}>Model</div>
-          <Rows
-            cy="zerovar-facts"
-            rows={[
-              ['Name', `${facts.name} (${facts.variant})`],
-              ['Backbone', `${facts.backbone}, ${facts.inputSize} px`],
-              ['Units removed', removedText(facts.unitsBefore, facts.unitsAfter)],
-              ['Parameters removed', removedText(facts.paramsBefore, facts.paramsAfter)],
-              ['Bundle size', formatBytes(facts.bundleBytes)],
-              ['Test accuracy', facts.testAccuracy === undefined ? undefined : pct(facts.testAccuracy)],
-              ['Test AUC', facts.testAuc === undefined ? undefined : facts.testAuc.toFixed(3)],
-              ['Classifier', facts.classifier],
-              ['Features (k)', String(facts.k)],
-            ]}
-          />
+          <Facts facts={facts} />
         </>
       )}
     </div>

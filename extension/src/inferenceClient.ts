@@ -95,11 +95,16 @@ export class InferenceClient {
     return this.ready;
   }
 
-  /** Classifies an 8-bit grey image with the bundle at `modelUrl`; the image's buffer is transferred (consumed). */
-  async classify(modelUrl: string, image: GreyImage, opts: { explain?: boolean; camSize?: number } = {}): Promise<ClassifyResult> {
+  /**
+   * Classifies an 8-bit grey image with the bundle at `modelUrl`; the image's buffer is transferred (consumed).
+   * `showAnyway`: explain it even when the guard flags it (the user asked, for research).
+   */
+  async classify(
+    modelUrl: string, image: GreyImage, opts: { explain?: boolean; camSize?: number; showAnyway?: boolean } = {},
+  ): Promise<ClassifyResult> {
     await this.init();
     return this.request<ClassifyResult>(
-      { type: 'classify', modelUrl, image, explain: opts.explain ?? true, camSize: opts.camSize ?? 256 },
+      { type: 'classify', modelUrl, image, explain: opts.explain ?? true, camSize: opts.camSize ?? 256, showAnyway: opts.showAnyway ?? false },
       [image.data.buffer],
     );
   }

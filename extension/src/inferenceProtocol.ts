@@ -23,6 +23,10 @@ export interface ClassifyRequest {
   explain: boolean;
   /** Longest side of the returned attention map and lung mask (at the image's aspect ratio). */
   camSize: number;
+  /** Explain an image the guard flagged too (the user asked to see the result anyway, for research). */
+  showAnyway?: boolean;
+  /** Also time the same classification without the guard (`unguardedMs`): the viewer bench's measure of its cost. */
+  timeUnguarded?: boolean;
 }
 
 export type WorkerRequest = (InitRequest | ClassifyRequest) & { id: number };
@@ -32,6 +36,13 @@ export interface InitResult {
   /** Backends skipped before `backend`, with the reason. */
   skipped: string[];
   ms: number;
+}
+
+/** The out-of-distribution guard's verdict: `flagged` when the score is above the bundle's threshold. */
+export interface OodResult {
+  score: number;
+  threshold: number;
+  flagged: boolean;
 }
 
 export interface ClassifyResult {
@@ -49,10 +60,15 @@ export interface ClassifyResult {
   loadMs: number;
   /** Classification (a masked bundle's segmentation + network + classifier). */
   classifyMs: number;
-  /** Grad-CAM; 0 when not asked. */
+  /** The guard's verdict on the image before any masking; absent for a bundle without a guard. */
+  ood?: OodResult;
+  /** Asked with `timeUnguarded`: the same classification without the guard. */
+  unguardedMs?: number;
+  /** Grad-CAM; 0 when not asked (or skipped for a flagged image). */
   explainMs: number;
   /** The part of classifyMs a masked bundle spent segmenting the lungs (once per request); 0 for a raw bundle. */
   segmentMs: number;
+  /** Absent when not asked, and for a flagged image unless the request said `showAnyway`. */
   attention?: { cam: Float32Array; width: number; height: number; classIndex: number; className: string };
   /** A masked bundle's lung mask (0 or 255, row-major), downsampled like the attention map; absent for raw bundles. */
   lungMask?: { mask: Uint8Array; width: number; height: number };

@@ -1,7 +1,45 @@
 // The facts the panel shows about a model, read from its bundle manifest: what was pruned, how big it is, how it
-// scored on its test split. The reader has validated every field, so they are used as typed; a fact the bundle
-// does not record (the unpruned reference has no surgery figures, an undefined AUC is stored as null) is undefined.
+// scored on its test split and on external data, where its operating point lies, whether it carries an
+// out-of-distribution guard and how its probabilities are calibrated. The reader has validated every field, so
+// they are used as typed; a fact the bundle does not record (the unpruned reference has no surgery figures, an
+// undefined AUC is stored as null, an older bundle has no guard) is undefined.
 import type { BundleManifest } from '@zerovar/trainer/browser';
+
+/** A binary model's decision rule and what it gave on the test split. */
+export interface OperatingPoint {
+  positiveClass: string;
+  /** Predicted positive when its calibrated probability is at least this (argmax of two classes). */
+  threshold: number;
+  sensitivity: number;
+  specificity: number;
+}
+
+/** The bundle's figures on data from other sources than its training set (`metrics.external`). */
+export interface ExternalFacts {
+  name: string;
+  dataset: string;
+  n: number;
+  accuracy: number;
+  auc?: number;
+  sensitivity?: number;
+  specificity?: number;
+}
+
+export interface GuardFacts {
+  /** Fraction of the test split the guard flags. */
+  testFlagged: number;
+  /** Fraction of the validation split its threshold accepts. */
+  acceptance: number;
+  threshold: number;
+}
+
+export interface CalibrationFacts {
+  method: 'none' | 'temperature';
+  temperature?: number;
+  /** Expected calibration error on the test split, before and after calibration. */
+  testEceBefore: number;
+  testEceAfter: number;
+}
 
 export interface ModelFacts {
   name: string;
@@ -22,11 +60,31 @@ export interface ModelFacts {
   /** Number of selected penultimate features. */
   k: number;
   createdAt?: string;
+  /** Binary models only: a model of more classes answers with its most probable class. */
+  operatingPoint?: OperatingPoint;
+  external: ExternalFacts[];
+  /** Undefined: the bundle has no guard and answers for any image. */
+  guard?: GuardFacts;
+  calibration?: CalibrationFacts;
+}
+
+/** The test split's operating point of a two-class bundle (the positive class is the recorded one, else the first). */
+function operatingPoint(manifest: BundleManifest): OperatingPoint | undefined {
+  const { classes, metrics } = manifest;
+  if (classes.length !== 2) return undefined;
+  const positiveClass = manifest.positiveClass ?? classes[0];
+  const negativeClass = classes.find((c) => c !== positiveClass);
+  const per = metrics.compressed.perClass;
+  const sensitivity = per[positiveClass]?.recall;
+  const specificity = negativeClass === undefined ? undefined : per[negativeClass]?.recall;
+  if (sensitivity === undefined || specificity === undefined) return undefined;
+  return { positiveClass, threshold: 0.5, sensitivity, specificity };
 }
 
 export function modelFacts(manifest: BundleManifest, bundleBytes: number): ModelFacts {
-  const { pruning, metrics } = manifest;
+  const { pruning, metrics, ood, calibration } = manifest;
   const surgery = 'unpruned' in pruning ? undefined : pruning;
+  const cal = calibration?.calibration;
   return {
     name: manifest.name,
     variant: manifest.variant,
@@ -43,6 +101,22 @@ export function modelFacts(manifest: BundleManifest, bundleBytes: number): Model
     classifier: metrics.deployed,
     k: manifest.features.selected.length,
     createdAt: manifest.createdAt || undefined,
+    operatingPoint: operatingPoint(manifest),
+    external: Object.entries(metrics.external ?? {})
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, e]) => ({
+        name, dataset: e.dataset, n: e.n, accuracy: e.accuracy, auc: e.auc ?? undefined,
+        sensitivity: e.covidSensitivity, specificity: e.specificity,
+      })),
+    guard: ood ? { testFlagged: ood.flagged.test, acceptance: ood.acceptance, threshold: ood.threshold } : undefined,
+    calibration: calibration && cal
+      ? {
+        method: cal.method,
+        temperature: cal.method === 'temperature' ? cal.temperature : undefined,
+        testEceBefore: calibration.testEce.before,
+        testEceAfter: calibration.testEce.after,
+      }
+      : undefined,
   };
 }
 

@@ -8,6 +8,7 @@ import { describeDisplayedImage, readDisplayedGrey, type DisplayedImage } from '
 import { createInferenceClient, type InferenceClient } from './inferenceClient.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
 import { contourRgba } from './lungContour.js';
+import { chooseDefaultModel, fetchExternalAucs, type ModelChoice } from './modelChoice.js';
 import { checkAvailability, inferenceConfig, type Availability, type InferenceConfig, type ModelVariant } from './models.js';
 import type { CornerstoneLib, CsViewport, Listenable, PubSub, ServiceRegistration, Services } from './ohif-types.js';
 import { testPattern, ViewportOverlay, type Overlay, type OverlayChanged } from './overlay.js';
@@ -45,6 +46,9 @@ export interface DrawnResult {
   imageId: string;
   attention?: ClassifyResult['attention'];
   lungMask?: ClassifyResult['lungMask'];
+  /** The guard flagged the image and the user has not asked to see it anyway: nothing is drawn, the overlay is
+   * switched off, and the toolbar's toggle is disabled for it. */
+  blocked?: boolean;
 }
 
 export interface OverlayStyle {
@@ -96,6 +100,7 @@ export class ZerovarService {
   private watching = false;
   private drawn: DrawnResult | null = null;
   private style: OverlayStyle = { opacity: 0.5, contour: true };
+  private choice: Promise<ModelChoice> | null = null;
 
   constructor(private readonly deps: ZerovarServiceDeps) {
     this.services = deps.services;
@@ -292,16 +297,36 @@ export class ZerovarService {
     overlay.setVisible(false);
   }
 
-  /** Draws a result's attention map (and lung contour) on its viewport; null forgets it and clears the active one. */
+  /** Whether the result drawn on a viewport (the active one by default) is a flagged image not shown anyway. */
+  isOverlayBlocked(viewportId: string | undefined = this.activeViewportId()): boolean {
+    return this.drawn?.blocked === true && this.drawn.viewportId === viewportId;
+  }
+
+  /**
+   * Draws a result's attention map (and lung contour) on its viewport; null forgets it and clears the active one.
+   * A blocked result draws nothing and switches the overlay off.
+   */
   showResult(drawn: DrawnResult | null): void {
-    this.drawn = drawn;
+    const wasBlocked = this.drawn?.blocked === true;
+    this.drawn = drawn && drawn.blocked ? { viewportId: drawn.viewportId, imageId: drawn.imageId, blocked: true } : drawn;
+    // The toolbar's toggle is enabled or disabled by its evaluator: ask for a new evaluation when that changes.
+    if (wasBlocked !== (this.drawn?.blocked === true)) this.refreshToolbar();
     if (drawn) {
       this.paint();
+      if (drawn.blocked) this.existingOverlay(drawn.viewportId)?.setVisible(false);
       return;
     }
     const overlay = this.existingOverlay(this.activeViewportId());
     overlay?.setHeatmap(null);
     overlay?.setContour(null);
+  }
+
+  private refreshToolbar(): void {
+    try {
+      this.services.toolbarService?.refreshToolbarState?.({});
+    } catch {
+      // a toolbar that cannot refresh keeps its last state; the panel still says what happened
+    }
   }
 
   setOverlayStyle(style: OverlayStyle): void {
@@ -344,10 +369,25 @@ export class ZerovarService {
   }
 
   /**
-   * Classifies what the active viewport shows with a variant's bundle (and its Grad-CAM). `beforePixels` runs
-   * between the cheap checks and the synchronous pixel pass (e.g. to let "Running…" paint first).
+   * The model the panel opens on: the variant with the higher external AUC in its manifest (raw without figures
+   * to compare). Both manifests are read once per service.
    */
-  async classifyDisplayed(variant: ModelVariant, opts: { beforePixels?: () => Promise<void> } = {}): Promise<Classification> {
+  modelChoice(): Promise<ModelChoice> {
+    this.choice ??= Promise.all([
+      fetchExternalAucs(this.config.models.raw, this.deps.fetch),
+      fetchExternalAucs(this.config.models.masked, this.deps.fetch),
+    ]).then(([raw, masked]) => chooseDefaultModel({ raw, masked }));
+    return this.choice;
+  }
+
+  /**
+   * Classifies what the active viewport shows with a variant's bundle (and its Grad-CAM). `beforePixels` runs
+   * between the cheap checks and the synchronous pixel pass (e.g. to let "Running…" paint first); `showAnyway`
+   * explains an image the guard flags too.
+   */
+  async classifyDisplayed(
+    variant: ModelVariant, opts: { beforePixels?: () => Promise<void>; showAnyway?: boolean } = {},
+  ): Promise<Classification> {
     const cs = this.deps.cornerstone();
     const viewport = getActiveViewport(this.services);
     const d = describeDisplayedImage(cs, viewport);
@@ -355,7 +395,7 @@ export class ZerovarService {
     const grey = readDisplayedGrey(cs, viewport, d);
     const now = this.deps.now ?? (() => performance.now());
     const t0 = now();
-    const result = await this.inferenceClient().classify(this.config.models[variant], grey, { explain: true });
+    const result = await this.inferenceClient().classify(this.config.models[variant], grey, { explain: true, showAnyway: opts.showAnyway });
     return { result, viewportId: viewport.id, imageId: d.info.imageId, totalMs: now() - t0 };
   }
 

@@ -1,6 +1,7 @@
 // Panel hook: running the chosen model on the displayed image through the service, the run's state, drawing its
 // attention map (and lung contour) with the panel's opacity and contour choice, and starting afresh when the
-// displayed image changes (running again by itself when auto-run is on).
+// displayed image changes (running again by itself when auto-run is on). An image the guard flags is held back:
+// no class result and nothing drawn until the user asks to see it anyway (a new run that also explains it).
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { InferenceError } from './inferenceClient.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
@@ -11,7 +12,7 @@ import { availabilityText, type AvailabilityMap } from './useModelAvailability.j
 export type RunState =
   | { kind: 'idle' }
   | { kind: 'running'; variant: ModelVariant }
-  | { kind: 'done'; variant: ModelVariant; imageId: string; result: ClassifyResult; totalMs: number }
+  | { kind: 'done'; variant: ModelVariant; imageId: string; result: ClassifyResult; totalMs: number; shownAnyway: boolean }
   | { kind: 'failed'; message: string };
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -36,6 +37,11 @@ export function attentionEmpty(result: ClassifyResult): boolean {
   return true;
 }
 
+/** The guard flagged the result's image and the user has not asked to see it anyway: show no class result. */
+export function resultWithheld(result: Pick<ClassifyResult, 'ood'>, shownAnyway: boolean): boolean {
+  return result.ood?.flagged === true && !shownAnyway;
+}
+
 export interface ClassificationOptions {
   service: ZerovarService;
   variant: ModelVariant;
@@ -57,17 +63,19 @@ export function useClassification(o: ClassificationOptions) {
 
   useEffect(() => service.setOverlayStyle({ opacity, contour: contourOn }), [service, opacity, contourOn]);
 
-  const onRun = useCallback(async () => {
+  const onRun = useCallback(async (opts: { showAnyway?: boolean } = {}) => {
+    const showAnyway = opts.showAnyway === true;
     const seq = ++runSeq.current;
     const chosen = variant;
     setRun({ kind: 'running', variant: chosen });
     try {
       if (availability[chosen] === 'missing') throw new Error(availabilityText(chosen, 'missing'));
       // "Running…" paints before the synchronous pixel pass.
-      const c = await service.classifyDisplayed(chosen, { beforePixels: nextPaint });
+      const c = await service.classifyDisplayed(chosen, { beforePixels: nextPaint, showAnyway });
       if (seq !== runSeq.current) return; // a newer run (or the image changed) superseded this one
-      service.showResult({ viewportId: c.viewportId, imageId: c.imageId, attention: c.result.attention, lungMask: c.result.lungMask });
-      setRun({ kind: 'done', variant: chosen, imageId: c.imageId, result: c.result, totalMs: c.totalMs });
+      const blocked = resultWithheld(c.result, showAnyway);
+      service.showResult({ viewportId: c.viewportId, imageId: c.imageId, attention: c.result.attention, lungMask: c.result.lungMask, blocked });
+      setRun({ kind: 'done', variant: chosen, imageId: c.imageId, result: c.result, totalMs: c.totalMs, shownAnyway: showAnyway });
       setFinished((n) => n + 1);
     } catch (err) {
       if (seq !== runSeq.current) return;

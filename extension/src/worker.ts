@@ -1,8 +1,8 @@
 // The inference Web Worker: message plumbing around the backend selector (WebGPU, then WebGL, then wasm, then
 // cpu; backendSelector.ts) and the model cache (each bundle loaded once, every file checksum-verified by the
 // trainer's reader; modelCache.ts). It probes the backends with tfjs and answers classify requests with the
-// prediction, when asked the Grad-CAM map of the predicted class, and for a masked bundle the lung mask it
-// classified within. All model code is the trainer's own browser-safe code.
+// calibrated prediction, the out-of-distribution guard's verdict, when asked the Grad-CAM map of the predicted
+// class (not for a flagged image unless shown anyway), and for a masked bundle the lung mask it classified within. All model code is the trainer's own browser-safe code.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -217,7 +217,8 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
   const { model, facts } = await loadModel(req.modelUrl, backend);
   const t1 = performance.now();
   // A masked bundle: segment once here, so the mask can be returned and the model classifies and explains the
-  // very image it was masked into.
+  // very image it was masked into. Its guard still looks at the unmasked original (a CT slice must be refused
+  // before the segmenter has a say); a raw bundle's guard reads the classifier's own pass.
   let image = req.image;
   let lungMask: GreyImage | undefined;
   if (model.masked) {
@@ -225,14 +226,24 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
     image = lungMaskedImage(image, lungMask);
   }
   const tSeg = performance.now();
-  const prediction = model.classify(image, { premasked: true });
+  const prediction = model.masked ? model.classify(image, { premasked: true, unmasked: [req.image] }) : model.classify(image);
   const t2 = performance.now();
+  // Without `unmasked`, a premasked image skips the guard: the same classification, unguarded, for the bench.
+  let unguardedMs: number | undefined;
+  if (req.timeUnguarded) {
+    const u0 = performance.now();
+    model.classify(image, { premasked: true });
+    unguardedMs = performance.now() - u0;
+  }
+  const tExplain = performance.now();
   const { width: iw, height: ih } = req.image;
   const scale = req.camSize / Math.max(iw, ih);
   const w = Math.max(1, Math.round(iw * scale));
   const h = Math.max(1, Math.round(ih * scale));
+  // A flagged image gets no attention map unless the user asked to see it anyway: nothing to overlay by mistake.
+  const explain = req.explain && (!prediction.ood?.flagged || req.showAnyway === true);
   let attention: ClassifyResult['attention'];
-  if (req.explain) {
+  if (explain) {
     const e = model.explain(image, prediction.classIndex, { premasked: true });
     attention = { cam: upsampleCam(e.cam, e.width, e.height, w, h), width: w, height: h, classIndex: e.classIndex, className: e.className };
   }
@@ -249,8 +260,10 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
     cold,
     loadMs: cold ? t1 - t0 : 0,
     classifyMs: t2 - t1,
-    explainMs: req.explain ? t3 - t2 : 0,
+    explainMs: explain ? t3 - tExplain : 0,
     segmentMs: lungMask ? tSeg - t1 : 0,
+    ood: prediction.ood ? { ...prediction.ood } : undefined,
+    unguardedMs,
     attention,
     lungMask: lung,
   };

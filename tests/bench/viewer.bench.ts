@@ -4,6 +4,8 @@
 // page offers (wasm, WebGL, WebGPU on a software adapter), for the PRUNED bundle and its UNPRUNED reference side by
 // side. Every (backend, bundle) pair gets a fresh worker, so its first request is cold (fetch + checksums + model
 // load + the worker's cross-backend verification + first classification and Grad-CAM), the next ones warm.
+// Warm requests also classify without the out-of-distribution guard, so the guard's share of a warm
+// classification is printed for the bundles that carry one (the released ones).
 //
 //   node --import tsx tests/bench/viewer.bench.ts [--quick] [--warm=N] [--backends=wasm,webgl,webgpu] [--no-build]
 //                                                 [--rounds=N] [--keep]
@@ -175,6 +177,31 @@ function printRatios(rows: Row[], backends: BackendName[]): void {
   }
 }
 
+/**
+ * The out-of-distribution guard's share of the warm classification: each warm request also classified the image
+ * without the guard (`unguardedMs`); the guard is what the guarded classification took beyond that and beyond
+ * a masked bundle's segmentation. A raw bundle's guard reads the classifier's own pass (one pooled output and
+ * a distance); a masked bundle's looks at the unmasked image, a network pass of its own.
+ */
+function printGuard(rows: Row[]): void {
+  console.log('\nOut-of-distribution guard, warm (medians): guard = classify - segmentation - classify without the guard:');
+  for (const r of rows) {
+    if (!r.ok) continue;
+    const tag = `  ${r.backend.padEnd(7)} ${r.bundle.padEnd(16)}`;
+    const guarded = r.warm.filter((w) => w.ood && w.unguardedMs !== undefined);
+    if (!r.cold.cold.ood || guarded.length === 0) {
+      console.log(`${tag} no guard in this bundle`);
+      continue;
+    }
+    const classify = median(guarded.map((w) => w.classifyMs));
+    const guard = median(guarded.map((w) => Math.max(0, w.classifyMs - w.segmentMs - (w.unguardedMs ?? 0))));
+    const v = r.cold.cold.ood;
+    console.log(`${tag} classify ${ms(classify)}, without the guard ${ms(median(guarded.map((w) => w.unguardedMs ?? 0)))}, ` +
+      `guard ${ms(guard)} (${((100 * guard) / classify).toFixed(0)} % of the classification); ` +
+      `test image ${v.flagged ? 'flagged' : 'accepted'} (score ${v.score.toFixed(0)}, limit ${v.threshold.toFixed(0)})`);
+  }
+}
+
 function printBundles(stats: Record<string, BundleStats>): void {
   console.log('\nBundles:');
   for (const [label, s] of Object.entries(stats)) {
@@ -320,6 +347,7 @@ async function main(): Promise<number> {
       ' Warm figures are medians.');
     printTable(rows);
     printRatios(rows, o.backends);
+    printGuard(rows);
     printBundles(stats);
     if (unusable.length) console.log(`\nUnusable backends:\n  ${unusable.join('\n  ')}`);
     if (pageErrors.length) console.log(`\nPage errors:\n  ${pageErrors.join('\n  ')}`);

@@ -1,9 +1,11 @@
 // Fixtures for the viewer's end-to-end test: what each study should show, a folder with broken files, a CT
-// instance, and a tampered copy of a model bundle.
+// instance, a lateral chest X-ray as a DX instance (what the out-of-distribution guard must flag), and a tampered
+// copy of a model bundle.
 import { copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
+import { decodePng } from '../../trainer/src/data/decode.js';
 import { buildDicom } from '../helpers/dicom-writer.js';
 
 export interface ExpectedStudy {
@@ -64,6 +66,22 @@ export function writeCtInstance(file: string): string {
   if (at < 0) throw new Error('the DICOM writer no longer writes Modality DX where expected');
   bytes[at + 8] = 0x43; // C
   bytes[at + 9] = 0x54; // T
+  writeFileSync(file, bytes);
+  return dicomParser.parseDicom(bytes).string('x0020000d')!;
+}
+
+/**
+ * A lateral chest X-ray (a PNG of the shared out-of-distribution set) as an 8-bit DX instance in a study of its
+ * own, View Position LL. Returns the study UID.
+ */
+export function writeLateralInstance(png: string, file: string): string {
+  const grey = decodePng(new Uint8Array(readFileSync(png)));
+  const root = '1.2.826.0.1.3680043.2.1125.77';
+  const bytes = buildDicom({
+    rows: grey.height, columns: grey.width, samples: grey.data, bitsAllocated: 8, bitsStored: 8,
+    windowCenter: '127.5', windowWidth: '256', viewPosition: 'LL',
+    studyUid: `${root}.2`, seriesUid: `${root}.3`, sopInstanceUid: `${root}.1`,
+  });
   writeFileSync(file, bytes);
   return dicomParser.parseDicom(bytes).string('x0020000d')!;
 }

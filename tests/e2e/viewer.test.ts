@@ -1,10 +1,13 @@
 // End to end: our bundles in the prebuilt OHIF viewer, in Debian Chromium, against Orthanc (through the host's
 // same-origin proxy) and against the embedded DICOMweb folder source (with corrupt files and a CT instance in the
 // folder): real classification in the inference worker with a trainer-made model bundle, the Grad-CAM overlay
-// following pan and zoom, the raw / masked choice, a tampered bundle refused by checksum.
+// following pan and zoom, the raw / masked choice (opening on the one better on external data), the
+// out-of-distribution guard (a lateral view and a CT image flagged, shown only on request; the shared chest
+// X-rays not flagged), a tampered bundle refused by checksum.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { projectRoot, sharedPath } from '../helpers/shared.js';
@@ -13,7 +16,9 @@ import { orthancMissing, startOrthanc, type RunningOrthanc } from '../../scripts
 import { startViewer, type RunningViewer } from '../../scripts/host/viewer.js';
 import { ROUTE_NAME } from '../../mode/src/index.js';
 import { chromiumMissing, launchBrowser, waitForRenderedImages, type TestBrowser } from './browser.js';
-import { expectedStudies, folderWithCorruptFiles, tamperedModels, writeCtInstance, type ExpectedStudy } from './fixtures.js';
+import {
+  expectedStudies, folderWithCorruptFiles, tamperedModels, writeCtInstance, writeLateralInstance, type ExpectedStudy,
+} from './fixtures.js';
 
 const artifacts = join(projectRoot, 'test-artifacts', 'viewer');
 const RENDER_TIMEOUT = 60_000;
@@ -39,6 +44,11 @@ let studies: ExpectedStudy[] = [];
 let corrupt: { dir: string; corrupt: string[] } | undefined;
 let tampered: string | undefined;
 let ctStudy = '';
+/** A lateral chest X-ray uploaded to Orthanc as a DX instance: the guard must flag it. */
+let lateralDir: string | undefined;
+let lateralStudy = '';
+/** The shared lateral image used (the guard's score for it is far above either bundle's limit). */
+const LATERAL_PNG = '000002-2.png';
 const timings: string[] = [];
 /** Studies whose (non-empty) attention overlay was checked against pan and zoom. */
 const overlaysChecked: string[] = [];
@@ -69,6 +79,47 @@ async function openStudy(page: Page, base: string, studyUid: string, backends?: 
   const [imageId] = await waitForRenderedImages(page, RENDER_TIMEOUT);
   assert.ok(imageId?.startsWith('wadors:'), `expected a WADO-RS image id, got ${imageId}`);
   await page.locator('[data-cy="zerovar-panel"]').waitFor({ state: 'visible', timeout: 20_000 });
+  // The default model is decided from both manifests: wait for it, so a model chosen here is not overridden.
+  await page.locator('[data-cy="zerovar-model-choice"]').waitFor({ state: 'visible', timeout: 20_000 });
+}
+
+/** The result's out-of-distribution state: 'accepted', 'flagged' or 'unguarded'. */
+const oodState = async (page: Page) => page.locator('[data-cy="zerovar-result"]').getAttribute('data-ood');
+
+/**
+ * A flagged result as shown by default: the plain message with score and limit, the way to see it anyway, no
+ * class result, no attention map, the overlay toggle off and disabled (panel and toolbar).
+ */
+async function checkWithheld(page: Page): Promise<void> {
+  assert.equal(await oodState(page), 'flagged', 'the guard flags the image');
+  assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-withheld'), 'true');
+  const note = page.locator('[data-cy="zerovar-ood"]');
+  assert.match(await note.innerText(), /does not look like the frontal chest radiographs the model was trained on \(out-of-distribution score [\d,.]+, limit [\d,.]+\)/);
+  assert.ok(await page.locator('[data-cy="zerovar-show-anyway"]').isVisible(), 'the panel offers to show the result anyway');
+  assert.equal(await page.locator('[data-cy="zerovar-predicted"]').count(), 0, 'no class result by default');
+  assert.equal(await page.locator('[data-cy="zerovar-probabilities"]').count(), 0, 'no probabilities by default');
+  assert.match(await page.locator('[data-cy="zerovar-run-info-inference"]').innerText(), /Grad-CAM skipped/);
+  const toggle = page.locator('[data-cy="zerovar-overlay-toggle"]');
+  assert.equal(await toggle.isChecked(), false, 'the overlay is off');
+  assert.equal(await toggle.isDisabled(), true, 'the panel\'s overlay toggle is disabled');
+  const canvas = page.locator('canvas[data-zerovar-overlay]');
+  if (await canvas.count()) {
+    assert.equal(await canvas.getAttribute('data-zerovar-heatmap'), 'none', 'no heatmap on the viewport');
+    assert.equal(await canvas.getAttribute('data-zerovar-contour'), 'none', 'no lung contour on the viewport');
+    assert.equal((await overlayState(page)).painted, 0, 'nothing is painted');
+  }
+}
+
+/** Show anyway (research): a new run that explains the image; the result is there, labelled out of distribution. */
+async function showAnyway(page: Page): Promise<void> {
+  const runs = Number(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-runs'));
+  await page.locator('[data-cy="zerovar-show-anyway"]').click();
+  await page.locator(`[data-cy="zerovar-result"][data-runs="${runs + 1}"][data-state="done"]`).waitFor({ timeout: RUN_TIMEOUT });
+  assert.equal(await oodState(page), 'flagged');
+  assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-withheld'), 'false');
+  assert.match(await page.locator('[data-cy="zerovar-ood-shown"]').innerText(), /out of distribution/);
+  assert.match(await page.locator('[data-cy="zerovar-predicted"]').innerText(), /out of distribution/);
+  await checkClassification(page);
 }
 
 /** Presses Run and waits for the outcome; returns 'done' or 'failed' and the elapsed milliseconds. */
@@ -256,6 +307,7 @@ async function checkStudy(page: Page, base: string, study: ExpectedStudy, shot: 
     return;
   }
   assert.equal(outcome.state, 'done', `Run failed: ${await resultLocator(page).innerText()}`);
+  assert.equal(await oodState(page), 'accepted', `an ordinary chest X-ray is not flagged: ${await resultLocator(page).innerText()}`);
   const modality = await page.locator('[data-cy="zerovar-image-info-modality"]').innerText();
   const size = await page.locator('[data-cy="zerovar-image-info-size"]').innerText();
   assert.ok(study.images.some((im) => im.modality === modality && size === `${im.columns} × ${im.rows}`), `panel describes the shown image: ${modality} ${size}`);
@@ -365,12 +417,16 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     studies = expectedStudies(dicom);
     corrupt = folderWithCorruptFiles(dicom);
     ctStudy = writeCtInstance(join(corrupt.dir, 'synthetic-ct.dcm'));
+    lateralDir = mkdtempSync(join(tmpdir(), 'zerovar-lateral-'));
+    lateralStudy = writeLateralInstance(sharedPath('data', 'ood-dev', 'lateral', LATERAL_PNG), join(lateralDir, 'lateral.dcm'));
     tampered = tamperedModels(modelsDir);
     await buildBundles(projectRoot, 'production');
     orthanc = await startOrthanc();
     const { uploaded, refused } = await orthanc.upload(dicom);
     assert.deepEqual(refused, [], 'Orthanc accepts every shared DICOM file');
     assert.ok(uploaded.length >= studies.length);
+    const lateral = await orthanc.upload(lateralDir);
+    assert.deepEqual(lateral.refused, [], 'Orthanc accepts the lateral instance');
     pacsViewer = await startViewer({ projectRoot, dicomweb: orthanc.dicomWebUrl, port: 0, modelsDir });
     localViewer = await startViewer({ projectRoot, dicomDir: corrupt.dir, port: 0, modelsDir });
     tamperViewer = await startViewer({ projectRoot, dicomDir: dicom, port: 0, modelsDir: tampered });
@@ -385,6 +441,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     await orthanc?.stop();
     if (corrupt) rmSync(corrupt.dir, { recursive: true, force: true });
     if (tampered) rmSync(tampered, { recursive: true, force: true });
+    if (lateralDir) rmSync(lateralDir, { recursive: true, force: true });
     if (timings.length) console.log(`inference timings (headless Chromium):\n  ${timings.join('\n  ')}`);
   });
 
@@ -397,7 +454,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     assert.match(config, /"\/zerovar\/extension\.js"/);
     assert.match(config, /"\/pacs\/dicom-web"/);
     const qido = (await (await fetch(`${pacsViewer!.url}/pacs/dicom-web/studies`)).json()) as unknown[];
-    assert.equal(qido.length, studies.length, 'the proxy answers QIDO from Orthanc');
+    assert.equal(qido.length, studies.length + 1, 'the proxy answers QIDO from Orthanc (the shared studies and the lateral one)');
     const wasm = await fetch(`${pacsViewer!.url}/zerovar/tfjs-backend-wasm-simd.wasm`);
     assert.equal(wasm.status, 200);
     assert.equal(wasm.headers.get('content-type'), 'application/wasm');
@@ -437,19 +494,73 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     assert.ok(picks.length >= 1);
     for (const [k, study] of picks.entries()) await checkStudy(b.page, v.url, study, `local-${k + 1}`, 'wasm');
 
-    // A CT image: a warning in the panel; running is still allowed.
+    // A CT image: a warning in the panel; running is still allowed, the guard flags it, and its result is
+    // there only when asked for.
     await openStudy(b.page, v.url, ctStudy, 'wasm');
     const warnings = b.page.locator('[data-cy="zerovar-warnings"]');
     await warnings.waitFor({ timeout: 10_000 });
     assert.match(await warnings.innerText(), /Modality CT is not a radiograph/);
+    await b.page.locator('[data-cy="zerovar-model"]').selectOption('raw');
     const r = await run(b.page);
     assert.equal(r.state, 'done', `a CT image may still be run: ${await resultLocator(b.page).innerText()}`);
-    await checkClassification(b.page);
+    await checkWithheld(b.page);
+    await showAnyway(b.page);
     await b.page.screenshot({ path: join(artifacts, 'local-ct-warning.png') });
 
     assertSameOrigin(b.requests.slice(start), [v.url]);
     const health = await fetch(`${v.url}/dicom-web/studies`);
     assert.equal(health.status, 200, 'the server still answers after the viewer session');
+  });
+
+  test('the guard: a lateral chest X-ray from Orthanc is flagged by both models, an ordinary one is not; the viewer opens on the model better on external data', async () => {
+    const b = browser!;
+    const page = b.page;
+    const start = b.requests.length;
+    await openStudy(page, pacsViewer!.url, lateralStudy, 'wasm');
+    // The default: the released masked bundle's external AUC is the higher one.
+    const choice = page.locator('[data-cy="zerovar-model-choice"]');
+    assert.equal(await choice.getAttribute('data-variant'), 'masked');
+    assert.match(await choice.innerText(), /^masked model chosen: external AUC 0\.\d+ vs 0\.\d+ \(ieee8023\)$/);
+    assert.equal(await page.locator('[data-cy="zerovar-model"]').inputValue(), 'masked', 'the viewer opens on the masked model');
+    assert.match(await page.locator('[data-cy="zerovar-image-info-modality"]').innerText(), /^DX$/);
+
+    // The overlay was on: a flagged result switches it off and draws nothing.
+    await page.locator('[data-cy="zerovar-overlay"]').click();
+    const masked = await run(page);
+    assert.equal(masked.state, 'done', `the lateral image runs: ${await resultLocator(page).innerText()}`);
+    await checkWithheld(page);
+    await page.locator('[data-cy="zerovar-overlay"]').click({ force: true, timeout: 2_000 }).catch(() => undefined);
+    const canvas = page.locator('canvas[data-zerovar-overlay]');
+    assert.equal(await canvas.getAttribute('data-zerovar-heatmap'), 'none', 'the toolbar toggle shows no heatmap for a flagged image');
+    assert.equal((await overlayState(page)).painted, 0);
+    // The model facts say what the guard and the model are (test split and external figures side by side).
+    assert.match(await page.locator('[data-cy="zerovar-facts-ood-guard"]').innerText(), /^flags [\d.]+ % of test images/);
+    assert.match(await page.locator('[data-cy="zerovar-facts-external-ieee8023"]').innerText(), /AUC 0\.\d{3}/);
+    assert.match(await page.locator('[data-cy="zerovar-facts-operating-point"]').innerText(), /^COVID when its probability ≥ 50 %: test sensitivity [\d.]+ %, specificity [\d.]+ %$/);
+    assert.match(await page.locator('[data-cy="zerovar-facts-calibration"]').innerText(), /test ECE/);
+    await page.screenshot({ path: join(artifacts, 'lateral-flagged.png') });
+
+    await page.locator('[data-cy="zerovar-model"]').selectOption('raw');
+    const raw = await run(page);
+    assert.equal(raw.state, 'done');
+    await checkWithheld(page);
+    await showAnyway(page);
+    await page.screenshot({ path: join(artifacts, 'lateral-shown-anyway.png') });
+
+    // An ordinary chest X-ray of the shared files, with the default (masked) model: not flagged.
+    const ordinary = studies.find((s) => s.images.some((i) => /cr-mono2-8bit-jpeg-baseline\.dcm$/.test(i.file))) ?? studies[0];
+    await openStudy(page, pacsViewer!.url, ordinary.studyUid, 'wasm');
+    assert.equal(await page.locator('[data-cy="zerovar-model"]').inputValue(), 'masked');
+    const ok = await run(page);
+    assert.equal(ok.state, 'done');
+    assert.equal(await oodState(page), 'accepted', 'an ordinary chest X-ray is not flagged');
+    assert.match(await page.locator('[data-cy="zerovar-ood-ok"]').innerText(), /^Looks like the frontal chest radiographs/);
+    await checkClassification(page);
+    for (const row of await page.locator('[data-cy="zerovar-probabilities"] [data-probability] span:last-child').allInnerTexts()) {
+      assert.match(row, /^(>99|<1|\d{1,2}) %$/, `a calibrated probability in whole percent: ${row}`);
+    }
+    await page.screenshot({ path: join(artifacts, 'ordinary-accepted.png') });
+    assertSameOrigin(b.requests.slice(start), [pacsViewer!.url]);
   });
 
   test('a tampered bundle is refused by checksum and the viewer keeps rendering', async () => {

@@ -17,6 +17,12 @@ export interface SyntheticDicom {
   rescaleSlope?: string;
   rescaleIntercept?: string;
   voiLutFunction?: string;
+  /** UIDs of the instance, its series and study (defaults: fixed ones, so two default files are one instance). */
+  sopInstanceUid?: string;
+  seriesUid?: string;
+  studyUid?: string;
+  /** (0018,5101) View Position, e.g. 'LL' for a lateral view; absent by default. */
+  viewPosition?: string;
 }
 
 type Vr = 'UL' | 'OB' | 'UI' | 'CS' | 'LO' | 'US' | 'DS' | 'IS' | 'OW';
@@ -64,7 +70,7 @@ export function buildDicom(d: SyntheticDicom): Uint8Array {
   const bitsAllocated = d.bitsAllocated ?? 16;
   const bitsStored = d.bitsStored ?? bitsAllocated;
   const sopClass = '1.2.840.10008.5.1.4.1.1.1.1'; // Digital X-Ray Image Storage - For Presentation
-  const sopInstance = '1.2.826.0.1.3680043.2.1125.1.1';
+  const sopInstance = d.sopInstanceUid ?? '1.2.826.0.1.3680043.2.1125.1.1';
   const tsUid = '1.2.840.10008.1.2.1';
   const metaBody = concat([
     element(0x0002, 0x0001, 'OB', Uint8Array.of(0, 1)),
@@ -94,8 +100,9 @@ export function buildDicom(d: SyntheticDicom): Uint8Array {
     element(0x0008, 0x0060, 'CS', 'DX'),
     element(0x0010, 0x0020, 'LO', 'SYNTHETIC'),
     element(0x0018, 0x0015, 'CS', 'CHEST'),
-    element(0x0020, 0x000d, 'UI', '1.2.826.0.1.3680043.2.1125.2'),
-    element(0x0020, 0x000e, 'UI', '1.2.826.0.1.3680043.2.1125.3'),
+    ...(d.viewPosition ? [element(0x0018, 0x5101, 'CS', d.viewPosition)] : []),
+    element(0x0020, 0x000d, 'UI', d.studyUid ?? '1.2.826.0.1.3680043.2.1125.2'),
+    element(0x0020, 0x000e, 'UI', d.seriesUid ?? '1.2.826.0.1.3680043.2.1125.3'),
     element(0x0028, 0x0002, 'US', d.samplesPerPixel ?? 1),
     element(0x0028, 0x0004, 'CS', d.photometric ?? 'MONOCHROME2'),
     ...(d.numberOfFrames ? [element(0x0028, 0x0008, 'IS', String(d.numberOfFrames))] : []),

@@ -153,7 +153,7 @@ class FakeOverlay implements Overlay {
   }
 }
 
-function setup(opts: { client?: Partial<InferenceClient> } = {}) {
+function setup(opts: { client?: Partial<InferenceClient>; fetch?: typeof fetch } = {}) {
   const cs = fakeCornerstone();
   const ohif = fakeServices();
   const overlays: FakeOverlay[] = [];
@@ -162,6 +162,7 @@ function setup(opts: { client?: Partial<InferenceClient> } = {}) {
     cornerstone: () => cs,
     config: { models: { ...DEFAULT_MODEL_URLS }, backends: ['wasm'], wasmPath: '/zerovar/' },
     createClient: () => opts.client as InferenceClient,
+    fetch: opts.fetch,
     createOverlay: (vp, rendered, onChange) => {
       const o = new FakeOverlay(vp, rendered, onChange);
       overlays.push(o);
@@ -179,6 +180,9 @@ function setup(opts: { client?: Partial<InferenceClient> } = {}) {
   service.subscribe(ZEROVAR_EVENTS.OVERLAY_CHANGED, () => overlayEvents++);
   return { cs, ohif, service, seen, overlays, overlayEvents: () => overlayEvents };
 }
+
+const params = (services: Services) =>
+  ({ servicesManager: { services }, extensionManager: { getModuleEntry: () => undefined }, commandsManager: { runCommand: () => undefined } }) as ExtensionParams;
 
 const dispatch = (target: EventTarget | HTMLDivElement, type: string) => (target as EventTarget).dispatchEvent(new Event(type));
 
@@ -378,9 +382,6 @@ describe('classification and availability through the service', () => {
 });
 
 describe('commands and toolbar go through the service', () => {
-  const params = (services: Services) =>
-    ({ servicesManager: { services }, extensionManager: { getModuleEntry: () => undefined }, commandsManager: { runCommand: () => undefined } }) as ExtensionParams;
-
   test('toggle, show, hide, test pattern, clear; the evaluator reports the overlay', () => {
     const { ohif, overlays } = setup();
     ohif.viewports.set('vp1', fakeViewport('vp1', 'wadors:a'));
@@ -410,5 +411,80 @@ describe('commands and toolbar go through the service', () => {
     const r2 = getCommandsModule(params(bare.services)).actions[COMMANDS.toggleOverlay]?.() as { ok: boolean; message: string };
     assert.match(r2.message, /not registered/);
     assert.equal(getToolbarModule(params(bare.services))[0]?.evaluate({}).isActive, false);
+  });
+});
+
+describe('an image the guard flags', () => {
+  test('a blocked result draws nothing, switches the overlay off and disables the toolbar toggle until a drawn result replaces it', () => {
+    const { ohif, service, overlays } = setup();
+    let refreshed = 0;
+    ohif.services.toolbarService.refreshToolbarState = () => void refreshed++;
+    ohif.viewports.set('vp1', fakeViewport('vp1', 'wadors:a'));
+    ohif.setActive('vp1');
+    const attention = { cam: new Float32Array([0, 0.5, 1, 0.2]), width: 2, height: 2, classIndex: 0, className: 'COVID' };
+    const lungMask = { mask: new Uint8Array([255, 255, 0, 255]), width: 2, height: 2 };
+    service.showResult({ viewportId: 'vp1', imageId: 'wadors:a', attention, lungMask });
+    service.setOverlayVisible(true);
+    const [evaluator] = getToolbarModule(params(ohif.services));
+    assert.equal(evaluator?.evaluate({}).disabled, false);
+    // Even handed a map, a blocked result draws none of it.
+    service.showResult({ viewportId: 'vp1', imageId: 'wadors:b', attention, lungMask, blocked: true });
+    const o = overlays[0];
+    const heatmap = () => o?.heatmap;
+    assert.equal(heatmap(), null, 'no heatmap for a flagged image');
+    assert.equal(o?.contour, null, 'no lung contour either');
+    assert.equal(o?.visible, false, 'the overlay is switched off');
+    assert.equal(service.isOverlayBlocked('vp1'), true);
+    assert.equal(service.isOverlayBlocked('vp2'), false);
+    assert.deepEqual(evaluator?.evaluate({}), { disabled: true, isActive: false });
+    assert.equal(refreshed, 1, 'the toolbar was asked to evaluate again');
+    service.setOverlayVisible(true);
+    service.setOverlayStyle({ opacity: 1, contour: true });
+    assert.equal(heatmap(), null, 'showing the overlay or restyling it still draws no map');
+    service.showResult({ viewportId: 'vp1', imageId: 'wadors:b', attention, lungMask });
+    assert.equal(heatmap()?.label, 'grad-cam', 'shown anyway: the map is drawn');
+    assert.equal(service.isOverlayBlocked('vp1'), false);
+    assert.equal(evaluator?.evaluate({}).disabled, false);
+    assert.equal(refreshed, 2);
+  });
+
+  test('showAnyway reaches the client', async () => {
+    const seen: unknown[] = [];
+    const client = {
+      classify: async (_url: string, _image: unknown, opts?: { showAnyway?: boolean }) => {
+        seen.push(opts?.showAnyway);
+        return { className: 'COVID' } as ClassifyResult;
+      },
+    };
+    const { ohif, service } = setup({ client: client as unknown as Partial<InferenceClient> });
+    ohif.viewports.set('vp1', fakeViewport('vp1', 'wadors:a'));
+    ohif.setActive('vp1');
+    await service.classifyDisplayed('raw');
+    await service.classifyDisplayed('raw', { showAnyway: true });
+    assert.deepEqual(seen, [undefined, true]);
+  });
+});
+
+describe('the default model choice through the service', () => {
+  test('both manifests are read once; the higher external AUC wins', async () => {
+    const asked: string[] = [];
+    const aucs: Record<string, number> = { [DEFAULT_MODEL_URLS.raw]: 0.58, [DEFAULT_MODEL_URLS.masked]: 0.63 };
+    const fake = (async (url: string) => {
+      asked.push(url);
+      const base = url.replace(/manifest\.json$/, '');
+      return new Response(JSON.stringify({ metrics: { external: { ieee8023: { auc: aucs[base] } } } }));
+    }) as typeof fetch;
+    const { service } = setup({ fetch: fake });
+    const c = await service.modelChoice();
+    assert.equal(c.variant, 'masked');
+    assert.equal(c.reason, 'masked model chosen: external AUC 0.63 vs 0.58 (ieee8023)');
+    await service.modelChoice();
+    assert.deepEqual(asked.sort(), [`${DEFAULT_MODEL_URLS.masked}manifest.json`, `${DEFAULT_MODEL_URLS.raw}manifest.json`]);
+  });
+  test('a missing masked bundle keeps raw', async () => {
+    const fake = (async (url: string) =>
+      url.includes('masked') ? new Response('', { status: 404 }) : new Response(JSON.stringify({ metrics: { external: { x: { auc: 0.5 } } } }))) as typeof fetch;
+    const { service } = setup({ fetch: fake });
+    assert.equal((await service.modelChoice()).variant, 'raw');
   });
 });
