@@ -41,7 +41,7 @@ function withPipelineOptions(cmd: Command): Command {
     )
     .option(
       '--variance-threshold <v|auto>',
-      "remove units whose variance over the training set is <= this fraction of their layer's mean unit variance (0: exactly constant, the paper's rule); auto: the largest of a sweep whose validation accuracy stays within 0.5 pt of the unpruned network's",
+      "remove units whose variance over the training set is <= this fraction of their layer's mean unit variance (0: exactly constant, the paper's rule); auto: the largest threshold of a sweep up to which validation accuracy stays within 0.5 pt of the unpruned network's",
       (v: string) => (v === 'auto' ? 'auto' : nonNegativeNumber('--variance-threshold')(v)),
       DEFAULTS.varianceThreshold,
     )

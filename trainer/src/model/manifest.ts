@@ -80,12 +80,13 @@ export interface PruningStats {
   unreferencedUnitsRemoved?: number;
   /** The variance threshold, relative to each layer's mean unit variance (0: exactly constant). */
   varianceThreshold?: number;
-  /** 'auto': the largest threshold of a validation sweep within 0.5 pt of the unpruned accuracy. */
+  /** 'auto': the largest threshold of a validation sweep up to which accuracy stays within 0.5 pt of the unpruned. */
   thresholdRule?: 'auto' | 'fixed';
   /** Each threshold tried, with what it removed, its validation accuracy and max |pruned - unpruned| there. */
   thresholdSweep?: ThresholdPointStats[];
   baselineValAccuracy?: number;
   valAccuracy?: number;
+  testAccuracy?: number;
   maxAbsDiffVal?: number;
 }
 
@@ -416,6 +417,7 @@ const pruningStats = object<PruningStats>({
   }))),
   baselineValAccuracy: optional(num),
   valAccuracy: optional(num),
+  testAccuracy: optional(num),
   maxAbsDiffVal: optional(num),
 });
 

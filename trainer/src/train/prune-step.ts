@@ -47,6 +47,8 @@ export interface PruneResult extends PruningSummary {
   baselineValAccuracy?: number;
   /** The chosen pruning's validation accuracy and max |pruned - unpruned| on validation. */
   valAccuracy?: number;
+  /** The pruned network's test accuracy (softmax head), beside the fine-tuned one's. */
+  testAccuracy?: number;
   maxAbsDiffVal?: number;
 }
 
@@ -281,6 +283,8 @@ export interface Verification {
   test: OutputDifference;
   /** Whether the test split's difference stays within PRUNE_TOLERANCE. */
   withinTolerance: boolean;
+  /** Test accuracy of the pruned network's own softmax head (reported, never used to choose anything). */
+  testAccuracy: number;
 }
 
 /**
@@ -295,8 +299,10 @@ export function verifyPruning(
   head: CheckedLayers = HEAD_LAYERS,
 ): Verification {
   const train = outputDifference(original, pruned, keptFeatures, sets.train.subset([...Array(Math.min(sets.train.size, 256)).keys()]), head);
-  const test = outputDifference(original, pruned, keptFeatures, sets.test, head);
-  return { train, test, withinTolerance: Math.max(test.features, test.logits) <= PRUNE_TOLERANCE };
+  const after = headOutputs(pruned, sets.test, head);
+  const test = differenceOf(headOutputs(original, sets.test, head), after, keptFeatures);
+  const testAccuracy = logitAccuracy(after.logits, sets.test.labels);
+  return { train, test, withinTolerance: Math.max(test.features, test.logits) <= PRUNE_TOLERANCE, testAccuracy };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -322,11 +328,19 @@ export interface ThresholdPoint {
   maxAbsDiff: number;
 }
 
-/** The largest threshold whose validation accuracy is within `tolerance` of `baseline` (0 when none is). */
+/**
+ * The largest threshold up to which validation accuracy stays within `tolerance` of `baseline`: thresholds are
+ * taken in increasing order and the first one that falls short ends the search. A recovery after such a dip is
+ * more likely the noise of a small validation split than a real one, and a larger threshold always folds more.
+ */
 export function chooseThreshold(points: ThresholdPoint[], baseline: number, tolerance = ACCURACY_TOLERANCE): number {
-  // 1e-9 absorbs float noise in baseline - tolerance (accuracies are counts over n).
-  const ok = points.filter((p) => p.valAccuracy >= baseline - tolerance - 1e-9);
-  return ok.length > 0 ? Math.max(...ok.map((p) => p.threshold)) : 0;
+  let chosen = 0;
+  for (const p of [...points].sort((a, b) => a.threshold - b.threshold)) {
+    // 1e-9 absorbs float noise in baseline - tolerance (accuracies are counts over n).
+    if (p.valAccuracy < baseline - tolerance - 1e-9) break;
+    chosen = p.threshold;
+  }
+  return chosen;
 }
 
 /**
@@ -394,7 +408,7 @@ export async function pruneStep(
   const grid = auto ? (opts.thresholds ?? THRESHOLD_GRID) : [opts.varianceThreshold as number];
   const sweep = sweepThresholds(model, stats, val, grid, { ...planOpts, head, log: auto ? log : () => {} });
   const threshold = auto ? chooseThreshold(sweep.points, sweep.baseline, opts.tolerance) : (opts.varianceThreshold as number);
-  if (auto) log(`variance threshold ${threshold} (relative): the largest within ${(100 * (opts.tolerance ?? ACCURACY_TOLERANCE)).toFixed(1)} pt of the unpruned validation accuracy`);
+  if (auto) log(`variance threshold ${threshold} (relative): the largest up to which validation accuracy stays within ${(100 * (opts.tolerance ?? ACCURACY_TOLERANCE)).toFixed(1)} pt of the unpruned validation accuracy`);
   const { planned, plan, unconfirmed, thinMargin } = planAt(model, stats, threshold, planOpts);
   log(
     `zero-variance unit groups: ${planned.units.length} on the training split; kept ${unconfirmed} not constant on the validation split ` +
@@ -411,7 +425,8 @@ export async function pruneStep(
   log(
     `pruning: units ${summary.unitsBefore} -> ${summary.unitsAfter}, parameters ${summary.paramsBefore} -> ${summary.paramsAfter}, ` +
       `max |pruned - unpruned| ${Math.max(dFeat, dLogit).toExponential(2)} (features ${dFeat.toExponential(2)}, logits ${dLogit.toExponential(2)}); ` +
-      `kept for padding ${summary.keptForPadding}, protected ${summary.keptProtected}`,
+      `kept for padding ${summary.keptForPadding}, protected ${summary.keptProtected}; pruned softmax head: ` +
+      `validation accuracy ${chosen ? chosen.valAccuracy.toFixed(4) : '-'}, test accuracy ${check.testAccuracy.toFixed(4)}`,
   );
   // Above threshold 0 the mean fold is an approximation: the difference is measured and reported, not a fault.
   if (!check.withinTolerance && threshold === 0) log('warning: pruning changed the outputs by more than 1e-4; the report flags it');
@@ -433,6 +448,7 @@ export async function pruneStep(
       thresholdSweep: sweep.points,
       baselineValAccuracy: sweep.baseline,
       valAccuracy: chosen?.valAccuracy,
+      testAccuracy: check.testAccuracy,
       maxAbsDiffVal: chosen?.maxAbsDiff,
     },
   };

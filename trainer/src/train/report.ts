@@ -57,11 +57,12 @@ function pruningNotes(pr: PruneResult, sel: SelectResult | undefined): string[] 
   if (pr.varianceThreshold !== undefined) {
     const diff = pr.maxAbsDiffVal !== undefined ? `, max |pruned - unpruned| ${pr.maxAbsDiffVal.toExponential(2)} on validation and ${pr.maxAbsDiff.toExponential(2)} on test` : '';
     out.push(
-      `Variance threshold ${pr.varianceThreshold} relative to each layer's mean unit variance (${pr.thresholdRule === 'auto' ? 'auto: the largest of the sweep within 0.5 pt of the unpruned validation accuracy' : 'as given'}; 0 is the exact rule): ` +
+      `Variance threshold ${pr.varianceThreshold} relative to each layer's mean unit variance (${pr.thresholdRule === 'auto' ? 'auto: the largest of the sweep up to which validation accuracy stays within 0.5 pt of the unpruned' : 'as given'}; 0 is the exact rule): ` +
         `${pr.unitsBefore - pr.unitsAfter} units and ${pr.paramsBefore - pr.paramsAfter} parameters (${pct(pr.paramsBefore - pr.paramsAfter)}) removed${diff}.`,
     );
     if (pr.valAccuracy !== undefined && pr.baselineValAccuracy !== undefined) {
-      out.push(`Validation accuracy (softmax head): ${pr.baselineValAccuracy.toFixed(4)} unpruned, ${pr.valAccuracy.toFixed(4)} pruned.`);
+      const test = pr.testAccuracy !== undefined ? `; test accuracy ${pr.testAccuracy.toFixed(4)} pruned` : '';
+      out.push(`Validation accuracy (softmax head): ${pr.baselineValAccuracy.toFixed(4)} unpruned, ${pr.valAccuracy.toFixed(4)} pruned${test}.`);
     }
   }
   if (sel?.kBest !== undefined && sel.kCompact !== undefined) {
