@@ -39,10 +39,18 @@ function withPipelineOptions(cmd: Command): Command {
       '--trainable-from <layer>',
       'train from this layer on; layers before it stay frozen (default: the backbone\'s own, block_12_expand for MobileNetV2; fc1: the head only)',
     )
-    .option('--variance-threshold <v>', 'remove units whose variance over the training set is <= this', nonNegativeNumber('--variance-threshold'), 0)
+    .option(
+      '--variance-threshold <v|auto>',
+      "remove units whose variance over the training set is <= this fraction of their layer's mean unit variance (0: exactly constant, the paper's rule); auto: the largest threshold of a sweep up to which validation accuracy stays within 0.5 pt of the unpruned network's",
+      (v: string) => (v === 'auto' ? 'auto' : nonNegativeNumber('--variance-threshold')(v)),
+      DEFAULTS.varianceThreshold,
+    )
     .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", nonNegativeNumber('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(
       new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
+    )
+    .addOption(
+      new Option('--k-rule <rule>', "which k of the sweep: 'best' score, or 'compact': the smallest k within 0.5 pt of the best").choices(['best', 'compact']).default(DEFAULTS.kRule),
     )
     .addOption(
       new Option('--classifier <kind>', 'deployed classifier (auto: best on validation)')
@@ -86,9 +94,10 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     learningRate: o.lr as number,
     freezeBackbone: o.freezeBackbone !== false,
     trainableFrom: o.trainableFrom as string | undefined,
-    varianceThreshold: o.varianceThreshold as number,
+    varianceThreshold: o.varianceThreshold as PipelineOptions['varianceThreshold'],
     deadMargin: o.deadMargin as number,
     kProtocol: o.kProtocol as PipelineOptions['kProtocol'],
+    kRule: o.kRule as PipelineOptions['kRule'],
     classifier: o.classifier as PipelineOptions['classifier'],
     gradcamSamples: o.gradcamSamples as number,
     limit: o.limit as number | undefined,

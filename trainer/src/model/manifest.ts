@@ -73,6 +73,30 @@ export interface PruningStats {
   compressedParams: number;
   /** Surviving penultimate units left out by the feature selection. */
   selectedUnitsRemoved: number;
+  // Optional: bundles made before the relative threshold and the compact k lack them.
+  /** Units of the exported network (after surgery, selection and removing units that fed nothing). */
+  compressedUnits?: number;
+  /** Units removed after the selection because no outgoing weight was left. */
+  unreferencedUnitsRemoved?: number;
+  /** The variance threshold, relative to each layer's mean unit variance (0: exactly constant). */
+  varianceThreshold?: number;
+  /** 'auto': the largest threshold of a validation sweep up to which accuracy stays within 0.5 pt of the unpruned. */
+  thresholdRule?: 'auto' | 'fixed';
+  /** Each threshold tried, with what it removed, its validation accuracy and max |pruned - unpruned| there. */
+  thresholdSweep?: ThresholdPointStats[];
+  baselineValAccuracy?: number;
+  valAccuracy?: number;
+  testAccuracy?: number;
+  maxAbsDiffVal?: number;
+}
+
+export interface ThresholdPointStats {
+  threshold: number;
+  unitsRemoved: number;
+  paramsRemoved: number;
+  paramsAfter: number;
+  valAccuracy: number;
+  maxAbsDiff: number;
 }
 
 /** The unpruned reference bundle (--export-unpruned): no surgery, only its size. */
@@ -384,6 +408,17 @@ const pruningStats = object<PruningStats>({
   deadMargin: num,
   compressedParams: num,
   selectedUnitsRemoved: num,
+  compressedUnits: optional(num),
+  unreferencedUnitsRemoved: optional(num),
+  varianceThreshold: optional(num),
+  thresholdRule: optional(oneOf('auto', 'fixed')),
+  thresholdSweep: optional(arrayOf(object<ThresholdPointStats>({
+    threshold: num, unitsRemoved: num, paramsRemoved: num, paramsAfter: num, valAccuracy: num, maxAbsDiff: num,
+  }))),
+  baselineValAccuracy: optional(num),
+  valAccuracy: optional(num),
+  testAccuracy: optional(num),
+  maxAbsDiffVal: optional(num),
 });
 
 const pruning: Check<BundlePruning> = (v, path) =>

@@ -19,6 +19,14 @@ export interface UnitStatsLike {
 export interface PlanOptions {
   /** Largest variance that still counts as constant (default 0: exactly constant). */
   threshold?: number;
+  /**
+   * 'absolute' (default): the threshold is a variance. 'relative': it is a fraction of the mean variance of the
+   * tensor's channels (the layer's scale). In a BatchNorm'd network the channel scales differ from layer to layer
+   * (BN gamma, ReLU6 clipping, fc widths), so one absolute number means "constant" in one layer and "alive" in the
+   * next; what the mean fold costs a consumer is the unit's spread next to its siblings' that the same weights
+   * sum. Variance 0 is relative variance 0, so threshold 0 is the exact rule either way.
+   */
+  scale?: 'absolute' | 'relative';
   /** Layers whose output channels may only go when they are exactly 0 (e.g. the Grad-CAM layer). */
   protect?: string[];
 }
@@ -43,6 +51,7 @@ export interface PlannedUnit {
 
 export interface PruningPlan {
   threshold: number;
+  scale?: 'absolute' | 'relative';
   protect: string[];
   units: PlannedUnit[];
   /** Tensor (layer output) -> removed channel indices, ascending. */
@@ -75,6 +84,24 @@ function statsFor(stats: UnitStatsLike, tensor: string): TensorStatsLike {
   return s;
 }
 
+/** Mean channel variance of a tensor (0 when every channel is constant). */
+export function meanChannelVariance(s: TensorStatsLike): number {
+  let sum = 0;
+  for (let k = 0; k < s.mean.length; k++) sum += s.m2[k] / s.count;
+  return s.mean.length > 0 ? sum / s.mean.length : 0;
+}
+
+/** What a threshold multiplies, per tensor: 1 (absolute) or the tensor's mean channel variance (relative), cached. */
+export function varianceScale(stats: UnitStatsLike, scale: 'absolute' | 'relative'): (tensor: string) => number {
+  const cache = new Map<string, number>();
+  return (tensor) => {
+    if (scale === 'absolute') return 1;
+    let v = cache.get(tensor);
+    if (v === undefined) cache.set(tensor, (v = meanChannelVariance(statsFor(stats, tensor))));
+    return v;
+  };
+}
+
 /** Chooses the zero-variance units to remove. Throws if the model holds a layer the planner cannot handle. */
 export function planZeroVariancePruning(
   model: tf.LayersModel | DependencyGraph,
@@ -89,6 +116,7 @@ export function planZeroVariancePruning(
   const remaining = new Map(dep.channels);
   const plan: PruningPlan = {
     threshold,
+    scale: options.scale ?? 'absolute',
     protect: [...protect],
     units: [],
     removedChannels: {},
@@ -104,9 +132,10 @@ export function planZeroVariancePruning(
     else if (reason === 'protected') plan.keptProtected++;
     else plan.keptLastUnit++;
   };
+  const unitScale = varianceScale(stats, options.scale ?? 'absolute');
   const constantOf = (m: UnitMember): number | null => {
     const s = statsFor(stats, m.tensor);
-    return s.m2[m.channel] / s.count <= threshold ? s.mean[m.channel] : null;
+    return s.m2[m.channel] / s.count <= threshold * unitScale(m.tensor) ? s.mean[m.channel] : null;
   };
 
   for (const g of dep.unitGroups) {
@@ -180,6 +209,71 @@ function indexUnits(plan: PruningPlan): PruningPlan {
 /** A copy of `plan` that removes only the units for which `keep` is true. */
 export function restrictPlan(plan: PruningPlan, keep: (unit: PlannedUnit) => boolean): PruningPlan {
   return indexUnits({ ...plan, units: plan.units.filter(keep), kept: [...plan.kept] });
+}
+
+/**
+ * Unit groups with no outgoing weight: every exit consumer's kernel is exactly 0 on the group's input channels
+ * (after feature selection, say, fc1 units that fed only unselected fc2 units). Whatever such a unit computes
+ * reaches nothing, so removing it is exact and folds nothing. Locked groups and the last unit of a tensor stay.
+ */
+export function planUnreferencedUnits(model: tf.LayersModel): PruningPlan {
+  const dep = buildDependencyGraph(model);
+  const remaining = new Map(dep.channels);
+  const kernels = new Map<string, { data: Float32Array | Int32Array | Uint8Array; shape: number[] }>();
+  const kernelOf = (consumer: string) => {
+    let k = kernels.get(consumer);
+    if (!k) {
+      const w = model.getLayer(consumer).getWeights()[0];
+      kernels.set(consumer, (k = { data: w.dataSync(), shape: w.shape }));
+    }
+    return k;
+  };
+  // Every tap of input channel `ch` is 0 (Dense [in, out], Conv2D [kh, kw, in, out]).
+  const silent = (consumer: string, ch: number): boolean => {
+    const { data, shape } = kernelOf(consumer);
+    const out = shape[shape.length - 1];
+    const inC = shape[shape.length - 2];
+    const taps = data.length / (inC * out);
+    for (let t = 0; t < taps; t++) {
+      const base = (t * inC + ch) * out;
+      for (let o = 0; o < out; o++) if (data[base + o] !== 0) return false;
+    }
+    return true;
+  };
+  const plan: PruningPlan = {
+    threshold: 0, protect: [], units: [], removedChannels: {}, folds: {}, keptForPadding: 0, keptProtected: 0, keptLastUnit: 0, kept: [],
+  };
+  for (const g of dep.unitGroups) {
+    if (g.lockedBy.length > 0 || g.producers.length === 0) continue;
+    const reads = g.members.filter((m) => dep.exitReadsOf.has(m.tensor));
+    if (reads.length === 0 || !reads.every((m) => dep.exitReadsOf.get(m.tensor)!.every((r) => silent(r.consumer, m.channel)))) continue;
+    const perTensor = new Map<string, number>();
+    for (const m of g.members) perTensor.set(m.tensor, (perTensor.get(m.tensor) ?? 0) + 1);
+    if ([...perTensor].some(([t, n]) => remaining.get(t)! - n < 1)) {
+      plan.kept.push({ unitGroup: g.id, producers: [...g.producers], reason: 'last-unit' });
+      plan.keptLastUnit++;
+      continue;
+    }
+    for (const [t, n] of perTensor) remaining.set(t, remaining.get(t)! - n);
+    const constants = reads.map((m) => ({ ...m, value: 0 }));
+    plan.units.push({ unitGroup: g.id, groupSet: g.groupSet, producers: [...g.producers], members: g.members, constants, folds: [] });
+  }
+  return indexUnits(plan);
+}
+
+/**
+ * Removes unreferenced units until none is left: removing one takes its incoming weights along, which can leave
+ * an earlier unit with no outgoing weight in turn. Returns a new model (or `model` itself when nothing went).
+ */
+export function removeUnreferencedUnits(model: tf.LayersModel): { model: tf.LayersModel; removed: number } {
+  let current = model;
+  for (;;) {
+    const plan = planUnreferencedUnits(current);
+    if (plan.units.length === 0) return { model: current, removed: countUnits(model) - countUnits(current) };
+    const next = applyPruning(current, plan);
+    if (current !== model) current.dispose();
+    current = next;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -94,6 +94,8 @@ export interface LineSeries {
   x: number[];
   y: number[];
   dashed?: boolean;
+  /** A short text beside each point (staggered up and down so that neighbours stay legible). */
+  labels?: string[];
 }
 
 export interface LineChartOptions {
@@ -144,6 +146,18 @@ export function lineChart(o: LineChartOptions): string {
     s += `<path d="${d}" fill="none" stroke="${colorAt(i)}" stroke-width="2"${dash}/>`;
     if (o.points ?? p.length <= 40) {
       for (const [x, y] of p) s += `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${colorAt(i)}"/>`;
+    }
+    const labels = o.series[i].labels;
+    if (labels) {
+      // Labels follow the series' own points (non-finite ones are skipped in both).
+      const se = o.series[i];
+      let j = 0;
+      se.x.forEach((x, k) => {
+        const y = se.y[k];
+        if (!(Number.isFinite(x) && Number.isFinite(y))) return;
+        const dy = j++ % 2 === 0 ? -7 : 15;
+        s += `<text x="${(px(x) + 4).toFixed(1)}" y="${(py(y) + dy).toFixed(1)}" font-size="10" fill="#444">${escapeXml(labels[k] ?? '')}</text>`;
+      });
     }
   });
   if (hasLegend) s += legend(o.series.map((se) => se.name), frame.left + frame.width + 16, frame.top + 8, o.series.map((se) => !!se.dashed));

@@ -1,5 +1,6 @@
 // The paper's sweep over k, the number of top F-score features kept: a coarse pass (every `step` features,
 // the full set included), then every k in the best coarse window; the best score wins, ties to the smaller k.
+// compactK reads the same sweep for the smallest k whose score is within a tolerance of the best.
 import { selectKBest } from '../stats/ftest.js';
 import { classifierFromJSON, standardize, type ScalerJSON } from '../model/classifiers.js';
 import { fitScaler, fitSvm } from './classifiers.js';
@@ -81,6 +82,17 @@ export function sweepK(F: ArrayLike<number>, fit: (cols: number[]) => number, op
     }
   }
   return { k: best(), sweep };
+}
+
+/** The compact rule's allowance: 0.5 pt of accuracy below the best score. */
+export const K_TOLERANCE = 0.005;
+
+/** The smallest evaluated k whose score is within `tolerance` of the best score of the sweep. */
+export function compactK(sweep: { k: number; score: number }[], tolerance = K_TOLERANCE): number {
+  if (sweep.length === 0) throw new Error('compactK: empty sweep');
+  const best = Math.max(...sweep.map((s) => s.score));
+  // 1e-9 absorbs float noise in best - tolerance (accuracies are counts over n).
+  return Math.min(...sweep.filter((s) => s.score >= best - tolerance - 1e-9).map((s) => s.k));
 }
 
 /** Accuracy of predictions against labels. */

@@ -28,10 +28,16 @@ export interface PipelineOptions {
   learningRate: number;
   freezeBackbone: boolean;
   trainableFrom?: string;
-  varianceThreshold: number;
+  /**
+   * Units go when their training variance is at most this fraction of their layer's mean channel variance
+   * (relative: see model/surgery.ts); 0 is the paper's exact rule; 'auto' sweeps thresholds on validation.
+   */
+  varianceThreshold: number | 'auto';
   /** Dead ReLU units are removed only if their largest training pre-activation is this many sd below 0 (0: the paper's plain zero-variance rule). */
   deadMargin: number;
   kProtocol: 'validation' | 'paper';
+  /** 'best': the k with the best sweep score; 'compact': the smallest k within 0.5 pt of it. */
+  kRule?: 'best' | 'compact';
   classifier: ClassifierChoice;
   gradcamSamples: number;
   limit?: number;
@@ -71,6 +77,11 @@ export const DEFAULTS = {
   learningRate: 1e-4,
   gradcamSamples: 4,
   deadMargin: 1,
+  // 0 keeps the surgery exact (verified to 1e-4); 'auto' trades a measured approximation for size, on request.
+  varianceThreshold: 0 as number | 'auto',
+  // Scores within 0.5 pt on a validation split of a few hundred images differ by one or two images: noise. The
+  // smallest such k is as good as the best one can tell and keeps fewer features (fc2 units, classifier inputs).
+  kRule: 'compact' as 'best' | 'compact',
   seed: 42,
 };
 

@@ -23,7 +23,7 @@ import { Experiment, writeJsonAtomic } from './experiment.js';
 import { fineTune, type EpochRecord } from './finetune.js';
 import { Progress } from './progress.js';
 import { ImageSet, loadImageSet, predictRows, type SkippedFile } from './images.js';
-import type { PipelineOptions } from './options.js';
+import { DEFAULTS, type PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
 import { pruneStep, type PruneResult } from './prune-step.js';
 import { selectStep, type SelectResult } from './select-step.js';
@@ -341,6 +341,7 @@ export class Pipeline {
       const pruned = await loadLayersModel(this.exp.path('pruned'));
       const { compressed, classifier, result } = selectStep(pruned, sets, { kept: pr.keptFeatures, total: this.opts.fc2 }, {
         protocol: this.opts.kProtocol,
+        kRule: this.opts.kRule ?? DEFAULTS.kRule,
         classifier: this.opts.classifier,
         classes,
         positiveClass: POSITIVE,
@@ -386,6 +387,8 @@ export class Pipeline {
             ...pruning,
             compressedParams: sel.compressedParams,
             selectedUnitsRemoved: pr.keptFeatures.length - sel.k,
+            compressedUnits: sel.compressedUnits,
+            unreferencedUnitsRemoved: sel.unreferencedUnitsRemoved,
           },
           metrics: {
             finetuned: tr.metrics,

@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { barChart, confusionMatrixChart, lineChart, rocChart } from '../report/charts.js';
 import { oodScoreChart, reliabilityChart } from '../report/guard-charts.js';
+import { thresholdSweepChart } from '../report/prune-charts.js';
 import { guardSummaryLines } from './guard-step.js';
 import { renderReportHtml, type EvaluationEntry, type ReportData } from '../report/html.js';
 import { svgToPng } from '../report/png.js';
@@ -49,6 +50,33 @@ function rocFromScores(y: number[], scores: number[][], classes: string[]) {
   });
 }
 
+/** What the threshold and the k rule chose, and the network's size from start to finish. */
+function pruningNotes(pr: PruneResult, sel: SelectResult | undefined): string[] {
+  const pct = (n: number) => `${((100 * n) / pr.paramsBefore).toFixed(1)} %`;
+  const out: string[] = [];
+  if (pr.varianceThreshold !== undefined) {
+    const diff = pr.maxAbsDiffVal !== undefined ? `, max |pruned - unpruned| ${pr.maxAbsDiffVal.toExponential(2)} on validation and ${pr.maxAbsDiff.toExponential(2)} on test` : '';
+    out.push(
+      `Variance threshold ${pr.varianceThreshold} relative to each layer's mean unit variance (${pr.thresholdRule === 'auto' ? 'auto: the largest of the sweep up to which validation accuracy stays within 0.5 pt of the unpruned' : 'as given'}; 0 is the exact rule): ` +
+        `${pr.unitsBefore - pr.unitsAfter} units and ${pr.paramsBefore - pr.paramsAfter} parameters (${pct(pr.paramsBefore - pr.paramsAfter)}) removed${diff}.`,
+    );
+    if (pr.valAccuracy !== undefined && pr.baselineValAccuracy !== undefined) {
+      const test = pr.testAccuracy !== undefined ? `; test accuracy ${pr.testAccuracy.toFixed(4)} pruned` : '';
+      out.push(`Validation accuracy (softmax head): ${pr.baselineValAccuracy.toFixed(4)} unpruned, ${pr.valAccuracy.toFixed(4)} pruned${test}.`);
+    }
+  }
+  if (sel?.kBest !== undefined && sel.kCompact !== undefined) {
+    out.push(`k rule ${sel.kRule}: k = ${sel.k} (best k ${sel.kBest}, compact k ${sel.kCompact}: the smallest within 0.5 pt of the best).`);
+  }
+  if (sel?.compressedUnits !== undefined) {
+    out.push(
+      `Network: ${pr.unitsBefore} units, ${pr.paramsBefore} parameters fine-tuned; ${sel.compressedUnits} units, ${sel.compressedParams} parameters ` +
+        `(${pct(pr.paramsBefore - sel.compressedParams)} fewer) exported, ${sel.unreferencedUnitsRemoved ?? 0} of them removed after selection for feeding nothing.`,
+    );
+  }
+  return out;
+}
+
 export async function writeReport(p: Pipeline): Promise<{ json: string; html: string }> {
   const exp = p.exp;
   const data = exp.result<DataResult>('data');
@@ -83,6 +111,11 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
     pruning: pr && (({ keptFeatures: _kept, ...figures }) => figures)(pr),
     selection: sel && {
       k: sel.k,
+      kRule: sel.kRule,
+      kBest: sel.kBest,
+      kCompact: sel.kCompact,
+      compressedUnits: sel.compressedUnits,
+      unreferencedUnitsRemoved: sel.unreferencedUnitsRemoved,
       protocol: sel.protocol,
       optimistic: sel.protocol === 'paper',
       totalFeatures: sel.totalFeatures,
@@ -141,6 +174,13 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       }),
     });
   }
+  if (pr?.thresholdSweep && pr.thresholdSweep.length > 1 && pr.baselineValAccuracy !== undefined) {
+    charts.push({
+      file: 'threshold-sweep.png',
+      title: 'Variance threshold sweep',
+      svg: thresholdSweepChart(pr.thresholdSweep, pr.paramsBefore, pr.baselineValAccuracy, pr.varianceThreshold ?? 0),
+    });
+  }
   if (sel) {
     charts.push({
       file: 'k-sweep.png',
@@ -150,7 +190,10 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
         xLabel: 'k (selected features)',
         yLabel: 'accuracy',
         series: [{ name: 'svm-poly', x: sel.sweep.map((s) => s.k), y: sel.sweep.map((s) => s.score) }],
-        markers: [{ x: sel.k, label: `k=${sel.k}` }],
+        markers: [
+          { x: sel.k, label: `k=${sel.k}${sel.kRule ? ` (${sel.kRule})` : ''}` },
+          ...(sel.kBest !== undefined && sel.kBest !== sel.k ? [{ x: sel.kBest, label: `best k=${sel.kBest}` }] : []),
+        ],
       }),
     });
     charts.push({ file: 'confusion-compressed.png', title: 'Confusion matrix: compressed model', svg: confusionMatrixChart(sel.compressed.confusion, data.classes, 'Compressed model (test)') });
@@ -230,8 +273,9 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       caption: `Grad-CAM on layer ${xp.layer} for the deployed model's predicted class.`,
       figures: xp.figures.map((f) => ({ title: f, png: new Uint8Array(readFileSync(exp.path(f))) })),
     },
-    figures: charts.filter((c) => c.file === 'ood-scores.png' || c.file === 'reliability.png').map((c) => ({ title: c.title, svg: c.svg })),
+    figures: charts.filter((c) => ['threshold-sweep.png', 'ood-scores.png', 'reliability.png'].includes(c.file)).map((c) => ({ title: c.title, svg: c.svg })),
     notes: [
+      ...(pr ? pruningNotes(pr, sel) : []),
       ...(g ? guardSummaryLines(g).map((l) => l.trim()) : []),
       ...(sel?.protocol === 'paper' ? ['k was chosen on the test split (the paper protocol): the compressed test accuracy is optimistic.'] : []),
       ...(ex ? [`Bundle: ${ex.dir}, ${(ex.sizeBytes / 1e6).toFixed(2)} MB; reproduces the trainer's test probabilities to ${ex.reproduceMaxAbsDiff.toExponential(2)}.`] : []),

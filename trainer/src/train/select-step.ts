@@ -1,17 +1,18 @@
 // The select step as stages with plain data between them: score the pruned network's penultimate features
 // (ANOVA F on the training split), choose k (the paper's SVM sweep, scored on validation or, under the
 // paper's protocol, on test), fit every classifier on the top-k features, and deploy one: the pruned network
-// cut to those features plus the chosen classifier. selectStep runs them in order; each stage is exported.
+// cut to those features plus the chosen classifier, less any unit left with no outgoing weight. selectStep runs
+// them in order; each stage is exported.
 import * as tf from '@tensorflow/tfjs';
 import { HEAD_LAYERS } from '../model/backbones.js';
 import { classifierFromJSON, classifierScoreFn, CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind } from '../model/classifiers.js';
 import type { BundleClassifier } from '../model/inference.js';
-import { pruneOutputUnits } from '../model/surgery.js';
+import { countUnits, pruneOutputUnits, removeUnreferencedUnits } from '../model/surgery.js';
 import { fClassif, selectKBest } from '../stats/ftest.js';
 import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
 import { fitClassifier } from './classifiers.js';
 import { predictRows, type ImageSet } from './images.js';
-import { sweepKWithSvm } from './kselect.js';
+import { compactK, sweepKWithSvm } from './kselect.js';
 import type { ClassifierChoice } from './options.js';
 
 export interface ClassifierResult {
@@ -24,6 +25,14 @@ export interface ClassifierResult {
 export interface SelectResult {
   protocol: 'validation' | 'paper';
   k: number;
+  /** Which k was taken ('best' when absent: results from before the compact rule). */
+  kRule?: KRule;
+  /** The sweep's best k and the smallest k within 0.5 pt of it; `k` is one of the two. */
+  kBest?: number;
+  kCompact?: number;
+  /** Units of the compressed network, and those removed after selection for feeding nothing. */
+  compressedUnits?: number;
+  unreferencedUnitsRemoved?: number;
   sweep: { k: number; score: number }[];
   /** Indices into the fine-tuned features layer of the selected features, in the compressed model's output order. */
   selected: number[];
@@ -49,8 +58,12 @@ export interface Rows {
   y: number[];
 }
 
+export type KRule = 'best' | 'compact';
+
 export interface SelectOptions {
   protocol: 'validation' | 'paper';
+  /** Default 'best'. */
+  kRule?: KRule;
   classifier: ClassifierChoice;
   classes: string[];
   /** The class whose ROC / sensitivity the metrics single out. */
@@ -79,15 +92,19 @@ export function kEvaluationSplit<T>(protocol: 'validation' | 'paper', splits: { 
 
 export interface KChoice {
   k: number;
+  kBest: number;
+  kCompact: number;
   sweep: { k: number; score: number }[];
   /** Column indices of the k best features by F score. */
   columns: number[];
 }
 
-/** The paper's SVM sweep over k on the top-k F-score features, scored on `evalOn`. */
-export function chooseK(F: ArrayLike<number>, train: Rows, evalOn: Rows): KChoice {
+/** The paper's SVM sweep over k on the top-k F-score features, scored on `evalOn`; `rule` says which k. */
+export function chooseK(F: ArrayLike<number>, train: Rows, evalOn: Rows, rule: KRule = 'best'): KChoice {
   const sweep = sweepKWithSvm(train.X, train.y, evalOn.X, evalOn.y, F);
-  return { k: sweep.k, sweep: sweep.sweep, columns: selectKBest(F, sweep.k) };
+  const kCompact = compactK(sweep.sweep);
+  const k = rule === 'compact' ? kCompact : sweep.k;
+  return { k, kBest: sweep.k, kCompact, sweep: sweep.sweep, columns: selectKBest(F, k) };
 }
 
 /** The given columns of each row. */
@@ -147,8 +164,10 @@ export function bundleClassifierFor(deployed: ClassifierKind, fitted: Map<Classi
 }
 
 export interface Deployment {
-  /** The pruned network cut to the selected features (its single output). */
+  /** The pruned network cut to the selected features (its single output), without unreferenced units. */
   compressed: tf.LayersModel;
+  /** Units removed after the cut for feeding nothing (every outgoing weight 0). */
+  unreferencedUnitsRemoved: number;
   classifier: BundleClassifier;
   testProbabilities: number[][];
   metrics: ClassificationMetrics;
@@ -162,11 +181,14 @@ export function deploy(
   test: ImageSet,
   opts: { classes: string[]; positiveClass: string; featuresLayer?: string },
 ): Deployment {
-  const compressed = pruneOutputUnits(pruned, opts.featuresLayer ?? HEAD_LAYERS.features, columns);
+  // The cut drops the unselected features' units; a unit that fed only those now feeds nothing and goes too (exact).
+  const cut = pruneOutputUnits(pruned, opts.featuresLayer ?? HEAD_LAYERS.features, columns);
+  const { model: compressed, removed } = removeUnreferencedUnits(cut);
+  if (compressed !== cut) cut.dispose();
   const [Cte] = predictRows(compressed, test);
   const testProbabilities = classifierFromJSON(classifier.deployed).predictProba(Cte);
   const metrics = evaluateScores(test.labels, testProbabilities, opts.classes, opts.positiveClass);
-  return { compressed, classifier, testProbabilities, metrics };
+  return { compressed, unreferencedUnitsRemoved: removed, classifier, testProbabilities, metrics };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -192,8 +214,9 @@ export function selectStep(
 
   const F = scoreFeatures(Rtr);
   log(`F-test on ${F.length} penultimate features; sweeping k on the ${opts.protocol === 'paper' ? 'TEST split (paper protocol: optimistic)' : 'validation split'}`);
-  const choice = chooseK(F, Rtr, kEvaluationSplit(opts.protocol, { val: Rva, test: Rte }));
-  log(`k = ${choice.k} of ${F.length}`);
+  const kRule = opts.kRule ?? 'best';
+  const choice = chooseK(F, Rtr, kEvaluationSplit(opts.protocol, { val: Rva, test: Rte }), kRule);
+  log(`k = ${choice.k} of ${F.length} (${kRule}: best k ${choice.kBest}, compact k ${choice.kCompact}, the smallest within 0.5 pt of the best)`);
   const picked = (r: Rows): Rows => ({ X: pickColumns(r.X, choice.columns), y: r.y });
 
   const metricOpts = { classes: opts.classes, positiveClass: opts.positiveClass };
@@ -203,13 +226,20 @@ export function selectStep(
 
   const d = deploy(pruned, choice.columns, bundleClassifierFor(deployed, fitted), test, { ...metricOpts, featuresLayer });
   const compressedParams = d.compressed.countParams();
-  log(`compressed model (${compressedParams} parameters): test accuracy ${d.metrics.accuracy.toFixed(4)}, macro-F1 ${d.metrics.macroF1.toFixed(4)}`);
+  const compressedUnits = countUnits(d.compressed);
+  if (d.unreferencedUnitsRemoved > 0) log(`${d.unreferencedUnitsRemoved} unit(s) left with no outgoing weight after selection removed`);
+  log(`compressed model (${compressedUnits} units, ${compressedParams} parameters): test accuracy ${d.metrics.accuracy.toFixed(4)}, macro-F1 ${d.metrics.macroF1.toFixed(4)}`);
   return {
     compressed: d.compressed,
     classifier: d.classifier,
     result: {
       protocol: opts.protocol,
       k: choice.k,
+      kRule,
+      kBest: choice.kBest,
+      kCompact: choice.kCompact,
+      compressedUnits,
+      unreferencedUnitsRemoved: d.unreferencedUnitsRemoved,
       sweep: choice.sweep,
       selected: choice.columns.map((j) => features.kept[j]),
       totalFeatures: features.total,
