@@ -244,6 +244,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
               cy="zerovar-run-info"
               rows={[
                 ['Backend', run.result.backend],
+                ['Backend choice', run.result.backendWhy || undefined],
                 ['Skipped', run.result.skipped.length ? run.result.skipped.join('; ') : undefined],
                 ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${withheld ? 'skipped' : ms(run.result.explainMs)}`],
                 ['Segmentation', run.result.lungMask ? `${ms(run.result.segmentMs)} (part of the inference)` : undefined],
