@@ -17,6 +17,7 @@ import { attentionEmpty, resultWithheld, useClassification } from './useClassifi
 import { useDisplayedImage, useOverlayVisible } from './useDisplayedImage.js';
 import { availabilityText, useModelAvailability } from './useModelAvailability.js';
 import { useModelChoice } from './useModelChoice.js';
+import { SaveToPacs } from './SaveToPacs.js';
 
 export type { ModelVariant } from './models.js';
 
@@ -252,6 +253,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
                 ['Total', ms(run.totalMs)],
               ]}
             />
+            <SaveToPacs service={service} imageId={run.imageId} result={run.result} shownAnyway={run.shownAnyway} withheld={withheld} />
           </div>
         )}
         {run.kind === 'failed' && (
