@@ -17,6 +17,7 @@ import { attentionEmpty, resultWithheld, useClassification } from './useClassifi
 import { useDisplayedImage, useOverlayVisible } from './useDisplayedImage.js';
 import { availabilityText, useModelAvailability } from './useModelAvailability.js';
 import { useModelChoice } from './useModelChoice.js';
+import { SaveToPacs } from './SaveToPacs.js';
 
 export type { ModelVariant } from './models.js';
 
@@ -244,6 +245,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
               cy="zerovar-run-info"
               rows={[
                 ['Backend', run.result.backend],
+                ['Backend choice', run.result.backendWhy || undefined],
                 ['Skipped', run.result.skipped.length ? run.result.skipped.join('; ') : undefined],
                 ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${withheld ? 'skipped' : ms(run.result.explainMs)}`],
                 ['Segmentation', run.result.lungMask ? `${ms(run.result.segmentMs)} (part of the inference)` : undefined],
@@ -251,6 +253,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
                 ['Total', ms(run.totalMs)],
               ]}
             />
+            <SaveToPacs service={service} imageId={run.imageId} result={run.result} shownAnyway={run.shownAnyway} withheld={withheld} />
           </div>
         )}
         {run.kind === 'failed' && (

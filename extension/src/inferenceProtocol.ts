@@ -35,6 +35,8 @@ export interface InitResult {
   backend: BackendName;
   /** Backends skipped before `backend`, with the reason. */
   skipped: string[];
+  /** Why `backend` was taken (a software renderer skipped, a warm-up measured, first in the order). */
+  why: string;
   ms: number;
 }
 
@@ -47,6 +49,10 @@ export interface OodResult {
 
 export interface ClassifyResult {
   backend: BackendName;
+  /** Why the worker runs on `backend` (InitResult.why of the current selection). */
+  backendWhy: string;
+  /** SHA-256 (hex) of the bundle's manifest.json, which holds every other file's checksum: the bundle's identity. */
+  bundleSha256: string;
   /** Backends given up after being chosen, with the reason (e.g. wrong results for this model). */
   skipped: string[];
   probabilities: number[];

@@ -12,6 +12,8 @@ import { chooseDefaultModel, fetchExternalAucs, type ModelChoice } from './model
 import { checkAvailability, inferenceConfig, type Availability, type InferenceConfig, type ModelVariant } from './models.js';
 import type { CornerstoneLib, CsViewport, Listenable, PubSub, ServiceRegistration, Services } from './ohif-types.js';
 import { testPattern, ViewportOverlay, type Overlay, type OverlayChanged } from './overlay.js';
+import type { SaveOutcome } from './pacsSave.js';
+import type { ReportContent } from './srReport.js';
 
 export const SERVICE_NAME = 'zerovarService';
 
@@ -69,6 +71,8 @@ export interface ZerovarServiceDeps {
   createOverlay?: (viewport: CsViewport, renderedEvent: string | undefined, onChange: OverlayChanged) => Overlay;
   fetch?: typeof fetch;
   now?: () => number;
+  /** The active data source's configuration (OHIF's DICOMweb source: wadoRoot, dicomUploadEnabled). */
+  dataSourceConfig?: () => Record<string, unknown> | undefined;
 }
 
 type Callback = (payload?: unknown) => void;
@@ -83,7 +87,14 @@ export class ZerovarService {
   static readonly REGISTRATION: ServiceRegistration<ZerovarService> = {
     name: SERVICE_NAME,
     create: ({ servicesManager, extensionManager }) =>
-      new ZerovarService({ services: servicesManager.services, cornerstone: () => getCornerstone(extensionManager) }),
+      new ZerovarService({
+        services: servicesManager.services,
+        cornerstone: () => getCornerstone(extensionManager),
+        dataSourceConfig: () => {
+          const em = extensionManager as unknown as { getActiveDataSource?: () => { getConfig?: () => Record<string, unknown> }[] };
+          return em.getActiveDataSource?.()[0]?.getConfig?.();
+        },
+      }),
   };
 
   readonly EVENTS = ZEROVAR_EVENTS;
@@ -397,6 +408,34 @@ export class ZerovarService {
     const t0 = now();
     const result = await this.inferenceClient().classify(this.config.models[variant], grey, { explain: true, showAnyway: opts.showAnyway });
     return { result, viewportId: viewport.id, imageId: d.info.imageId, totalMs: now() - t0 };
+  }
+
+  // --- results to the PACS -------------------------------------------------------------------------------------------
+
+  /** Where a report would be stored, or why saving is unavailable for the active data source. */
+  async saveTarget(): Promise<{ root: string } | { unavailable: string }> {
+    const { storeTarget } = await import('./pacsSave.js');
+    try {
+      return storeTarget(this.deps.dataSourceConfig?.());
+    } catch (e) {
+      return { unavailable: `Saving is unavailable: ${message(e)}` };
+    }
+  }
+
+  /**
+   * Stores a shown result of `imageId` as a DICOM SR in its study (dcmjs and the writer load on first use). A
+   * stored report is listed by the study browser once the study is opened again (it is read from the PACS).
+   */
+  async saveResult(imageId: string, content: ReportContent): Promise<SaveOutcome> {
+    const { saveReport, sourceFromInstance } = await import('./pacsSave.js');
+    const target = await this.saveTarget();
+    if ('unavailable' in target) return { kind: 'failed', message: target.unavailable };
+    try {
+      const source = sourceFromInstance(this.deps.cornerstone().metaData.get('instance', imageId) as Record<string, unknown> | undefined);
+      return await saveReport(target.root, source, content, this.deps.fetch ?? fetch);
+    } catch (e) {
+      return { kind: 'failed', message: `The report could not be written: ${message(e)}. The result stays on screen.` };
+    }
   }
 
   /** Shuts the inference worker down (a later request starts a new one). */

@@ -20,7 +20,7 @@ import {
 import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
 } from './inferenceProtocol.js';
-import { BackendSelector } from './backendSelector.js';
+import { BackendSelector, isSoftwareRenderer, type ProbeReport, type RendererInfo } from './backendSelector.js';
 import { ModelCache } from './modelCache.js';
 import { modelFacts, type ModelFacts } from './modelFacts.js';
 
@@ -31,7 +31,10 @@ interface WorkerScope {
 const scope = self as unknown as WorkerScope;
 
 /** Bundle URL -> loaded model; a failed load is forgotten so a fixed bundle can be retried. */
-const models = new ModelCache<{ model: BundleModel; facts: ModelFacts }>(({ model }) => model.dispose());
+const models = new ModelCache<LoadedModel>(({ model }) => model.dispose());
+
+/** A loaded bundle, its facts and its identity (the manifest's SHA-256; the manifest lists every file's checksum). */
+interface LoadedModel { model: BundleModel; facts: ModelFacts; sha256: string }
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -69,7 +72,7 @@ let reference: Float32Array | null = null;
  * Initialises `name` and proves it computes correctly: a backend can register and still fail on its first kernel,
  * or (seen with WebGPU on a software adapter) give wrong numbers. The check compares with the cpu backend.
  */
-async function tryBackend(name: BackendName): Promise<void> {
+async function tryBackend(name: BackendName): Promise<ProbeReport> {
   if (!reference) {
     if (!(await tf.setBackend('cpu'))) throw new Error('the cpu reference backend did not initialise');
     reference = await probeOps();
@@ -88,9 +91,52 @@ async function tryBackend(name: BackendName): Promise<void> {
   if (got.length !== reference.length || !(err <= 1e-3 * Math.max(1, scale))) {
     throw new Error(`wrong results on a test computation (max error ${err.toPrecision(3)})`);
   }
+  // The first run compiled the kernels (or shaders): the second one is what a warm request pays per kernel.
+  const t0 = performance.now();
+  await probeOps();
+  return { warmMs: performance.now() - t0 };
 }
 
-const selector = new BackendSelector(tryBackend);
+interface GpuAdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }
+interface GpuAdapter { info?: GpuAdapterInfo; isFallbackAdapter?: boolean; requestAdapterInfo?: () => Promise<GpuAdapterInfo> }
+
+/**
+ * A GPU backend's renderer, read without initialising the backend: WebGPU's adapter info, WebGL's unmasked
+ * renderer (WEBGL_debug_renderer_info). Undefined when the browser does not tell (the selector then times it).
+ */
+async function inspectRenderer(name: BackendName): Promise<RendererInfo | undefined> {
+  if (name === 'webgpu') {
+    const gpu = (self.navigator as unknown as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } }).gpu;
+    const adapter = await gpu?.requestAdapter();
+    if (!adapter) return undefined; // the probe fails and says why
+    const info = adapter.info ?? (await adapter.requestAdapterInfo?.()) ?? {};
+    const renderer = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+    if (adapter.isFallbackAdapter || info.isFallbackAdapter) return { renderer: renderer || 'fallback adapter', software: true };
+    return renderer ? { renderer, software: isSoftwareRenderer(renderer) } : undefined;
+  }
+  if (name === 'webgl') {
+    if (typeof OffscreenCanvas === 'undefined') return undefined;
+    const canvas = new OffscreenCanvas(1, 1);
+    const gl = (canvas.getContext('webgl2') ?? canvas.getContext('webgl')) as WebGLRenderingContext | null;
+    if (!gl) return undefined;
+    try {
+      const ext = gl.getExtension('WEBGL_debug_renderer_info');
+      const renderer = ext ? String(gl.getParameter(ext.UNMASKED_RENDERER_WEBGL)) : '';
+      return renderer ? { renderer, software: isSoftwareRenderer(renderer) } : undefined;
+    } finally {
+      gl.getExtension('WEBGL_lose_context')?.loseContext();
+    }
+  }
+  return undefined;
+}
+
+const selector = new BackendSelector({
+  probe: tryBackend,
+  inspect: inspectRenderer,
+  activate: async (name) => {
+    if (!(await tf.setBackend(name))) throw new Error(`${name} did not initialise again`);
+  },
+});
 
 function init(req: InitRequest): Promise<InitResult> {
   return selector.select(req.backends, () => {
@@ -147,13 +193,20 @@ class BackendMismatch extends Error {
   }
 }
 
-function loadModel(url: string, backend: BackendName): Promise<{ model: BundleModel; facts: ModelFacts }> {
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function loadModel(url: string, backend: BackendName): Promise<LoadedModel> {
   return models.get(url, () => {
     const fetchHttp = httpFetcher(url);
     let bytes = 0;
+    let manifest: Uint8Array | undefined;
     const counting: FetchBytes = async (path) => {
       const b = await fetchHttp(path);
       bytes += b.length;
+      if (path === 'manifest.json') manifest = b; // the bundle reader's first file
       return b;
     };
     return BundleModel.load(counting).then(async (model) => {
@@ -163,7 +216,7 @@ function loadModel(url: string, backend: BackendName): Promise<{ model: BundleMo
         model.dispose();
         throw e;
       }
-      return { model, facts: modelFacts(model.manifest, bytes) };
+      return { model, facts: modelFacts(model.manifest, bytes), sha256: manifest ? await sha256Hex(manifest) : '' };
     });
   });
 }
@@ -211,10 +264,10 @@ async function classifyWithFallback(req: ClassifyRequest): Promise<{ result: Cla
 }
 
 async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult; transfer: Transferable[] }> {
-  const { backend } = await selector.current();
+  const { backend, why } = await selector.current();
   const cold = !models.has(req.modelUrl);
   const t0 = performance.now();
-  const { model, facts } = await loadModel(req.modelUrl, backend);
+  const { model, facts, sha256 } = await loadModel(req.modelUrl, backend);
   const t1 = performance.now();
   // A masked bundle: segment once here, so the mask can be returned and the model classifies and explains the
   // very image it was masked into. Its guard still looks at the unmasked original (a CT slice must be refused
@@ -251,6 +304,8 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
   const lung = lungMask ? { mask: resizeMask(lungMask, w, h).data, width: w, height: h } : undefined;
   const result: ClassifyResult = {
     backend,
+    backendWhy: why,
+    bundleSha256: sha256,
     skipped: selector.droppedAtRuntime(),
     probabilities: Array.from(prediction.probabilities),
     classIndex: prediction.classIndex,

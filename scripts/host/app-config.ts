@@ -7,6 +7,8 @@ export interface DataSourceSpec {
   friendlyName: string;
   /** Same-origin DICOMweb root, e.g. `/dicom-web`. */
   root: string;
+  /** Whether it accepts STOW-RS (the panel's "Save to PACS"); OHIF's own flag for it is dicomUploadEnabled. */
+  acceptsStore?: boolean;
 }
 
 export interface AppConfigOptions {
@@ -37,6 +39,7 @@ function dicomWebSource(s: DataSourceSpec): object {
       supportsWildcard: true,
       omitQuotationForMultipartRequest: true,
       bulkDataURI: { enabled: true },
+      dicomUploadEnabled: s.acceptsStore === true,
     },
   };
 }

@@ -115,6 +115,16 @@ function proxy(req: IncomingMessage, res: ServerResponse, url: URL, upstreamRoot
   req.pipe(up);
 }
 
+/**
+ * STOW-RS to the embedded folder source: refused, since the folder is served read-only (shared data); the panel
+ * already says saving is unavailable there (its data source has dicomUploadEnabled false).
+ */
+function refuseEmbeddedStore(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  res.setHeader('Allow', 'GET, HEAD');
+  send(res, 405, 'the embedded DICOM folder source is read-only: store reports in a PACS (start with --dicomweb URL)');
+}
+
 export function createHostHandler(o: HostOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const log = o.log ?? (() => {});
   const indexHtml = join(o.ohifDist, 'index.html');
@@ -133,6 +143,7 @@ export function createHostHandler(o: HostOptions): (req: IncomingMessage, res: S
         return proxy(req, res, url, o.dicomweb, log);
       }
       if (path === EMBEDDED_ROOT || path.startsWith(EMBEDDED_ROOT + '/')) {
+        if (req.method === 'POST') return refuseEmbeddedStore(req, res);
         if (!o.embedded) return send(res, 404, 'no embedded DICOM folder configured (start with --dicom DIR)');
         return o.embedded.handle(req, res, url);
       }

@@ -37,7 +37,7 @@ export async function startViewer(o: ViewerOptions): Promise<RunningViewer> {
   const dataSources: DataSourceSpec[] = [];
   let embedded;
   let skippedFiles: { file: string; reason: string }[] = [];
-  if (o.dicomweb) dataSources.push({ name: 'pacs', friendlyName: `PACS ${o.dicomweb}`, root: PROXY_ROOT });
+  if (o.dicomweb) dataSources.push({ name: 'pacs', friendlyName: `PACS ${o.dicomweb}`, root: PROXY_ROOT, acceptsStore: true });
   if (o.dicomDir) {
     const index = indexDicomFolder(o.dicomDir, log);
     skippedFiles = index.skipped;

@@ -147,7 +147,7 @@ describe('inference client', () => {
       if (m.type === 'init') {
         inits++;
         assert.deepEqual(m.backends, ['wasm']);
-        return { id: m.id, ok: true, result: { backend: 'wasm', skipped: [], ms: 1 } };
+        return { id: m.id, ok: true, result: { backend: 'wasm', skipped: [], why: 'first in the order', ms: 1 } };
       }
       if (m.type !== 'classify') return undefined;
       const result = { className: m.modelUrl, probabilities: [m.image.data[0] / 10] } as unknown as ClassifyResult;
@@ -169,7 +169,7 @@ describe('inference client', () => {
     let worker!: FakeWorker;
     const client = new InferenceClient(config, () => {
       worker = new FakeWorker((m) => {
-        if (m.type === 'init') return { id: m.id, ok: true, result: { backend: 'wasm', skipped: [], ms: 1 } };
+        if (m.type === 'init') return { id: m.id, ok: true, result: { backend: 'wasm', skipped: [], why: 'first in the order', ms: 1 } };
         if (fail === 'crash') {
           queueMicrotask(() => worker.onerror?.({ message: 'boom', preventDefault() {} } as unknown as ErrorEvent));
           return undefined;

@@ -1,0 +1,35 @@
+// Third-party readers accept the SR writer's output: DCMTK's dsrdump reads it without errors and dicom3tools'
+// dciodvfy reports no errors for the Comprehensive SR IOD (Debian packages dcmtk and dicom3tools; .ci/run
+// installs them). The e2e test runs both on the report read back from Orthanc as well.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildReport, deviceUidFor, reportBytes, reportUids } from '../../extension/src/srReport.js';
+import { validateSr } from '../helpers/sr-validate.js';
+
+describe('SR validators', () => {
+  test('dsrdump reads the report and dciodvfy finds no error', async () => {
+    const source = {
+      studyInstanceUid: '1.2.826.0.1.3680043.8.498.1', seriesInstanceUid: '1.2.826.0.1.3680043.8.498.2', sopInstanceUid: '1.2.826.0.1.3680043.8.498.3',
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.1', patientName: 'Doe^Jane', patientId: 'P1', studyDate: '20200101', studyTime: '101010', studyId: 'S1',
+    };
+    const content = {
+      algorithmName: 'zerovar COVID-19 classifier', algorithmVersion: '0.1.0', bundleSha256: 'ab'.repeat(32), variant: 'masked',
+      task: 'COVID vs Normal', classes: ['COVID', 'Normal'], probabilities: [0.3, 0.7], predicted: 'Normal',
+      ood: { score: 3, threshold: 30, flagged: false }, shownAnyway: false,
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'zerovar-sr-'));
+    try {
+      const file = join(dir, 'sr.dcm');
+      writeFileSync(file, Buffer.from(reportBytes(buildReport(source, content, await reportUids(source, content), new Date(), await deviceUidFor(content)))));
+      const v = validateSr(file);
+      assert.match(v.dsrdump, /Comprehensive SR Document/);
+      assert.match(v.dsrdump, /Probability of Normal"\)="0\.7"/);
+      assert.deepEqual(v.dciodvfyErrors, [], v.dciodvfy);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
