@@ -55,6 +55,8 @@ export interface PipelineOptions {
   segmenter?: string;
   /** Folders of out-of-distribution images the export measures the guard on (each subfolder is a set). */
   ood?: string[];
+  /** How the bundle stores the network's (and segmenter's) weights (model/quantize.ts). */
+  weightsDtype?: 'float32' | 'float16' | 'uint8';
 }
 
 export const DEFAULTS = {
@@ -72,6 +74,7 @@ export const DEFAULTS = {
   gradcamSamples: 4,
   deadMargin: 1,
   seed: 42,
+  weightsDtype: 'float16' as 'float32' | 'float16' | 'uint8',
 };
 
 export interface Augmentation {
