@@ -14,6 +14,7 @@ import { BundleError, loadBundleModel, readBundle, type BundleErrorCode } from '
 import { classifierFromJSON, type ClassifierJSON } from '../../trainer/src/model/classifiers.js';
 import { decodeFloat16, encodeFloat16 } from '../../trainer/src/model/quantize.js';
 import { BundleModel } from '../../trainer/src/model/inference.js';
+import type { GreyImage } from '../../trainer/src/image/pixels.js';
 import { recordedFigures } from '../helpers/bundle-fixture.js';
 
 let root: string;
@@ -79,8 +80,8 @@ function draft(classifier: ClassifierJSON = svmClassifier()): BundleManifestDraf
   };
 }
 
-function grey(seed: number) {
-  const data = new Uint8ClampedArray(64);
+function grey(seed: number): GreyImage {
+  const data = new Uint8Array(64);
   for (let i = 0; i < 64; i++) data[i] = (i * 37 + seed * 101) % 256;
   return { width: 8, height: 8, data };
 }
