@@ -44,7 +44,10 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     for (const m of [report.metrics.finetuned, report.metrics.compressed]) {
       assert.ok(m.accuracy > 0.5, `accuracy ${m.accuracy} is no better than chance`);
     }
-    assert.ok(report.bundle.reproduceMaxAbsDiff <= 1e-6, `bundle reproduces to ${report.bundle.reproduceMaxAbsDiff}`);
+    // float16 weights (the default) move the probabilities a little (7e-2 at most on the released bundle's splits).
+    assert.equal(report.bundle.check.weightsDtype, 'float16');
+    assert.ok(report.bundle.reproduceMaxAbsDiff <= 0.1, `bundle reproduces to ${report.bundle.reproduceMaxAbsDiff}`);
+    assert.ok(report.bundle.check.changed <= 1, `${report.bundle.check.changed} test answers differ through the bundle`);
     // The unpruned reference keeps every fc2 unit and the whole backbone.
     assert.ok(report.bundle.unpruned.params > report.compressedParams, 'the reference is larger than the compressed model');
     const ref = JSON.parse(readFileSync(join(dir, 'bundle-unpruned', 'manifest.json'), 'utf8'));

@@ -10,6 +10,7 @@ import type { PipelineOptions } from '../train/options.js';
 import { Pipeline } from '../train/pipeline.js';
 import { writeReport } from '../train/report.js';
 import { runPredict } from './predict.js';
+import { requantizeBundle, requantizeLines } from '../train/requantize.js';
 import { join } from 'node:path';
 
 export async function runCommand(command: string, raw: PipelineOptions | Record<string, unknown>): Promise<void> {
@@ -57,6 +58,23 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
     });
     if (o.json) process.stdout.write(JSON.stringify({ ood: r.ood, calibration: r.calibration }, null, 2) + '\n');
     else printGuard(String(o.bundle), r);
+    return;
+  }
+
+  if (command === 'requantize') {
+    const o = raw as Record<string, unknown>;
+    const r = await requantizeBundle({
+      bundle: String(o.bundle),
+      weightsDtype: o.weightsDtype as 'float32' | 'float16' | 'uint8',
+      classifierArrays: o.classifierDtype as 'float64' | 'float32' | 'float16' | 'inline',
+      dataset: o.dataset as string | undefined,
+      csv: o.csv as string | undefined,
+      mapping: String(o.mapping),
+      dryRun: Boolean(o.dryRun),
+      backend: (o.backend as 'auto' | 'wasm' | 'cpu') ?? 'auto',
+      log: (line) => process.stderr.write(line + '\n'),
+    });
+    process.stdout.write((o.json ? JSON.stringify(r, null, 2) : requantizeLines(r).join('\n')) + '\n');
     return;
   }
 

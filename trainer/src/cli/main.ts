@@ -67,6 +67,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--ood <dir...>', 'folders of out-of-distribution images (lateral views, CT slices...) to measure the guard on; synthetic ones are always added')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
     .addOption(new Option('--redo <step>', 'run this step of an existing experiment again, and every step after it').choices([...STEPS]))
+    .addOption(new Option('--weights-dtype <dtype>', "how the bundle stores the network's (and segmenter's) weights; export checks the test probabilities after quantization").choices(['float32', 'float16', 'uint8']).default(DEFAULTS.weightsDtype))
     .option('--export-unpruned', 'also write bundle-unpruned/: the fine-tuned network without surgery or selection, same classifier kind (a baseline for benchmarks)', false)
     .option('--quiet', 'no progress output', false);
 }
@@ -113,6 +114,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     variant: o.variant as PipelineOptions['variant'],
     segmenter: o.segmenter as string | undefined,
     ood: o.ood as string[] | undefined,
+    weightsDtype: o.weightsDtype as PipelineOptions['weightsDtype'],
   };
 }
 
@@ -186,6 +188,20 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .option('--quiet', 'no progress output', false)
     .action((o: RawOptions) => run('predict', o));
+
+  program
+    .command('requantize')
+    .description("store a bundle's numbers compactly: network and segmenter weights as float16 or uint8, the classifier's arrays in a binary file; with --dataset, the validation and test splits before and after")
+    .requiredOption('--bundle <dir>', 'bundle folder, rewritten in place (unless --dry-run)')
+    .addOption(new Option('--weights-dtype <dtype>', 'network and segmenter weights').choices(['float32', 'float16', 'uint8']).default(DEFAULTS.weightsDtype))
+    .addOption(new Option('--classifier-dtype <dtype>', "the classifier's large arrays ('inline': JSON numbers, as older bundles)").choices(['float64', 'float32', 'float16', 'inline']).default('float32'))
+    .option('--dataset <dir>', 'the dataset the bundle was trained on: classify its validation and test splits before and after')
+    .option('--csv <file>', 'label images from this CSV, relative to --dataset')
+    .option('--mapping <spec>', 'CSV finding -> class mapping', DEFAULTS.mapping)
+    .option('--dry-run', 'measure only; leave the bundle as it is', false)
+    .option('--json', 'print the result as JSON on stdout', false)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
+    .action((o: RawOptions) => run('requantize', o));
 
   addSegmenterCommand(program);
   return program;

@@ -2,7 +2,8 @@
 // A bundle is a folder: manifest.json + model/model.json + model/weights.bin (+ optional extra files such as a
 // lung segmenter). The manifest lists a sha256 for every other file; a reader verifies all of them before use, so
 // a truncated download or an edited weight file is refused rather than silently giving wrong predictions.
-// Browser-safe: files come through a `FetchBytes` function (HTTP in the viewer, the file system in Node).
+// The classifier's large arrays may live in a binary file too (classifier/*.bin, model/classifier-store.ts), and
+// model weights may be quantized (model/quantize.ts; tfjs decodes them). Browser-safe: files come through a `FetchBytes` function (HTTP in the viewer, the file system in Node).
 // The manifest's types, its validator and BundleError live in manifest.ts and are re-exported here.
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -15,6 +16,7 @@ import {
   validateManifest,
   type BundleManifest,
 } from './manifest.js';
+import { storedArrayDtype, unpackClassifier, type ArrayDtype } from './classifier-store.js';
 
 export { BUNDLE_FORMAT, BUNDLE_VERSION, BundleError, MANIFEST_FILE, MODEL_PATH, checkRelativePath, validateManifest };
 export type {
@@ -40,7 +42,10 @@ export type {
 export type FetchBytes = (relativePath: string) => Promise<Uint8Array>;
 
 export interface LoadedBundle {
+  /** The manifest with the classifier's arrays in place (those stored binary are read from their file). */
   manifest: BundleManifest;
+  /** How the classifier's large arrays were stored: a binary dtype, or null for JSON numbers (older bundles). */
+  classifierArrays: ArrayDtype | null;
   /** Every listed file, checksum verified, by relative path. */
   files: Map<string, Uint8Array>;
 }
@@ -74,7 +79,8 @@ export async function readBundle(fetchBytes: FetchBytes): Promise<LoadedBundle> 
     }),
   );
   for (const modelPath of modelPaths(manifest)) checkModelFilesListed(manifest, files, modelPath);
-  return { manifest, files };
+  const classifierArrays = storedArrayDtype(manifest.classifier);
+  return { manifest: { ...manifest, classifier: unpackClassifier(manifest.classifier, files) }, files, classifierArrays };
 }
 
 /** Parses manifest.json and validates every field (see validateManifest in manifest.ts). */

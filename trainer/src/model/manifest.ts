@@ -7,6 +7,7 @@ import type { ClassificationMetrics } from '../stats/metrics.js';
 import type { MaskRefinement } from './segmenter.js';
 import type { OodGuardHeader } from './ood.js';
 import type { Calibration, CalibrationMethod } from '../stats/calibration.js';
+import { ARRAY_DTYPES, binaryRefs, isBinaryRef, type BinaryArrayRef } from './classifier-store.js';
 
 export const BUNDLE_FORMAT = 'zerovar-bundle';
 export const BUNDLE_VERSION = 1;
@@ -215,7 +216,8 @@ export interface BundleManifest {
     outputs: string[];
   };
   features: { selected: number[]; total: number; protocol: 'validation' | 'paper' };
-  /** The fitted classifier, serialised by the classifiers module. */
+  /** The fitted classifier, serialised by the classifiers module; its large arrays may be references into a binary
+ * file of the bundle (model/classifier-store.ts): readBundle resolves them, so readers get plain arrays. */
   classifier: BundleClassifier;
   pruning: BundlePruning;
   metrics: BundleMetrics;
@@ -288,6 +290,42 @@ const matrix: Check<number[][]> = (v, path) => {
   return v as number[][];
 };
 
+/** A reference to an array stored in a bundle file (model/classifier-store.ts), with `dims` 1 or 2. */
+function binaryRef(dims: 1 | 2): Check<BinaryArrayRef> {
+  return (v, path) => {
+    const ref = object<BinaryArrayRef>({
+      binary: (p, at) => {
+        const s = str(p, at);
+        try {
+          checkRelativePath(s);
+        } catch (e) {
+          fail(at, (e as Error).message);
+        }
+        return s;
+      },
+      dtype: oneOf(...ARRAY_DTYPES),
+      offset: (o, at) => (Number.isInteger(o) && (o as number) >= 0 ? (o as number) : fail(at, 'expected a byte offset (an integer >= 0)')),
+      shape: (sh, at) =>
+        Array.isArray(sh) && sh.length === dims && sh.every((d) => Number.isInteger(d) && d >= 0)
+          ? (sh as number[])
+          : fail(at, `expected ${dims === 1 ? '[length]' : '[rows, columns]'} (non-negative integers)`),
+    })(v, path);
+    return ref;
+  };
+}
+
+/** Inline numbers, or a reference to them in a binary file (typed as the array readBundle resolves it to). */
+const numbersOrRef: Check<number[]> = (v, path) => (isBinaryRef(v) ? (binaryRef(1)(v, path) as unknown as number[]) : numbers(v, path));
+const matrixOrRef: Check<number[][]> = (v, path) => (isBinaryRef(v) ? (binaryRef(2)(v, path) as unknown as number[][]) : matrix(v, path));
+
+/** Length of an inline array or a referenced one (rows of a matrix), and whether every row is n wide. */
+function lengthOf(v: number[] | number[][]): number {
+  return isBinaryRef(v) ? v.shape[0] : v.length;
+}
+function rowsOf(m: number[][], n: number): boolean {
+  return isBinaryRef(m) ? m.shape[1] === n : m.every((r) => r.length === n);
+}
+
 function recordOf<T>(check: Check<T>): Check<Record<string, T>> {
   return (v, path) => {
     if (!isObject(v)) fail(path, 'expected an object');
@@ -309,7 +347,7 @@ function need(ok: boolean, path: string, problem: string): void {
   if (!ok) fail(path, problem);
 }
 
-const scaler = object<ScalerJSON>({ mean: numbers, scale: numbers });
+const scaler = object<ScalerJSON>({ mean: numbersOrRef, scale: numbersOrRef });
 
 const svmModel = object<SvmModelJSON>({
   kernel: oneOf('linear', 'polynomial', 'rbf'),
@@ -318,8 +356,8 @@ const svmModel = object<SvmModelJSON>({
   coef0: num,
   labels: integers,
   nSV: integers,
-  supportVectors: matrix,
-  dualCoef: matrix,
+  supportVectors: matrixOrRef,
+  dualCoef: matrixOrRef,
   rho: numbers,
   probA: optional(numbers),
   probB: optional(numbers),
@@ -344,18 +382,17 @@ const classifierJson: Check<ClassifierJSON> = (v, path) => {
   })(v, path);
   const { nClasses, nFeatures } = base;
   const rec = v as Record<string, unknown>;
-  need(base.scaler.mean.length === nFeatures && base.scaler.scale.length === nFeatures, `${path}.scaler`,
+  need(lengthOf(base.scaler.mean) === nFeatures && lengthOf(base.scaler.scale) === nFeatures, `${path}.scaler`,
     `expected mean and scale of ${nFeatures} values (nFeatures)`);
-  const rows = (m: number[][], n: number, at: string): void =>
-    need(m.every((r) => r.length === n), at, `expected rows of ${n} values`);
+  const rows = (m: number[][], n: number, at: string): void => need(rowsOf(m, n), at, `expected rows of ${n} values`);
   if (SVM_KINDS.includes(base.kind)) {
     const svm = svmModel(rec.svm, `${path}.svm`);
     const total = svm.nSV.reduce((a, b) => a + b, 0);
     const pairs = (nClasses * (nClasses - 1)) / 2;
     need(svm.labels.length === nClasses && svm.nSV.length === nClasses, `${path}.svm`, `expected labels and nSV for ${nClasses} classes`);
-    need(svm.supportVectors.length === total, `${path}.svm.supportVectors`, `expected ${total} rows (the sum of nSV)`);
+    need(lengthOf(svm.supportVectors) === total, `${path}.svm.supportVectors`, `expected ${total} rows (the sum of nSV)`);
     rows(svm.supportVectors, nFeatures, `${path}.svm.supportVectors`);
-    need(svm.dualCoef.length === nClasses - 1, `${path}.svm.dualCoef`, `expected ${nClasses - 1} rows`);
+    need(lengthOf(svm.dualCoef) === nClasses - 1, `${path}.svm.dualCoef`, `expected ${nClasses - 1} rows`);
     rows(svm.dualCoef, total, `${path}.svm.dualCoef`);
     need(svm.rho.length === pairs, `${path}.svm.rho`, `expected ${pairs} values (one per class pair)`);
     for (const p of ['probA', 'probB'] as const) {
@@ -363,15 +400,17 @@ const classifierJson: Check<ClassifierJSON> = (v, path) => {
       if (a) need(a.length === pairs, `${path}.svm.${p}`, `expected ${pairs} values (one per class pair)`);
     }
   } else if (base.kind === 'logistic') {
-    const lr = object<{ weights: number[][]; intercept: number[] }>({ weights: matrix, intercept: numbers })(rec.logistic, `${path}.logistic`);
-    need(lr.weights.length === nClasses || (nClasses === 2 && lr.weights.length === 1), `${path}.logistic.weights`,
+    const lr = object<{ weights: number[][]; intercept: number[] }>({ weights: matrixOrRef, intercept: numbers })(rec.logistic, `${path}.logistic`);
+    const nw = lengthOf(lr.weights);
+    need(nw === nClasses || (nClasses === 2 && nw === 1), `${path}.logistic.weights`,
       `expected ${nClasses} rows${nClasses === 2 ? ' (or 1)' : ''}`);
     rows(lr.weights, nFeatures, `${path}.logistic.weights`);
-    need(lr.intercept.length === lr.weights.length, `${path}.logistic.intercept`, `expected ${lr.weights.length} values`);
+    need(lr.intercept.length === nw, `${path}.logistic.intercept`, `expected ${nw} values`);
   } else if (base.kind === 'knn') {
-    const knn = object<{ k: number; X: number[][]; y: number[] }>({ k: positiveInt, X: matrix, y: integers })(rec.knn, `${path}.knn`);
+    const knn = object<{ k: number; X: number[][]; y: number[] }>({ k: positiveInt, X: matrixOrRef, y: integers })(rec.knn, `${path}.knn`);
     rows(knn.X, nFeatures, `${path}.knn.X`);
-    need(knn.y.length === knn.X.length, `${path}.knn.y`, `expected ${knn.X.length} labels (one per row of X)`);
+    const nx = lengthOf(knn.X);
+    need(knn.y.length === nx, `${path}.knn.y`, `expected ${nx} labels (one per row of X)`);
     need(knn.y.every((c) => c >= 0 && c < nClasses), `${path}.knn.y`, `expected class indices below ${nClasses}`);
   } else {
     forestModel(rec.forest, `${path}.forest`);
@@ -539,6 +578,8 @@ const manifestShape = object<BundleManifest>({
 /**
  * Checks a parsed manifest.json: format and version first (their own codes), then every field's type and shape,
  * then the fields that must agree with one another. Throws BundleError naming the field (`manifest.<path>`).
+ * Binary array references are checked here for their shape and listing and left in place: readBundle resolves
+ * them once the files are verified (model/classifier-store.ts unpackClassifier).
  */
 export function validateManifest(json: unknown): BundleManifest {
   if (!isObject(json)) throw new BundleError('invalid-field', `${MANIFEST_FILE} must hold a JSON object`);
@@ -569,6 +610,7 @@ export function validateManifest(json: unknown): BundleManifest {
   for (const [p, role] of listed) {
     need(p in m.files, 'manifest.files', `${p} (${role}) is not listed`);
   }
+  for (const { at, ref } of binaryRefs(m.classifier)) need(ref.binary in m.files, `${at}.binary`, `${ref.binary} is not listed in manifest.files`);
   return m;
 }
 

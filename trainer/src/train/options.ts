@@ -61,6 +61,8 @@ export interface PipelineOptions {
   segmenter?: string;
   /** Folders of out-of-distribution images the export measures the guard on (each subfolder is a set). */
   ood?: string[];
+  /** How the bundle stores the network's (and segmenter's) weights (model/quantize.ts). */
+  weightsDtype?: 'float32' | 'float16' | 'uint8';
 }
 
 export const DEFAULTS = {
@@ -83,6 +85,7 @@ export const DEFAULTS = {
   // smallest such k is as good as the best one can tell and keeps fewer features (fc2 units, classifier inputs).
   kRule: 'compact' as 'best' | 'compact',
   seed: 42,
+  weightsDtype: 'float16' as 'float32' | 'float16' | 'uint8',
 };
 
 export interface Augmentation {

@@ -31,6 +31,7 @@ import { loadPretrained } from './weights.js';
 import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
 import { guardStep, guardSummaryLines, OOD_GUARD_PATH, type GuardStepResult } from './guard-step.js';
 import { loadOodSets } from './guard-bundle.js';
+import { checkExportedBundle, exportCheckLine, type ExportCheck } from './export-check.js';
 
 export interface DataResult {
   dataset: string;
@@ -66,8 +67,10 @@ export type { ClassifierResult, SelectResult } from './select-step.js';
 export interface ExportResult {
   dir: string;
   files: Record<string, string>;
-  /** max |bundle - trainer| over the test probabilities, through the same reader the viewer uses. */
+  /** max |bundle - trainer| over the test probabilities, through the same reader the viewer uses (after quantization). */
   reproduceMaxAbsDiff: number;
+  /** The same check in full: weights dtype, test accuracy through the bundle and the trainer's. */
+  check?: ExportCheck;
   sizeBytes: number;
   /** The unpruned reference bundle (--export-unpruned). */
   unpruned?: { dir: string; params: number; accuracy: number; sizeBytes: number };
@@ -418,18 +421,16 @@ export class Pipeline {
           },
         };
       const extraFiles = seg ? await segmenterFiles(this.opts.segmenter!) : {};
-      await writeBundle(dir, draft, compressed, extraFiles);
+      const weightsDtype = this.opts.weightsDtype ?? DEFAULTS.weightsDtype;
+      await writeBundle(dir, draft, compressed, extraFiles, { weightsDtype });
       compressed.dispose();
 
       // The bundle must give the trainer's own test answers through the reader the viewer uses.
       const { test } = await this.images();
       const bm = await BundleModel.load(fsFetcher(dir));
-      let diff = 0;
-      for (let i = 0; i < test.size; i += 32) {
-        const preds = bm.classifyBatch(test.images.slice(i, i + 32), { premasked: true });
-        preds.forEach((p, j) => p.probabilities.forEach((v, c) => (diff = Math.max(diff, Math.abs(v - sel.testProbabilities[i + j][c])))));
-      }
-      this.log(`bundle written to ${dir}; reproduces the test probabilities to ${diff.toExponential(2)}`);
+      const check = checkExportedBundle(bm, test, sel.testProbabilities, weightsDtype);
+      const diff = check.maxAbsDiff;
+      this.log(`bundle written to ${dir}; ${exportCheckLine(check)}`);
       const guard = await this.guardAndCalibrate(bm);
       bm.dispose();
       const guarded = await amendBundle(dir, { [OOD_GUARD_PATH]: guard.guardBytes }, (m) => ({ ...m, ood: guard.ood, calibration: guard.calibration }));
@@ -442,7 +443,7 @@ export class Pipeline {
       const sizeBytes = Object.keys(guarded.files).length ? await dirSize(dir) : 0;
       const unpruned = this.opts.exportUnpruned ? await this.exportUnpruned(draft, extraFiles, sel.deployed) : undefined;
       const { guardBytes: _bytes, ...guardSummary } = guard;
-      return { dir, files: guarded.files, reproduceMaxAbsDiff: diff, sizeBytes, unpruned, guard: guardSummary };
+      return { dir, files: guarded.files, reproduceMaxAbsDiff: diff, check, sizeBytes, unpruned, guard: guardSummary };
     });
   }
 
@@ -514,6 +515,7 @@ export class Pipeline {
       },
       reference,
       extraFiles,
+      { weightsDtype: this.opts.weightsDtype ?? DEFAULTS.weightsDtype },
     );
     const params = reference.countParams();
     this.log(`unpruned reference bundle written to ${dir}: ${params} parameters, test accuracy ${metrics.accuracy.toFixed(4)}`);

@@ -15,6 +15,7 @@ import { writeJsonAtomic } from './experiment.js';
 import { backendInfo } from '../runtime/backend.js';
 import { HEAD_LAYERS } from '../model/backbones.js';
 import type { DataResult, ExplainResult, ExportResult, Pipeline, PruneResult, SelectResult, TrainResult } from './pipeline.js';
+import { exportCheckLine } from './export-check.js';
 
 function trainingNote(trainableFrom: string | null | undefined, freezeBackbone: boolean): string {
   if (!freezeBackbone && !trainableFrom) return 'Whole network fine-tuned.';
@@ -131,7 +132,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       external: external?.metrics,
     },
     compressedParams: sel?.compressedParams,
-    bundle: ex && { dir: ex.dir, sizeBytes: ex.sizeBytes, reproduceMaxAbsDiff: ex.reproduceMaxAbsDiff, unpruned: ex.unpruned },
+    bundle: ex && { dir: ex.dir, sizeBytes: ex.sizeBytes, reproduceMaxAbsDiff: ex.reproduceMaxAbsDiff, check: ex.check, unpruned: ex.unpruned },
     guard: ex?.guard && { ood: ex.guard.ood, calibration: ex.guard.calibration, reliability: ex.guard.reliability },
     gradcam: xp,
     timings,
@@ -278,7 +279,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       ...(pr ? pruningNotes(pr, sel) : []),
       ...(g ? guardSummaryLines(g).map((l) => l.trim()) : []),
       ...(sel?.protocol === 'paper' ? ['k was chosen on the test split (the paper protocol): the compressed test accuracy is optimistic.'] : []),
-      ...(ex ? [`Bundle: ${ex.dir}, ${(ex.sizeBytes / 1e6).toFixed(2)} MB; reproduces the trainer's test probabilities to ${ex.reproduceMaxAbsDiff.toExponential(2)}.`] : []),
+      ...(ex ? [`Bundle: ${ex.dir}, ${(ex.sizeBytes / 1e6).toFixed(2)} MB; ${ex.check ? exportCheckLine(ex.check) : `reproduces the trainer's test probabilities to ${ex.reproduceMaxAbsDiff.toExponential(2)}`}.`] : []),
     ],
   };
   const htmlPath = exp.path('report.html');

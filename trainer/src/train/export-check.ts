@@ -1,0 +1,45 @@
+// The export step's check of the bundle it wrote: read back through the reader the viewer uses (quantized weights
+// and binary classifier arrays decoded), the bundle must give the trainer's own test answers. With float32
+// weights that is exact to float rounding; quantized weights move the probabilities a little, so the check
+// reports how far (max |bundle - trainer|) and the test accuracy through the bundle beside the trainer's.
+import type { BundleModel } from '../model/inference.js';
+import type { WeightsDtype } from '../model/quantize.js';
+import type { ImageSet } from './images.js';
+
+export interface ExportCheck {
+  weightsDtype: WeightsDtype;
+  /** max |bundle - trainer| over every test probability (before calibration, which is added afterwards). */
+  maxAbsDiff: number;
+  /** Test accuracy of the bundle's own answers, and of the trainer's. */
+  accuracy: number;
+  trainerAccuracy: number;
+  /** Test images whose predicted class differs between the bundle and the trainer. */
+  changed: number;
+}
+
+const argmax = (p: number[]) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
+
+/** Classifies the (already masked, for a masked run) test images through `bm` and compares with `expected`. */
+export function checkExportedBundle(bm: BundleModel, test: ImageSet, expected: number[][], weightsDtype: WeightsDtype): ExportCheck {
+  let maxAbsDiff = 0;
+  let right = 0;
+  let trainerRight = 0;
+  let changed = 0;
+  for (let i = 0; i < test.size; i += 32) {
+    bm.classifyBatch(test.images.slice(i, i + 32), { premasked: true }).forEach((p, j) => {
+      const want = expected[i + j];
+      p.probabilities.forEach((v, c) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - want[c]))));
+      const label = test.labels[i + j];
+      if (p.classIndex === label) right++;
+      if (argmax(want) === label) trainerRight++;
+      if (p.classIndex !== argmax(want)) changed++;
+    });
+  }
+  const n = Math.max(test.size, 1);
+  return { weightsDtype, maxAbsDiff, accuracy: right / n, trainerAccuracy: trainerRight / n, changed };
+}
+
+export function exportCheckLine(c: ExportCheck): string {
+  return `weights ${c.weightsDtype}: the bundle reproduces the test probabilities to ${c.maxAbsDiff.toExponential(2)}, ` +
+    `test accuracy ${c.accuracy.toFixed(4)} through the bundle (trainer ${c.trainerAccuracy.toFixed(4)}, ${c.changed} answer(s) differ)`;
+}
