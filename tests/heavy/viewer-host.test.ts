@@ -226,6 +226,14 @@ describe('app-config and mode', () => {
     assert.throws(() => renderAppConfig({ dataSources: [], defaultDataSource: 'pacs' }), /default data source/);
   });
 
+  test('app-config with OHIF\'s local-files source only (npm start without a folder or a PACS)', () => {
+    const text = renderAppConfig({ dataSources: [{ name: 'dicomlocal', friendlyName: 'Local files', root: '', kind: 'local-files' }], defaultDataSource: 'dicomlocal' });
+    const config = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1)) as { dataSources: { namespace: string; sourceName: string }[]; defaultDataSourceName: string };
+    assert.deepEqual(config.dataSources.map((d) => [d.namespace, d.sourceName]), [['@ohif/extension-default.dataSourcesModule.dicomlocal', 'dicomlocal']]);
+    assert.equal(config.defaultDataSourceName, 'dicomlocal');
+    assert.throws(() => renderAppConfig({ dataSources: [{ name: 'files', friendlyName: 'x', root: '', kind: 'local-files' }], defaultDataSource: 'files' }), /must be named dicomlocal/);
+  });
+
   test('the mode accepts CR/DX studies only', () => {
     assert.equal(isChestRadiographStudy('CR'), true);
     assert.equal(isChestRadiographStudy('SR\\DX'), true);
