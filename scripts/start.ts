@@ -1,10 +1,12 @@
-// `npm start`: build our bundles, obtain the prebuilt OHIF viewer, serve both with a DICOMweb source.
+// `npm start`: build our bundles, obtain the prebuilt OHIF viewer, serve both with a DICOMweb source (the shared
+// sample files when they lie beside the project), or without one with OHIF's local-files source.
 //   npm start [-- --port 3000] [--dicom DIR] [--dicomweb http://127.0.0.1:8042/dicom-web] [--models DIR] [--no-build]
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildBundles } from './host/build.js';
+import { LOCAL_FILES_SOURCE } from './host/app-config.js';
 import { startViewer } from './host/viewer.js';
 
 const projectRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -25,6 +27,7 @@ if (values.help) {
   console.log(`usage: npm start -- [--port N] [--host ADDR] [--dicom DIR] [--dicomweb URL] [--models DIR] [--no-build]
   --dicom DIR      serve a folder of DICOM files as the embedded DICOMweb source (default ../shared/dicom if present)
   --dicomweb URL   use a DICOMweb server (e.g. Orthanc http://127.0.0.1:8042/dicom-web) through a same-origin proxy
+                   (with neither a folder nor a URL: local files dropped into the page, read in the browser)
   --models DIR     model bundles (DIR/raw, DIR/masked) served at /zerovar/models/ (default: models/)
   --no-build       use the bundles already in dist/zerovar`);
   process.exit(0);
@@ -51,7 +54,12 @@ const viewer = await startViewer({
   log: (line) => console.log(line),
 });
 console.log(`data sources: ${viewer.dataSources.map((s) => `${s.name} (${s.friendlyName})`).join(', ')}`);
-console.log(`viewer ready: ${viewer.url}/`);
+if (viewer.defaultDataSource === LOCAL_FILES_SOURCE) {
+  console.log(`no DICOM folder (${defaultDicom} is absent) and no DICOMweb URL: using OHIF's local-files source.`);
+  console.log('  Drop DICOM files (or choose "Load files") on the page below; they are read in the browser and nothing leaves it.');
+  console.log('  Then pick the study and the "COVID-19 chest X-ray (research)" mode. Sample studies: --dicom DIR or --dicomweb URL.');
+}
+console.log(`viewer ready: ${viewer.startUrl}`);
 const stop = () => void viewer.close().then(() => process.exit(0));
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

@@ -84,6 +84,24 @@ function viewportWindow(viewport: CsViewport): { center: number; width: number }
   return { center: (range.lower + range.upper) / 2, width: range.upper - range.lower };
 }
 
+/**
+ * Why the viewport does not show its image, or undefined when it does: the panel classifies only what is on screen.
+ * An image whose geometry Cornerstone could not build (e.g. from a zero Pixel Spacing: a NaN camera) paints nothing,
+ * though its pixels may be in the cache.
+ */
+export function notRenderedReason(viewport: CsViewport): string | undefined {
+  const data = viewport.getImageData();
+  if (!data) return 'The image did not render in the viewport (no image data): there is nothing to classify.';
+  const [cols, rows] = data.dimensions;
+  const corners = [[-0.5, -0.5], [(cols ?? 0) - 0.5, (rows ?? 0) - 0.5]].map(([i, j]) =>
+    viewport.worldToCanvas(data.imageData.indexToWorld([i, j, 0])));
+  const finite = corners.every((c) => c.length >= 2 && Number.isFinite(c[0]) && Number.isFinite(c[1]));
+  if (!finite || !(cols > 0 && rows > 0)) {
+    return 'The image did not render in the viewport (the viewer has no valid geometry for it, e.g. a Pixel Spacing of 0): there is nothing to classify.';
+  }
+  return undefined;
+}
+
 /** The displayed image's pixels with everything needed to display them as the viewer does. */
 export function readStoredPixels(cs: CornerstoneLib, viewport: CsViewport, d: DisplayedImage): StoredPixels {
   if (d.assessment.error) throw new Error(d.assessment.error);
@@ -94,6 +112,8 @@ export function readStoredPixels(cs: CornerstoneLib, viewport: CsViewport, d: Di
     const ts = (image as { transferSyntaxUID?: string }).transferSyntaxUID;
     throw new Error(`the viewer could not decode the displayed image${ts ? ` (transfer syntax ${ts})` : ''}`);
   }
+  const notShown = notRenderedReason(viewport);
+  if (notShown) throw new Error(notShown);
   if (image.color || (image.numberOfComponents ?? 1) > 1) {
     throw new Error('the viewer decoded this image as colour: the models need a greyscale radiograph');
   }

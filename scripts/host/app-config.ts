@@ -1,15 +1,21 @@
-// The viewer's app-config.js: our extension and mode by URL, and the DICOMweb data sources (all same-origin).
+// The viewer's app-config.js: our extension and mode by URL, and the data sources: DICOMweb (all same-origin) or
+// OHIF's local-files source (files the user drops into the page, read in the browser).
 import { writeFileSync } from 'node:fs';
 
 export interface DataSourceSpec {
   /** Name used by `?datasources=NAME` and `defaultDataSourceName`. */
   name: string;
   friendlyName: string;
-  /** Same-origin DICOMweb root, e.g. `/dicom-web`. */
+  /** Same-origin DICOMweb root, e.g. `/dicom-web`; unused for local files. */
   root: string;
   /** Whether it accepts STOW-RS (the panel's "Save to PACS"); OHIF's own flag for it is dicomUploadEnabled. */
   acceptsStore?: boolean;
+  /** `local-files`: OHIF's `dicomlocal` source; default DICOMweb. */
+  kind?: 'dicomweb' | 'local-files';
 }
+
+/** OHIF's own name for its local-files source: its drop page (/local) opens studies with `datasources=dicomlocal`. */
+export const LOCAL_FILES_SOURCE = 'dicomlocal';
 
 export interface AppConfigOptions {
   dataSources: DataSourceSpec[];
@@ -21,7 +27,15 @@ export interface AppConfigOptions {
 export const EXTENSION_URL = '/zerovar/extension.js';
 export const MODE_URL = '/zerovar/mode.js';
 
-function dicomWebSource(s: DataSourceSpec): object {
+function dataSource(s: DataSourceSpec): object {
+  if (s.kind === 'local-files') {
+    if (s.name !== LOCAL_FILES_SOURCE) throw new Error(`the local-files source must be named ${LOCAL_FILES_SOURCE}`);
+    return {
+      namespace: '@ohif/extension-default.dataSourcesModule.dicomlocal',
+      sourceName: s.name,
+      configuration: { friendlyName: s.friendlyName, name: s.name },
+    };
+  }
   return {
     namespace: '@ohif/extension-default.dataSourcesModule.dicomweb',
     sourceName: s.name,
@@ -63,7 +77,7 @@ export function renderAppConfig(o: AppConfigOptions): string {
     maxNumRequests: { interaction: 20, thumbnail: 4, prefetch: 6 },
     investigationalUseDialog: { option: 'never' },
     defaultDataSourceName: o.defaultDataSource,
-    dataSources: o.dataSources.map(dicomWebSource),
+    dataSources: o.dataSources.map(dataSource),
   };
   return `// Written by the zerovar viewer host; regenerated on every start.\nwindow.config = ${JSON.stringify(config, null, 2)};\n`;
 }

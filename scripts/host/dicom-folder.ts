@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import dicomParser from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
+import { sanitizeSpacing } from './viewer-fixes.js';
 import { dataSetToJson, errorMessage, parseDicomBytes, PIXEL_DATA_TAG, type DicomJson } from './dicom-json.js';
 
 export interface DicomInstance {
@@ -87,6 +88,9 @@ export function indexDicomFolder(root: string, log: (line: string) => void = () 
     seen.add(sopUid);
     const ids = { studyUid, seriesUid, sopUid };
     const json = dataSetToJson(ds, { pixelDataUri: `${instancePath(ids)}/frames/1` });
+    // Zero pixel spacings would leave the viewer with a NaN camera (a black viewport): serve them as unknown.
+    const unusable = sanitizeSpacing(json);
+    if (unusable.length) log(`${name}: unusable spacing (${unusable.join(', ')}) left out of the metadata`);
     index.instances.push({
       file,
       ...ids,

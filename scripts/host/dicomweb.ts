@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { DicomJson, DicomJsonAttribute } from './dicom-json.js';
 import { jsonString } from './dicom-json.js';
+import { repairFrame } from './viewer-fixes.js';
 import { instancePath, readInstanceFrame, type DicomFolderIndex, type DicomInstance } from './dicom-folder.js';
 
 const STUDY_KEYS = ['00080005', '00080020', '00080030', '00080050', '00080090', '00100010', '00100020', '00100030',
@@ -175,7 +176,7 @@ export function createDicomWebSource(index: DicomFolderIndex, mountPath: string)
           if (numbers.some((n) => !(n >= 1 && n <= inst.numberOfFrames))) return notFound(res, `frames ${seg[7]}`);
           const parts = numbers.map((n) => {
             const f = readInstanceFrame(inst, n - 1);
-            return { type: `application/octet-stream; transfer-syntax=${f.transferSyntax}`, bytes: f.bytes };
+            return { type: `application/octet-stream; transfer-syntax=${f.transferSyntax}`, bytes: repairFrame(f.bytes) };
           });
           return sendMultipart(res, parts, 'application/octet-stream');
         }

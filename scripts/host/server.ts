@@ -6,6 +6,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { DicomWebSource } from './dicomweb.js';
+import { repairMultipartFrames, sanitizeMetadataText } from './viewer-fixes.js';
 
 export const EMBEDDED_ROOT = '/dicom-web';
 export const PROXY_ROOT = '/pacs/dicom-web';
@@ -100,7 +101,16 @@ function proxy(req: IncomingMessage, res: ServerResponse, url: URL, upstreamRoot
         const origin = `http://${req.headers.host ?? 'localhost'}`;
         const text = Buffer.concat(chunks).toString('utf8').split(upstreamRoot.replace(/\/+$/, '')).join(origin + PROXY_ROOT);
         res.writeHead(upRes.statusCode ?? 502, out);
-        res.end(text);
+        res.end(/\/metadata$/.test(url.pathname) ? sanitizeMetadataText(text) : text);
+      });
+    } else if (/\/frames\/[^/]+$/.test(url.pathname) && /multipart\/related/i.test(type)) {
+      // Frames are buffered so that codestreams OHIF's decoders reject can be repaired (see viewer-fixes.ts).
+      const chunks: Buffer[] = [];
+      upRes.on('data', (c: Buffer) => chunks.push(c));
+      upRes.on('end', () => {
+        const body = Buffer.concat(chunks);
+        res.writeHead(upRes.statusCode ?? 502, out);
+        res.end(repairMultipartFrames(body, type) ?? body);
       });
     } else {
       res.writeHead(upRes.statusCode ?? 502, out);

@@ -1,7 +1,8 @@
-// Puts the host together: the viewer dist, app-config.js, bundles, models and the chosen DICOMweb sources.
+// Puts the host together: the viewer dist, app-config.js, bundles, models and the chosen data sources: DICOMweb
+// (a folder, a PACS) or, with neither, OHIF's local-files source so that the viewer starts for anyone.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderAppConfig, type DataSourceSpec } from './app-config.js';
+import { LOCAL_FILES_SOURCE, renderAppConfig, type DataSourceSpec } from './app-config.js';
 import { indexDicomFolder } from './dicom-folder.js';
 import { createDicomWebSource } from './dicomweb.js';
 import { ensureOhifDist } from './ohif.js';
@@ -21,8 +22,10 @@ export interface ViewerOptions {
 }
 
 export interface RunningViewer extends RunningHost {
-  /** Data source names: `local` (embedded folder) and/or `pacs` (proxy). */
+  /** Data source names: `local` (embedded folder) and/or `pacs` (proxy), else `dicomlocal` (local files). */
   dataSources: DataSourceSpec[];
+  /** Where to open the viewer: the study list, or the drop page of the local-files source. */
+  startUrl: string;
   defaultDataSource: string;
   skippedFiles: { file: string; reason: string }[];
 }
@@ -45,7 +48,8 @@ export async function startViewer(o: ViewerOptions): Promise<RunningViewer> {
     embedded = createDicomWebSource(index, EMBEDDED_ROOT);
     dataSources.push({ name: 'local', friendlyName: 'Local DICOM folder', root: EMBEDDED_ROOT });
   }
-  if (dataSources.length === 0) throw new Error('no data source: give a DICOM folder or a DICOMweb URL');
+  // Nothing to serve: the user's own files, dropped into the page, parsed and shown there (nothing is uploaded).
+  if (dataSources.length === 0) dataSources.push({ name: LOCAL_FILES_SOURCE, friendlyName: 'Local files (in the browser)', root: '', kind: 'local-files' });
   const defaultDataSource = dataSources[0].name;
   const appConfig = renderAppConfig({ dataSources, defaultDataSource });
   const models = o.modelsDir ?? join(o.projectRoot, 'models');
@@ -60,5 +64,6 @@ export async function startViewer(o: ViewerOptions): Promise<RunningViewer> {
     host: o.host,
     log,
   });
-  return { ...host, dataSources, defaultDataSource, skippedFiles };
+  const startUrl = defaultDataSource === LOCAL_FILES_SOURCE ? `${host.url}/local` : `${host.url}/`;
+  return { ...host, dataSources, defaultDataSource, skippedFiles, startUrl };
 }

@@ -6,7 +6,7 @@
 // X-rays not flagged), a tampered bundle refused by checksum.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -15,7 +15,9 @@ import { buildBundles } from '../../scripts/host/build.js';
 import { orthancMissing, startOrthanc, type RunningOrthanc } from '../../scripts/host/orthanc.js';
 import { startViewer, type RunningViewer } from '../../scripts/host/viewer.js';
 import { ROUTE_NAME } from '../../mode/src/index.js';
+import { parseDicomBytes } from '../../scripts/host/dicom-json.js';
 import { chromiumMissing, launchBrowser, waitForRenderedImages, type TestBrowser } from './browser.js';
+import { eachDisplaySetPixels, showsImage, viewportPixels } from './pixels.js';
 import {
   expectedStudies, folderWithCorruptFiles, tamperedModels, writeCtInstance, writeLateralInstance, type ExpectedStudy,
 } from './fixtures.js';
@@ -27,12 +29,10 @@ const RUN_TIMEOUT = 90_000;
 /** The model bundles the viewer serves: the project's released ones, or another trainer-made folder. */
 const modelsDir = resolve(process.env.ZEROVAR_MODELS ?? join(projectRoot, 'models'));
 /**
- * Shared files that OHIF's own decoders cannot decode, whichever source serves them (the same bytes decode to
- * nothing with @cornerstonejs/codec-openjpeg in Node as well).
+ * Shared files that OHIF's own decoders cannot decode, whichever source serves them. None since the host repairs
+ * the DX file's JPEG 2000 codestream (scripts/host/viewer-fixes.ts).
  */
-const UNDECODABLE: Record<string, string> = {
-  'dx-mono1-12bit-jpeg2000-lossless.dcm': 'OpenJPEG rejects this codestream ("Stream too short, expected SOT")',
-};
+const UNDECODABLE: Record<string, string> = {};
 const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 let orthanc: RunningOrthanc | undefined;
@@ -576,5 +576,93 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     assert.equal(ids.length, 1, 'the viewport still shows the image');
     const crashes = b.errors.filter((e) => e.startsWith('pageerror'));
     assert.deepEqual(crashes, [], 'no uncaught page errors');
+  });
+});
+
+/** SOP Instance UID -> shared file names (the 10-bit explicit and implicit copies share one instance). */
+function filesBySop(dir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const name of readdirSync(dir).sort()) {
+    const sop = parseDicomBytes(new Uint8Array(readFileSync(join(dir, name)))).string('x00080018')?.replace(/\0+$/, '') ?? '';
+    out.set(sop, [...(out.get(sop) ?? []), name]);
+  }
+  return out;
+}
+
+describe('every shared file is shown with visible pixels and classified, and local files work without a server source', { timeout: 600_000 }, () => {
+  let orthancP: RunningOrthanc | undefined;
+  let pacs: RunningViewer | undefined;
+  let folder: RunningViewer | undefined;
+  let files: RunningViewer | undefined;
+  let b: TestBrowser | undefined;
+  let bySop = new Map<string, string[]>();
+  before(async () => {
+    requireTools();
+    mkdirSync(artifacts, { recursive: true });
+    const dicom = sharedPath('dicom');
+    bySop = filesBySop(dicom);
+    await buildBundles(projectRoot, 'production');
+    orthancP = await startOrthanc();
+    assert.deepEqual((await orthancP.upload(dicom)).refused, []);
+    pacs = await startViewer({ projectRoot, dicomweb: orthancP.dicomWebUrl, port: 0, modelsDir });
+    folder = await startViewer({ projectRoot, dicomDir: dicom, port: 0, modelsDir });
+    files = await startViewer({ projectRoot, port: 0, modelsDir });
+    b = await launchBrowser();
+  });
+  after(async () => {
+    await b?.close();
+    for (const v of [pacs, folder, files]) await v?.close();
+    await orthancP?.stop();
+  });
+
+  for (const source of ['pacs', 'folder'] as const) {
+    test(`through ${source === 'pacs' ? 'Orthanc' : 'the embedded folder source'}: each of the shared files shows visible pixels and classifies`, async () => {
+      const v = source === 'pacs' ? pacs! : folder!;
+      const shown = new Set<string>();
+      for (const study of expectedStudies(sharedPath('dicom'))) {
+        await openStudy(b!.page, v.url, study.studyUid, 'wasm');
+        await b!.page.locator('[data-cy="zerovar-model"]').selectOption('raw');
+        for (const { sop, pixels } of await eachDisplaySetPixels(b!.page, RENDER_TIMEOUT)) {
+          const names = bySop.get(sop) ?? [];
+          assert.ok(names.length, `the shown instance ${sop} is one of the shared files`);
+          await b!.page.screenshot({ path: join(artifacts, `pixels-${source}-${names[0]}.png`) });
+          assert.ok(showsImage(pixels), `${names.join(' / ')} through ${source}: visible pixels in the viewport ${JSON.stringify(pixels)}`);
+          const r = await run(b!.page);
+          assert.equal(r.state, 'done', `${names[0]} through ${source} classifies: ${await resultLocator(b!.page).innerText()}`);
+          await checkClassification(b!.page);
+          for (const n of names) shown.add(n);
+        }
+      }
+      assert.deepEqual([...shown].sort(), [...bySop.values()].flat().sort(), 'all shared files were shown');
+    });
+  }
+
+  test('without a folder or a PACS: OHIF\'s local-files source; a file set on the page\'s file input shows and classifies', async () => {
+    const v = files!;
+    assert.deepEqual(v.dataSources.map((d) => d.name), ['dicomlocal']);
+    assert.equal(v.startUrl, `${v.url}/local`);
+    const page = b!.page;
+    const start = b!.requests.length;
+    await page.goto(v.startUrl);
+    const input = page.locator('input[type=file]').first();
+    await input.waitFor({ state: 'attached', timeout: 30_000 });
+    await input.setInputFiles([sharedPath('dicom', 'cr-mono2-8bit-jpeg-baseline.dcm')]);
+    await page.waitForURL(/StudyInstanceUIDs=.*datasources=dicomlocal/, { timeout: 30_000 });
+    // The study list of the dropped files: pick the study, then our mode.
+    await page.locator('tr').filter({ has: page.getByText('CR', { exact: true }) }).first().click();
+    await page.getByRole('button', { name: /COVID-19 chest X-ray \(research\)/ }).click();
+    const [id] = await waitForRenderedImages(page, RENDER_TIMEOUT);
+    assert.match(id ?? '', /^dicomfile:/, 'the image comes from the dropped file');
+    await page.waitForTimeout(500);
+    const pixels = await viewportPixels(page);
+    assert.ok(showsImage(pixels), `visible pixels: ${JSON.stringify(pixels)}`);
+    await page.locator('[data-cy="zerovar-model-choice"]').waitFor({ state: 'visible', timeout: 20_000 });
+    await page.locator('[data-cy="zerovar-model"]').selectOption('raw');
+    const r = await run(page);
+    assert.equal(r.state, 'done', `the dropped file classifies: ${await resultLocator(page).innerText()}`);
+    await checkClassification(page);
+    await page.screenshot({ path: join(artifacts, 'local-files.png') });
+    const dicomRequests = b!.requests.slice(start).filter((u) => /dicom-web|\.dcm/.test(u));
+    assert.deepEqual(dicomRequests, [], 'no DICOM data is requested from a server');
   });
 });

@@ -15,6 +15,7 @@ import { startHost, type RunningHost } from '../../scripts/host/server.js';
 import mode, { isChestRadiographStudy, ROUTE_NAME } from '../../mode/src/index.js';
 import { PANEL_ID } from '../../extension/src/ids.js';
 import { folderWithCorruptFiles } from '../e2e/fixtures.js';
+import { trimJ2kTrailer } from '../../trainer/src/data/dicom.js';
 
 type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
 
@@ -97,6 +98,26 @@ describe('embedded DICOMweb source', () => {
     assert.equal((await fetch(`${web}/nonsense`)).status, 404);
   });
 
+  test('frames OHIF rejects are served repaired, and zero pixel spacings are left out of the metadata', async () => {
+    const dx = index.instances.find((i) => i.file.endsWith('dx-mono1-12bit-jpeg2000-lossless.dcm'))!;
+    const stored = readFrame(parseDicomBytes(new Uint8Array(readFileSync(dx.file))), 0).bytes;
+    const repaired = trimJ2kTrailer(stored);
+    assert.ok(repaired.length < stored.length, 'the shared DX codestream has a marker after its last tile-part');
+    const r = await fetch(`${web}/studies/${dx.studyUid}/series/${dx.seriesUid}/instances/${dx.sopUid}/frames/1`);
+    const body = Buffer.from(await r.arrayBuffer());
+    const payload = body.subarray(body.indexOf('\r\n\r\n') + 4, body.lastIndexOf('\r\n--'));
+    assert.deepEqual(payload, Buffer.from(repaired), 'the served frame is the stored one without its trailer');
+    const zero = index.instances.filter((i) => /cr-mono1-15bit/.test(i.file));
+    assert.equal(zero.length, 2);
+    for (const inst of zero) {
+      const [m] = (await (await fetch(`${web}/studies/${inst.studyUid}/series/${inst.seriesUid}/instances/${inst.sopUid}/metadata`)).json()) as Json[];
+      assert.equal(m['00280030'], undefined, `${inst.file}: Pixel Spacing 0\\0 is not served`);
+      assert.equal(m['00280010'].Value?.[0], parseDicomBytes(new Uint8Array(readFileSync(inst.file))).uint16('x00280010'));
+    }
+    const [kept] = (await (await fetch(`${web}/studies/${dx.studyUid}/series/${dx.seriesUid}/instances/${dx.sopUid}/metadata`)).json()) as Json[];
+    assert.deepEqual(kept['00280030'].Value, [0.16, 0.16], 'a real spacing is kept');
+  });
+
   test('explicit and implicit VR copies of one image give identical native frames', () => {
     const read = (name: string) => readFrame(parseDicomBytes(new Uint8Array(readFileSync(sharedPath('dicom', name)))), 0);
     const a = read('cr-mono1-10bit-explicit-le.dcm');
@@ -153,6 +174,33 @@ describe('PACS proxy', () => {
     assert.equal(body.uri, `${host.url}/pacs/dicom-web/studies/1/series/2/instances/3/bulk/7fe00010`);
   });
 
+  test('repairs JPEG 2000 frames and drops zero pixel spacings in what the PACS answers', async () => {
+    const dx = readFrame(parseDicomBytes(new Uint8Array(readFileSync(sharedPath('dicom', 'dx-mono1-12bit-jpeg2000-lossless.dcm')))), 0).bytes;
+    const fake = createServer((req, res) => {
+      if (req.url?.endsWith('/frames/1')) {
+        res.writeHead(200, { 'Content-Type': 'multipart/related; type="application/octet-stream"; boundary=b0' });
+        res.end(Buffer.concat([Buffer.from('--b0\r\nContent-Type: application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90\r\n\r\n'), Buffer.from(dx), Buffer.from('\r\n--b0--\r\n')]));
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/dicom+json' });
+      res.end(JSON.stringify([{ '00280030': { vr: 'DS', Value: [0, 0] }, '00280010': { vr: 'US', Value: [7] } }]));
+    });
+    await new Promise<void>((ok) => fake.listen(0, '127.0.0.1', ok));
+    const fakeHost = await startHost({ ohifDist: dist, appConfig: '', bundleDir: dist, dicomweb: `http://127.0.0.1:${(fake.address() as AddressInfo).port}/dicom-web`, port: 0 });
+    try {
+      const base = `${fakeHost.url}/pacs/dicom-web/studies/1/series/2/instances/3`;
+      const frames = await fetch(`${base}/frames/1`);
+      assert.match(frames.headers.get('content-type')!, /boundary=b0/);
+      const body = Buffer.from(await frames.arrayBuffer());
+      const payload = body.subarray(body.indexOf('\r\n\r\n') + 4, body.lastIndexOf('\r\n--'));
+      assert.deepEqual(payload, Buffer.from(trimJ2kTrailer(dx)));
+      assert.deepEqual(await (await fetch(`${base}/metadata`)).json(), [{ '00280010': { vr: 'US', Value: [7] } }]);
+    } finally {
+      await fakeHost.close();
+      await new Promise((ok) => fake.close(ok));
+    }
+  });
+
   test('answers 502 when the PACS is down', async () => {
     const down = await startHost({ ohifDist: dist, appConfig: '', bundleDir: dist, dicomweb: 'http://127.0.0.1:9/dicom-web', port: 0 });
     try {
@@ -176,6 +224,14 @@ describe('app-config and mode', () => {
     assert.equal(config.dataSources[0].configuration.qidoRoot, '/dicom-web');
     assert.equal(config.dataSources[0].configuration.imageRendering, 'wadors');
     assert.throws(() => renderAppConfig({ dataSources: [], defaultDataSource: 'pacs' }), /default data source/);
+  });
+
+  test('app-config with OHIF\'s local-files source only (npm start without a folder or a PACS)', () => {
+    const text = renderAppConfig({ dataSources: [{ name: 'dicomlocal', friendlyName: 'Local files', root: '', kind: 'local-files' }], defaultDataSource: 'dicomlocal' });
+    const config = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1)) as { dataSources: { namespace: string; sourceName: string }[]; defaultDataSourceName: string };
+    assert.deepEqual(config.dataSources.map((d) => [d.namespace, d.sourceName]), [['@ohif/extension-default.dataSourcesModule.dicomlocal', 'dicomlocal']]);
+    assert.equal(config.defaultDataSourceName, 'dicomlocal');
+    assert.throws(() => renderAppConfig({ dataSources: [{ name: 'files', friendlyName: 'x', root: '', kind: 'local-files' }], defaultDataSource: 'files' }), /must be named dicomlocal/);
   });
 
   test('the mode accepts CR/DX studies only', () => {

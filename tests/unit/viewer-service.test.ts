@@ -71,7 +71,8 @@ function fakeViewport(id: string, imageId?: string): FakeViewport {
     imageId,
     element: element as unknown as HTMLDivElement,
     getCurrentImageId: () => vp.imageId,
-    getImageData: () => undefined,
+    // A rendered 4 x 4 image with the identity as its index-to-canvas transform.
+    getImageData: () => ({ dimensions: [4, 4, 1], imageData: { indexToWorld: (ijk) => ijk } }),
     worldToCanvas: (w) => w,
     listening: () => listeners,
   };
@@ -371,6 +372,20 @@ describe('classification and availability through the service', () => {
     });
     assert.deepEqual(calls[0]?.data, Array.from(expected.data), 'the stored values through the image\'s VOI window, as the trainer reads them');
     assert.ok((calls[0]?.data[11] ?? 0) > (calls[0]?.data[1] ?? 0));
+  });
+
+  test('an image that did not render (NaN camera, no image data) is not classified: the run says why', async () => {
+    let classified = 0;
+    const client = { classify: async () => { classified++; return {} as ClassifyResult; } };
+    const { ohif, service } = setup({ client: client as unknown as InferenceClient });
+    const nan = fakeViewport('vp1', 'wadors:a');
+    nan.worldToCanvas = () => [NaN, NaN];
+    ohif.viewports.set('vp1', nan);
+    ohif.setActive('vp1');
+    await assert.rejects(service.classifyDisplayed('raw'), /did not render in the viewport \(the viewer has no valid geometry/);
+    nan.getImageData = () => undefined;
+    await assert.rejects(service.classifyDisplayed('raw'), /did not render in the viewport \(no image data\)/);
+    assert.equal(classified, 0, 'nothing reaches the model');
   });
 
   test('no viewport: the run fails with the reason, before any pixel is read', async () => {
