@@ -613,13 +613,16 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
         assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-state'), 'done');
         assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), [], `nothing stored after a ${status}`);
       }
-      await page.locator('[data-cy="zerovar-panel"]').screenshot({ path: join(artifacts, 'save-refused.png') });
+      // (A page screenshot with the message scrolled into view: an element shot of the tall panel cuts at the viewport.)
+      await page.locator('[data-cy="zerovar-save-status"]').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(artifacts, 'save-refused.png') });
 
       // The real store.
       const saved = await pressSave(page);
       assert.equal(saved.state, 'saved', saved.message);
       assert.match(saved.message, /^Saved to the PACS as a DICOM Structured Report in this study\.$/);
-      await page.locator('[data-cy="zerovar-panel"]').screenshot({ path: join(artifacts, 'save-to-pacs.png') });
+      await page.locator('[data-cy="zerovar-save-status"]').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(artifacts, 'save-to-pacs.png') });
       const stored = await srInstances(orthanc!.dicomWebUrl, study.studyUid);
       assert.deepEqual(stored, [saved.sop], 'one SR instance in the study, the one the panel named');
       const bytes = await orthancInstanceFile(orthanc!.url, stored[0] ?? '');
@@ -648,6 +651,13 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       assert.match(sr[0]?.text ?? '', /SR/, `the SR thumbnail says SR: ${JSON.stringify(sr)}`);
       console.log(`study browser after saving: ${JSON.stringify(series)}`);
       await page.screenshot({ path: join(artifacts, 'sr-in-study-browser.png') });
+      // Opened from the study browser: OHIF 3.13's SR viewport for a report without measurements (recorded, and
+      // the viewer must not crash).
+      await page.locator(`[data-series="${SR_SERIES_NUMBER}"]`).first().dblclick();
+      await page.waitForTimeout(5_000);
+      const viewportText = (await page.locator('[data-cy="viewport-grid"], .viewport-wrapper').first().innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
+      console.log(`the SR opened from the study browser: viewport says ${JSON.stringify(viewportText.slice(0, 400))}`);
+      await page.screenshot({ path: join(artifacts, 'sr-opened.png') });
       const crashes = browser!.errors.filter((e) => e.startsWith('pageerror'));
       assert.deepEqual(crashes, [], 'no uncaught page errors');
     });
