@@ -8,7 +8,11 @@
 // classification is printed for the bundles that carry one (the released ones).
 //
 //   node --import tsx tests/bench/viewer.bench.ts [--quick] [--warm=N] [--backends=wasm,webgl,webgpu] [--no-build]
-//                                                 [--rounds=N] [--keep]
+//                                                 [--rounds=N] [--keep] [--page-orders=auto,wasm] [--no-page]
+//
+// Then the real viewer page (OHIF with our mode, the same image from the embedded folder source, the released
+// bundles): the panel's own Total for the first Run on a fresh page and for warm Runs, once with the page's own
+// backend choice ('auto') and once per forced order given, beside the worker-only figures.
 //
 // The bundles come from a quick trainer run (MobileNetV2 0.35 at 224 px, few images, few epochs): its timings are
 // those of the real network size, but its pruning is whatever so short a fine-tune leaves. The released bundles
@@ -24,6 +28,7 @@ import { dicomToGrey } from '../../trainer/src/data/dicom.js';
 import { CHROMIUM, chromiumMissing } from '../e2e/browser.js';
 import { projectRoot, sharedPath } from '../helpers/shared.js';
 import { bundleStats, trainQuickBundles, type BundleStats } from './viewer-bundles.js';
+import { measureInViewer, printPageTable } from './viewer-ohif.js';
 import { coldExpression, PAGE_HTML, warmExpression, warmupExpression, type ColdResult, type Timed, type WarmResult } from './viewer-page.js';
 
 interface Options {
@@ -33,6 +38,8 @@ interface Options {
   backends: BackendName[];
   build: boolean;
   keep: boolean;
+  /** Backend orders for the in-page runs ('auto': the page's own choice); empty with --no-page. */
+  pageOrders: string[];
 }
 
 function parseOptions(argv: string[]): Options {
@@ -55,6 +62,7 @@ function parseOptions(argv: string[]): Options {
     backends: backends as BackendName[],
     build: !argv.includes('--no-build'),
     keep: argv.includes('--keep'),
+    pageOrders: argv.includes('--no-page') ? [] : (value('page-orders') ?? (quick ? 'auto' : 'auto,wasm')).split(',').map((x) => x.trim()).filter(Boolean),
   };
 }
 
@@ -349,6 +357,13 @@ async function main(): Promise<number> {
     printRatios(rows, o.backends);
     printGuard(rows);
     printBundles(stats);
+    const released = ['raw', 'masked'].every((v) => existsSync(join(releasedDir, v, 'manifest.json')));
+    if (o.pageOrders.length && released) {
+      console.log(`\nthe viewer page: ${o.pageOrders.join(', ')} (released bundles, ${TEST_DICOM}) ...`);
+      printPageTable(await measureInViewer({ context, projectRoot, modelsDir: releasedDir, dicomFile: dicom, orders: o.pageOrders, warm: o.warm }));
+    } else if (o.pageOrders.length) {
+      console.log(`\nthe viewer page: skipped (no released raw and masked bundles in ${releasedDir})`);
+    }
     if (unusable.length) console.log(`\nUnusable backends:\n  ${unusable.join('\n  ')}`);
     if (pageErrors.length) console.log(`\nPage errors:\n  ${pageErrors.join('\n  ')}`);
     console.log(

@@ -21,6 +21,11 @@ import { eachDisplaySetPixels, showsImage, viewportPixels } from './pixels.js';
 import {
   expectedStudies, folderWithCorruptFiles, tamperedModels, writeCtInstance, writeLateralInstance, type ExpectedStudy,
 } from './fixtures.js';
+import {
+  assertReportMatches, assertValidSr, orthancInstanceFile, panelFigures, pressSave, refuseStores, srInstances, studyBrowserSeries,
+} from './save-to-pacs.js';
+import { readReport } from '../../extension/src/srReport.js';
+import { PROXY_ROOT } from '../../scripts/host/server.js';
 
 const artifacts = join(projectRoot, 'test-artifacts', 'viewer');
 const RENDER_TIMEOUT = 60_000;
@@ -576,6 +581,102 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     assert.equal(ids.length, 1, 'the viewport still shows the image');
     const crashes = b.errors.filter((e) => e.startsWith('pageerror'));
     assert.deepEqual(crashes, [], 'no uncaught page errors');
+  });
+  // Results back to the PACS (issue 12, section 3): its own block, after the others (it adds an SR to a study).
+  describe('Save to PACS', () => {
+    const SR_SERIES_NUMBER = '9901';
+    test('the result is stored in Orthanc as an SR in the study, holds the panel\'s figures, passes dsrdump and dciodvfy; a second save is refused as a duplicate; refused stores are reported', async () => {
+      const page = browser!.page;
+      const study = studies.find((s) => s.images.some((i) => /cr-mono2-8bit-jpeg-baseline\.dcm$/.test(i.file))) ?? studies[0];
+      assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), [], 'no SR in the study before saving');
+      await openStudy(page, pacsViewer!.url, study.studyUid, 'wasm');
+      const variant = await page.locator('[data-cy="zerovar-model"]').inputValue();
+      const r = await run(page);
+      assert.equal(r.state, 'done', `the study classifies: ${await resultLocator(page).innerText()}`);
+      assert.equal(await oodState(page), 'accepted', 'an ordinary chest X-ray is not flagged (a withheld result cannot be saved)');
+      await checkClassification(page);
+      const shown = await panelFigures(page);
+      const save = page.locator('[data-cy="zerovar-save"]');
+      assert.equal(await save.getAttribute('data-available'), 'true', 'the PACS source accepts stores');
+
+      // A PACS that fails (500) or refuses (409): a clear message, nothing stored, the result stays on screen.
+      for (const [status, text] of [[500, /^The PACS failed to store the report \(HTTP 500\): disk full\. The result was not saved; it stays on screen\.$/],
+        [409, /^The PACS refused the report \(HTTP 409\): conflict\. The result was not saved; it stays on screen\.$/]] as const) {
+        const refusal = await refuseStores(page, PROXY_ROOT, study.studyUid, status, status === 500 ? 'disk full' : 'conflict');
+        const out = await pressSave(page);
+        await refusal.stop();
+        assert.equal(refusal.refused(), 1, `the store went to the STOW-RS URL (answered ${status})`);
+        assert.equal(out.state, 'failed');
+        assert.match(out.message, text);
+        assert.equal(await page.locator('[data-cy="zerovar-save-status"]').getAttribute('role'), 'alert');
+        assert.deepEqual(await panelFigures(page), shown, `the result stays on screen after a ${status}`);
+        assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-state'), 'done');
+        assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), [], `nothing stored after a ${status}`);
+      }
+      // (A page screenshot with the message scrolled into view: an element shot of the tall panel cuts at the viewport.)
+      await page.locator('[data-cy="zerovar-save-status"]').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(artifacts, 'save-refused.png') });
+
+      // The real store.
+      const saved = await pressSave(page);
+      assert.equal(saved.state, 'saved', saved.message);
+      assert.match(saved.message, /^Saved to the PACS as a DICOM Structured Report in this study\.$/);
+      await page.locator('[data-cy="zerovar-save-status"]').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(artifacts, 'save-to-pacs.png') });
+      const stored = await srInstances(orthanc!.dicomWebUrl, study.studyUid);
+      assert.deepEqual(stored, [saved.sop], 'one SR instance in the study, the one the panel named');
+      const bytes = await orthancInstanceFile(orthanc!.url, stored[0] ?? '');
+      const report = readReport(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+      assertReportMatches(report, shown, study.studyUid, variant);
+      const images = (await (await fetch(`${orthanc!.dicomWebUrl}/studies/${study.studyUid}/instances`)).json()) as { '00080018'?: { Value?: string[] } }[];
+      assert.ok(images.some((x) => x['00080018']?.Value?.[0] === report.source.sopInstanceUid), 'the report references an image of its study');
+      const dump = assertValidSr(bytes);
+      assert.match(dump, new RegExp(`Predicted class"\\)="${report.predicted}"`), 'dsrdump reads the predicted class');
+      assert.deepEqual(await panelFigures(page), shown, 'the result stays on screen after saving');
+
+      // Saving again for the same image and model: reported, not duplicated.
+      const again = await pressSave(page);
+      assert.equal(again.state, 'duplicate', again.message);
+      assert.match(again.message, /^Already saved/);
+      assert.equal(again.sop, saved.sop);
+      assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), stored, 'still one SR instance');
+
+      // Reopened, the study browser lists the SR as a series of its own beside the image series.
+      await openStudy(page, pacsViewer!.url, study.studyUid, 'wasm');
+      await page.locator(`[data-series="${SR_SERIES_NUMBER}"]`).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const series = await studyBrowserSeries(page);
+      const sr = series.filter((s) => s.series === SR_SERIES_NUMBER);
+      assert.equal(sr.length, 1, `one SR thumbnail: ${JSON.stringify(series)}`);
+      assert.ok(series.length >= 2, `the image series and the SR: ${JSON.stringify(series)}`);
+      assert.match(sr[0]?.text ?? '', /SR/, `the SR thumbnail says SR: ${JSON.stringify(sr)}`);
+      console.log(`study browser after saving: ${JSON.stringify(series)}`);
+      await page.screenshot({ path: join(artifacts, 'sr-in-study-browser.png') });
+      // Opened from the study browser: OHIF 3.13's SR viewport for a report without measurements (recorded, and
+      // the viewer must not crash).
+      await page.locator(`[data-series="${SR_SERIES_NUMBER}"]`).first().dblclick();
+      await page.waitForTimeout(5_000);
+      const viewportText = (await page.locator('[data-cy="viewport-grid"], .viewport-wrapper').first().innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
+      console.log(`the SR opened from the study browser: viewport says ${JSON.stringify(viewportText.slice(0, 400))}`);
+      await page.screenshot({ path: join(artifacts, 'sr-opened.png') });
+      const crashes = browser!.errors.filter((e) => e.startsWith('pageerror'));
+      assert.deepEqual(crashes, [], 'no uncaught page errors');
+    });
+
+    test('the embedded folder source: the button is disabled with its reason, and the host refuses a store', async () => {
+      const page = browser!.page;
+      const study = studies.find((s) => s.images.some((i) => /explicit|jpegls/.test(i.file))) ?? studies[0];
+      await openStudy(page, localViewer!.url, study.studyUid, 'wasm');
+      const r = await run(page);
+      assert.equal(r.state, 'done');
+      const save = page.locator('[data-cy="zerovar-save"]');
+      assert.equal(await save.getAttribute('data-available'), 'false');
+      assert.equal(await page.locator('[data-cy="zerovar-save-button"]').isDisabled(), true, 'the button is disabled');
+      assert.match(await page.locator('[data-cy="zerovar-save-unavailable"]').innerText(),
+        /^Saving is unavailable: this data source \(a read-only DICOM folder\) does not accept stores; open the study from a PACS\.$/);
+      await page.locator('[data-cy="zerovar-panel"]').screenshot({ path: join(artifacts, 'save-unavailable-local.png') });
+      const post = await fetch(`${localViewer!.url}/dicom-web/studies/${study.studyUid}`, { method: 'POST', body: 'x' });
+      assert.equal(post.status, 405, 'the embedded source refuses STOW-RS');
+    });
   });
 });
 
