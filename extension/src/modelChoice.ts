@@ -9,7 +9,7 @@ export type ExternalAucs = Record<string, { auc: number | null }>;
 
 export interface ModelChoice {
   variant: ModelVariant;
-  /** One line for the panel, e.g. "masked model chosen: external AUC 0.63 vs 0.58 (ieee8023)". */
+  /** One line for the panel, e.g. "masked model by default: external AUC 0.63 vs 0.58 (ieee8023)". */
   reason: string;
 }
 
@@ -31,16 +31,16 @@ export function chooseDefaultModel(external: Partial<Record<ModelVariant, Extern
   const common = Object.keys(raw)
     .filter((k) => typeof raw[k]?.auc === 'number' && typeof masked[k]?.auc === 'number')
     .sort();
-  if (common.length === 0) return { variant: 'raw', reason: 'raw model chosen: no external figures to compare the models on' };
+  if (common.length === 0) return { variant: 'raw', reason: 'raw model by default: no external figures to compare the models on' };
   const r = mean(common.map((k) => raw[k]?.auc as number));
   const m = mean(common.map((k) => masked[k]?.auc as number));
   const sets = common.join(', ');
   if (m > r) {
     const [a, b] = pair(m, r);
-    return { variant: 'masked', reason: `masked model chosen: external AUC ${a} vs ${b} (${sets})` };
+    return { variant: 'masked', reason: `masked model by default: external AUC ${a} vs ${b} (${sets})` };
   }
   const [a, b] = pair(r, m);
-  return { variant: 'raw', reason: `raw model chosen: external AUC ${a} vs ${b} (${sets})` };
+  return { variant: 'raw', reason: `raw model by default: external AUC ${a} vs ${b} (${sets})` };
 }
 
 /** `metrics.external` of a parsed manifest.json, or undefined when it has none (or is not a manifest). */

@@ -525,7 +525,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
     // The default: the released masked bundle's external AUC is the higher one.
     const choice = page.locator('[data-cy="zerovar-model-choice"]');
     assert.equal(await choice.getAttribute('data-variant'), 'masked');
-    assert.match(await choice.innerText(), /^masked model chosen: external AUC 0\.\d+ vs 0\.\d+ \(ieee8023\)$/);
+    assert.match(await choice.innerText(), /^masked model by default: external AUC 0\.\d+ vs 0\.\d+ \(ieee8023\)$/);
     assert.equal(await page.locator('[data-cy="zerovar-model"]').inputValue(), 'masked', 'the viewer opens on the masked model');
     assert.match(await page.locator('[data-cy="zerovar-image-info-modality"]').innerText(), /^DX$/);
 

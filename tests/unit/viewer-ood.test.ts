@@ -139,21 +139,21 @@ describe('default model choice', () => {
   const ext = (auc: number | null) => ({ ieee8023: { auc } });
   test('the variant with the higher external AUC, with the line that says why', () => {
     assert.deepEqual(chooseDefaultModel({ raw: ext(0.5761), masked: ext(0.6324) }), {
-      variant: 'masked', reason: 'masked model chosen: external AUC 0.63 vs 0.58 (ieee8023)',
+      variant: 'masked', reason: 'masked model by default: external AUC 0.63 vs 0.58 (ieee8023)',
     });
     assert.deepEqual(chooseDefaultModel({ raw: ext(0.7), masked: ext(0.6) }), {
-      variant: 'raw', reason: 'raw model chosen: external AUC 0.70 vs 0.60 (ieee8023)',
+      variant: 'raw', reason: 'raw model by default: external AUC 0.70 vs 0.60 (ieee8023)',
     });
   });
   test('AUCs that read alike at two digits get three; a tie keeps raw', () => {
-    assert.equal(chooseDefaultModel({ raw: ext(0.611), masked: ext(0.614) }).reason, 'masked model chosen: external AUC 0.614 vs 0.611 (ieee8023)');
+    assert.equal(chooseDefaultModel({ raw: ext(0.611), masked: ext(0.614) }).reason, 'masked model by default: external AUC 0.614 vs 0.611 (ieee8023)');
     assert.equal(chooseDefaultModel({ raw: ext(0.6), masked: ext(0.6) }).variant, 'raw');
   });
   test('raw without figures to compare: none, one side only, a null AUC, no common set', () => {
     for (const e of [{}, { masked: ext(0.9) }, { raw: ext(0.5), masked: ext(null) }, { raw: ext(0.5), masked: { other: { auc: 0.9 } } }]) {
       const c = chooseDefaultModel(e);
       assert.equal(c.variant, 'raw', JSON.stringify(e));
-      assert.equal(c.reason, 'raw model chosen: no external figures to compare the models on');
+      assert.equal(c.reason, 'raw model by default: no external figures to compare the models on');
     }
   });
   test('external AUCs from a manifest; none from something else', () => {
@@ -178,6 +178,6 @@ describe('default model choice', () => {
     const read = async (v: string) => JSON.parse(await readFile(join(projectRoot, 'models', v, 'manifest.json'), 'utf8')) as unknown;
     const c = chooseDefaultModel({ raw: externalAucs(await read('raw')), masked: externalAucs(await read('masked')) });
     assert.equal(c.variant, 'masked');
-    assert.match(c.reason, /^masked model chosen: external AUC 0\.63 vs 0\.58 \(ieee8023\)$/);
+    assert.match(c.reason, /^masked model by default: external AUC 0\.63 vs 0\.58 \(ieee8023\)$/);
   });
 });

@@ -492,7 +492,7 @@ describe('the default model choice through the service', () => {
     const { service } = setup({ fetch: fake });
     const c = await service.modelChoice();
     assert.equal(c.variant, 'masked');
-    assert.equal(c.reason, 'masked model chosen: external AUC 0.63 vs 0.58 (ieee8023)');
+    assert.equal(c.reason, 'masked model by default: external AUC 0.63 vs 0.58 (ieee8023)');
     await service.modelChoice();
     assert.deepEqual(asked.sort(), [`${DEFAULT_MODEL_URLS.masked}manifest.json`, `${DEFAULT_MODEL_URLS.raw}manifest.json`]);
   });
