@@ -36,6 +36,7 @@ export type {
   TrainingSettings,
   UnprunedStats,
 } from './manifest.js';
+import { concatBytes } from './bytes.js';
 
 /** Reads one file of a bundle by its path relative to the bundle's root. A file that does not exist is reported
  * as BundleError code 'missing-file' (so the reader can tell "no bundle here" from a failed download). */
@@ -147,7 +148,7 @@ export function modelIOHandler(
             return bytes;
           }),
         );
-        return [specs, concat(shards).buffer as ArrayBuffer];
+        return [specs, concatBytes(shards).buffer as ArrayBuffer];
       });
     },
   };
@@ -243,15 +244,6 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -8,6 +8,7 @@ import type { BundleClassifier } from './manifest.js';
 import { BundleError } from './manifest.js';
 import type { ClassifierJSON } from './classifiers.js';
 import { fromHalfBits, toHalfBits } from './quantize.js';
+import { concatBytes } from './bytes.js';
 
 /** How the arrays are stored: float32 (the fitted values to float32), float16, or float64 (exactly as fitted). */
 export type ArrayDtype = 'float64' | 'float32' | 'float16';
@@ -103,7 +104,7 @@ export function packClassifier(
       }
     }
     packed[role] = copy as unknown as ClassifierJSON;
-    if (chunks.length) files[path] = concat(chunks);
+    if (chunks.length) files[path] = concatBytes(chunks);
   }
   return { classifier: packed, files };
 }
@@ -161,12 +162,3 @@ function encodeArray(values: number[], dtype: ArrayDtype): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
