@@ -1,7 +1,8 @@
 // Valid stand-ins for the figures a bundle manifest records (pruning, metrics, provenance, training), for tests
-// that write small bundles: the reader validates these fields, so a test bundle must carry well-formed ones.
+// that write small bundles or read a manifest: the reader validates these fields, so a test bundle must carry
+// well-formed ones.
 import type { BundleManifestDraft } from '../../trainer/src/io/bundle-fs.js';
-import type { StoredMetrics } from '../../trainer/src/model/bundle.js';
+import type { BundleManifest, StoredMetrics } from '../../trainer/src/model/bundle.js';
 
 /** Metrics of a two-class test split of `n` images with the given accuracy (balanced, symmetric errors). */
 export function twoClassMetrics(accuracy: number, n = 20): StoredMetrics {
@@ -61,5 +62,24 @@ export function recordedFigures(): Pick<BundleManifestDraft, 'pruning' | 'metric
       fc1: 8,
       fc2: 6,
     },
+  };
+}
+
+/** A valid manifest of a small raw 2-class bundle (logistic on 3 of 16 features), listing `files`. */
+export function devManifest(files: Record<string, string> = { 'model/model.json': '0'.repeat(64) }): BundleManifest {
+  return {
+    format: 'zerovar-bundle', formatVersion: 1, name: 'dev', variant: 'raw', createdAt: '2026-01-02T03:04:05.000Z',
+    classes: ['COVID', 'Normal'], input: { size: 96, channels: 3, normalization: 'mobilenet', resize: 'stretch' },
+    backbone: { name: 'mobilenet_v2_0.35', weights: 'default' },
+    model: { path: 'model/model.json', gradcamLayer: 'out_relu', featuresLayer: 'fc2', outputs: ['fc2'] },
+    features: { selected: [1, 5, 9], total: 16, protocol: 'validation' },
+    classifier: {
+      deployed: {
+        kind: 'logistic', nClasses: 2, nFeatures: 3, scaler: { mean: [0, 0, 0], scale: [1, 1, 1] },
+        logistic: { weights: [[1, 2, 3]], intercept: [0] },
+      },
+    },
+    ...recordedFigures(),
+    files,
   };
 }

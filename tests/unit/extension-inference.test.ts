@@ -10,7 +10,7 @@ import { checkAvailability, DEFAULT_MODEL_URLS, inferenceConfig, parseBackends }
 import { InferenceClient, InferenceError, type WorkerLike } from '../../extension/src/inferenceClient.js';
 import type { ClassifyResult, WorkerRequest, WorkerResponse } from '../../extension/src/inferenceProtocol.js';
 import { parseManifest, validateManifest, type BundleManifest } from '../../trainer/src/model/bundle.js';
-import { recordedFigures, twoClassMetrics } from '../helpers/bundle-fixture.js';
+import { devManifest, recordedFigures, twoClassMetrics } from '../helpers/bundle-fixture.js';
 import { projectRoot } from '../helpers/shared.js';
 
 const chestDx = { modality: 'DX', bodyPart: 'CHEST', photometric: 'MONOCHROME2', samplesPerPixel: 1, numberOfFrames: 1 };
@@ -37,21 +37,7 @@ describe('image guards', () => {
 });
 
 describe('model facts', () => {
-  const manifest: BundleManifest = {
-    format: 'zerovar-bundle', formatVersion: 1, name: 'dev', variant: 'raw', createdAt: '2026-01-02T03:04:05.000Z',
-    classes: ['COVID', 'Normal'], input: { size: 96, channels: 3, normalization: 'mobilenet', resize: 'stretch' },
-    backbone: { name: 'mobilenet_v2_0.35', weights: 'default' },
-    model: { path: 'model/model.json', gradcamLayer: 'out_relu', featuresLayer: 'fc2', outputs: ['fc2'] },
-    features: { selected: [1, 5, 9], total: 16, protocol: 'validation' },
-    classifier: {
-      deployed: {
-        kind: 'logistic', nClasses: 2, nFeatures: 3, scaler: { mean: [0, 0, 0], scale: [1, 1, 1] },
-        logistic: { weights: [[1, 2, 3]], intercept: [0] },
-      },
-    },
-    ...recordedFigures(),
-    files: { 'model/model.json': '0'.repeat(64) },
-  };
+  const manifest: BundleManifest = devManifest();
   manifest.pruning = { ...recordedFigures().pruning, unitsBefore: 7170, unitsAfter: 7017, paramsBefore: 496482, paramsAfter: 475162 };
   manifest.metrics = { ...manifest.metrics, compressed: { ...twoClassMetrics(0.75), auc: { perClass: {}, macro: 0.73 } } };
 

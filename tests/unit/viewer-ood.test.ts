@@ -13,7 +13,7 @@ import { chooseDefaultModel, externalAucs, fetchExternalAucs } from '../../exten
 import { modelFacts } from '../../extension/src/modelFacts.js';
 import { resultWithheld } from '../../extension/src/useClassification.js';
 import { parseManifest, validateManifest, type BundleManifest } from '../../trainer/src/model/bundle.js';
-import { recordedFigures, twoClassMetrics } from '../helpers/bundle-fixture.js';
+import { devManifest, twoClassMetrics } from '../helpers/bundle-fixture.js';
 import { projectRoot } from '../helpers/shared.js';
 
 describe('probability display', () => {
@@ -37,22 +37,7 @@ describe('probability display', () => {
 });
 
 function manifestWith(extra: Partial<BundleManifest>): BundleManifest {
-  const base: BundleManifest = {
-    format: 'zerovar-bundle', formatVersion: 1, name: 'dev', variant: 'raw', createdAt: '2026-01-02T03:04:05.000Z',
-    classes: ['COVID', 'Normal'], positiveClass: 'COVID',
-    input: { size: 96, channels: 3, normalization: 'mobilenet', resize: 'stretch' },
-    backbone: { name: 'mobilenet_v2_0.35', weights: 'default' },
-    model: { path: 'model/model.json', gradcamLayer: 'out_relu', featuresLayer: 'fc2', outputs: ['fc2'] },
-    features: { selected: [1, 5, 9], total: 16, protocol: 'validation' },
-    classifier: {
-      deployed: {
-        kind: 'logistic', nClasses: 2, nFeatures: 3, scaler: { mean: [0, 0, 0], scale: [1, 1, 1] },
-        logistic: { weights: [[1, 2, 3]], intercept: [0] },
-      },
-    },
-    ...recordedFigures(),
-    files: { 'model/model.json': '0'.repeat(64), 'ood/guard.bin': '1'.repeat(64) },
-  };
+  const base: BundleManifest = { ...devManifest({ 'model/model.json': '0'.repeat(64), 'ood/guard.bin': '1'.repeat(64) }), positiveClass: 'COVID' };
   const compressed = twoClassMetrics(0.9);
   compressed.perClass.COVID.recall = 0.97;
   compressed.perClass.Normal.recall = 0.98;

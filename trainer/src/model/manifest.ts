@@ -5,6 +5,7 @@
 import { CLASSIFIER_KINDS, type ClassifierJSON, type ClassifierKind, type ForestClassifierJSON, type ScalerJSON, type SvmModelJSON } from './classifiers.js';
 import type { ClassificationMetrics } from '../stats/metrics.js';
 import type { MaskRefinement } from './segmenter.js';
+import type { PruningSummary } from './surgery.js';
 import type { OodGuardHeader } from './ood.js';
 import type { Calibration, CalibrationMethod } from '../stats/calibration.js';
 import { ARRAY_DTYPES, binaryRefs, isBinaryRef, type BinaryArrayRef } from './classifier-store.js';
@@ -43,23 +44,11 @@ export interface BundleClassifier {
 }
 
 /** Units of one layer before and after the surgery. */
-export interface LayerUnits {
-  name: string;
-  type: string;
-  unitsBefore: number;
-  unitsAfter: number;
-}
+export type LayerUnits = PruningSummary['layers'][number];
 
-/** What the zero-variance surgery removed and how exactly the pruned network reproduces the fine-tuned one. */
-export interface PruningStats {
-  unitsBefore: number;
-  unitsAfter: number;
-  paramsBefore: number;
-  paramsAfter: number;
-  keptForPadding: number;
-  keptProtected: number;
-  keptLastUnit: number;
-  layers: LayerUnits[];
+/** What the zero-variance surgery removed (the surgery's own summary) and how exactly the pruned network
+ * reproduces the fine-tuned one. */
+export interface PruningStats extends PruningSummary {
   /** max |pruned - unpruned| over the kept fc2 features and the logits, on the test split. */
   maxAbsDiff: number;
   maxAbsDiffFeatures: number;
