@@ -159,6 +159,11 @@ export class BundleModel {
     return this.run(images, true).pooled;
   }
 
+  /** Both from one pass over the images as given: the selected features and the guard's pooled layer. */
+  featuresAndPooled(images: GreyImage[]): { features: Float32Array[]; pooled: Float32Array[] } {
+    return this.run(images, true);
+  }
+
   /** The deployed classifier's probabilities before calibration. */
   uncalibrated(features: Float32Array[]): number[][] {
     return this.classifier.predictProba(features);

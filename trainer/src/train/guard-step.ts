@@ -72,29 +72,50 @@ export function guardStep(bm: BundleModel, input: GuardStepInput): GuardStepResu
   const size = bm.spec.size;
   const sets: Record<string, GreyImage[]> = { ...(input.outOfDistribution ?? {}), ...syntheticSets(size, input.synthetic ?? 10) };
   const total =
-    input.train.images.length + 2 * (input.val.images.length + input.test.images.length) + Object.values(sets).reduce((n, s) => n + s.length, 0);
+    input.train.images.length + input.val.images.length + input.test.images.length + Object.values(sets).reduce((n, s) => n + s.length, 0);
   let done = 0;
   const tick = (n: number) => input.onProgress?.((done += n), total);
   const pooled = (images: GreyImage[]) => inBatches(images, (b) => bm.pooledFeatures(b), tick);
 
+  /**
+   * A split's guard view (the images as given) and the classifier's probabilities before calibration, on the
+   * classifier's own inputs (premasked where the metrics were measured so). A raw bundle reads both from one
+   * network pass; a masked one needs a pass on the unmasked and one on the masked images.
+   */
+  const scored = (split: GuardSplit): { pooled: Float32Array[]; probs: number[][] } => {
+    const out = { pooled: [] as Float32Array[], probs: [] as number[][] };
+    for (let i = 0; i < split.images.length; i += BATCH) {
+      const batch = split.images.slice(i, i + BATCH);
+      if (!bm.masked && !split.premasked) {
+        const r = bm.featuresAndPooled(batch);
+        out.pooled.push(...r.pooled);
+        out.probs.push(...bm.uncalibrated(r.features));
+      } else {
+        out.pooled.push(...bm.pooledFeatures(batch));
+        const inputs = split.premasked ? split.premasked.slice(i, i + BATCH) : batch.map((img) => bm.prepare(img));
+        out.probs.push(...bm.uncalibrated(bm.features(inputs)));
+      }
+      tick(batch.length);
+    }
+    return out;
+  };
+
   const layer = bm.manifest.model.gradcamLayer;
   const trainPooled = pooled(input.train.images);
-  const valPooled = pooled(input.val.images);
-  const guard: OodGuard = fitOodGuard(layer, trainPooled, input.train.labels, valPooled, {
+  const val = scored(input.val);
+  const test = scored(input.test);
+  const guard: OodGuard = fitOodGuard(layer, trainPooled, input.train.labels, val.pooled, {
     components: input.components,
     acceptance: input.acceptance,
   });
   const scores: Record<string, number[]> = {
-    validation: valPooled.map((x) => oodScore(guard, x)),
-    test: pooled(input.test.images).map((x) => oodScore(guard, x)),
+    validation: val.pooled.map((x) => oodScore(guard, x)),
+    test: test.pooled.map((x) => oodScore(guard, x)),
   };
   for (const [name, images] of Object.entries(sets)) scores[name] = pooled(images).map((x) => oodScore(guard, x));
 
-  // Calibration on the classifier's own inputs (premasked where the metrics were measured so).
-  const probabilities = (split: GuardSplit) =>
-    inBatches(split.premasked ?? split.images, (b) => bm.uncalibrated(bm.features(split.premasked ? b : b.map((img) => bm.prepare(img)))), tick);
-  const valProbs = probabilities(input.val);
-  const testProbs = probabilities(input.test);
+  const valProbs = val.probs;
+  const testProbs = test.probs;
   const choice = chooseCalibration(valProbs, input.val.labels);
   const calibratedTest = testProbs.map((p) => applyCalibration(choice.calibration, p));
 
