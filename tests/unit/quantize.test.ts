@@ -14,6 +14,7 @@ import {
   fromHalfBits,
   quantizeUint8,
   toHalfBits,
+  weightsDtypeOf,
   type WeightSpec,
 } from '../../trainer/src/model/quantize.js';
 
@@ -131,4 +132,32 @@ test('encodeWeights: uint8 for large tensors, float16 for small ones, float32 wh
   const t = tf.io.decodeWeights(back.data.slice().buffer, back.specs);
   assert.deepEqual(Array.from(t.big.dataSync()), Array.from(decodeFloat16(encodeFloat16(big))));
   tf.dispose(Object.values(t));
+});
+
+test("'mixed' codes large rank-2 tensors (dense kernels) as uint8 and everything else as float16", () => {
+  const n = UINT8_MIN_VALUES;
+  const dense = Float32Array.from({ length: n }, (_, i) => Math.cos(i) * 0.05);
+  const conv = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.3);
+  const bias = Float32Array.from([0.5, -0.25]);
+  const specs: WeightSpec[] = [
+    { name: 'fc/kernel', shape: [32, n / 32], dtype: 'float32' },
+    { name: 'conv/kernel', shape: [2, 2, 16, n / 64], dtype: 'float32' },
+    { name: 'fc/bias', shape: [2], dtype: 'float32' },
+  ];
+  const parts = [dense, conv, bias].map((a) => new Uint8Array(a.buffer));
+  const data = new Uint8Array(parts.reduce((k, p) => k + p.length, 0));
+  parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+  const mixed = encodeWeights(specs, data.buffer, 'mixed');
+  assert.deepEqual(mixed.specs.map((s) => s.quantization?.dtype), ['uint8', 'float16', 'float16']);
+  assert.equal(mixed.data.byteLength, n + 2 * n + 2 * 2);
+  const decoded = tf.io.decodeWeights(mixed.data.slice().buffer, mixed.specs);
+  assert.deepEqual(Array.from(decoded['fc/kernel'].dataSync()), Array.from(dequantizeUint8(quantizeUint8(dense) ?? assert.fail())));
+  assert.deepEqual(Array.from(decoded['conv/kernel'].dataSync()), Array.from(decodeFloat16(encodeFloat16(conv))));
+  tf.dispose(Object.values(decoded));
+  // The manifest's specs say which encoding a model was stored with.
+  const json = (specs: WeightSpec[]) => ({ modelTopology: {}, weightsManifest: [{ paths: ['w.bin'], weights: specs }] }) as tf.io.ModelJSON;
+  assert.equal(weightsDtypeOf(json(mixed.specs)), 'mixed');
+  assert.equal(weightsDtypeOf(json(encodeWeights(specs, data.buffer, 'uint8').specs)), 'uint8');
+  assert.equal(weightsDtypeOf(json(encodeWeights(specs, data.buffer, 'float16').specs)), 'float16');
+  assert.equal(weightsDtypeOf(json(specs)), 'float32');
 });

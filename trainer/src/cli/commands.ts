@@ -65,7 +65,7 @@ export async function runCommand(command: string, raw: PipelineOptions | Record<
     const o = raw as Record<string, unknown>;
     const r = await requantizeBundle({
       bundle: String(o.bundle),
-      weightsDtype: o.weightsDtype as 'float32' | 'float16' | 'uint8',
+      weightsDtype: o.weightsDtype as 'float32' | 'float16' | 'uint8' | 'mixed',
       classifierArrays: o.classifierDtype as 'float64' | 'float32' | 'float16' | 'inline',
       dataset: o.dataset as string | undefined,
       csv: o.csv as string | undefined,

@@ -67,7 +67,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--ood <dir...>', 'folders of out-of-distribution images (lateral views, CT slices...) to measure the guard on; synthetic ones are always added')
     .option('--resume', 'continue an interrupted experiment: finished steps and epochs are kept', false)
     .addOption(new Option('--redo <step>', 'run this step of an existing experiment again, and every step after it').choices([...STEPS]))
-    .addOption(new Option('--weights-dtype <dtype>', "how the bundle stores the network's (and segmenter's) weights; export checks the test probabilities after quantization").choices(['float32', 'float16', 'uint8']).default(DEFAULTS.weightsDtype))
+    .addOption(new Option('--weights-dtype <dtype>', "how the bundle stores the network's (and segmenter's) weights (mixed: uint8 dense kernels, float16 the rest; auto: mixed if validation accuracy stays within 0.5 pt of float16's); export checks the test probabilities after quantization").choices(['float32', 'float16', 'uint8', 'mixed', 'auto']).default(DEFAULTS.weightsDtype))
     .option('--export-unpruned', 'also write bundle-unpruned/: the fine-tuned network without surgery or selection, same classifier kind (a baseline for benchmarks)', false)
     .option('--quiet', 'no progress output', false);
 }
@@ -193,7 +193,7 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .command('requantize')
     .description("store a bundle's numbers compactly: network and segmenter weights as float16 or uint8, the classifier's arrays in a binary file; with --dataset, the validation and test splits before and after")
     .requiredOption('--bundle <dir>', 'bundle folder, rewritten in place (unless --dry-run)')
-    .addOption(new Option('--weights-dtype <dtype>', 'network and segmenter weights').choices(['float32', 'float16', 'uint8']).default(DEFAULTS.weightsDtype))
+    .addOption(new Option('--weights-dtype <dtype>', 'network and segmenter weights (mixed: uint8 dense kernels, float16 the rest)').choices(['float32', 'float16', 'uint8', 'mixed']).default(DEFAULTS.requantizeDtype))
     .addOption(new Option('--classifier-dtype <dtype>', "the classifier's large arrays ('inline': JSON numbers, as older bundles)").choices(['float64', 'float32', 'float16', 'inline']).default('float32'))
     .option('--dataset <dir>', 'the dataset the bundle was trained on: classify its validation and test splits before and after')
     .option('--csv <file>', 'label images from this CSV, relative to --dataset')

@@ -5,6 +5,7 @@
 import type { BundleModel } from '../model/inference.js';
 import type { WeightsDtype } from '../model/quantize.js';
 import type { ImageSet } from './images.js';
+import type { WeightsDecision } from './weights-choice.js';
 
 export interface ExportCheck {
   weightsDtype: WeightsDtype;
@@ -15,6 +16,8 @@ export interface ExportCheck {
   trainerAccuracy: number;
   /** Test images whose predicted class differs between the bundle and the trainer. */
   changed: number;
+  /** With --weights-dtype auto: the validation comparison that chose the encoding. */
+  weightsChoice?: WeightsDecision['measured'];
 }
 
 const argmax = (p: number[]) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
@@ -41,5 +44,9 @@ export function checkExportedBundle(bm: BundleModel, test: ImageSet, expected: n
 
 export function exportCheckLine(c: ExportCheck): string {
   return `weights ${c.weightsDtype}: the bundle reproduces the test probabilities to ${c.maxAbsDiff.toExponential(2)}, ` +
-    `test accuracy ${c.accuracy.toFixed(4)} through the bundle (trainer ${c.trainerAccuracy.toFixed(4)}, ${c.changed} answer(s) differ)`;
+    `test accuracy ${c.accuracy.toFixed(4)} through the bundle (trainer ${c.trainerAccuracy.toFixed(4)}, ${c.changed} answer(s) differ)` +
+    (c.weightsChoice
+      ? `; chosen on validation: ${c.weightsChoice.candidate} ${c.weightsChoice.validation.accuracyCandidate.toFixed(4)} against ` +
+        `${c.weightsChoice.fallback} ${c.weightsChoice.validation.accuracyFallback.toFixed(4)} (${c.weightsChoice.validation.changed} of ${c.weightsChoice.validation.n} answers differ)`
+      : '');
 }

@@ -32,6 +32,8 @@ import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } fro
 import { guardStep, guardSummaryLines, OOD_GUARD_PATH, type GuardStepResult } from './guard-step.js';
 import { loadOodSets } from './guard-bundle.js';
 import { checkExportedBundle, exportCheckLine, type ExportCheck } from './export-check.js';
+import type { WeightsDtype } from '../model/quantize.js';
+import { writeBundleWithWeights } from './weights-choice.js';
 
 export interface DataResult {
   dataset: string;
@@ -421,14 +423,13 @@ export class Pipeline {
           },
         };
       const extraFiles = seg ? await segmenterFiles(this.opts.segmenter!) : {};
-      const weightsDtype = this.opts.weightsDtype ?? DEFAULTS.weightsDtype;
-      await writeBundle(dir, draft, compressed, extraFiles, { weightsDtype });
+      const { val, test } = await this.images();
+      const weights = await writeBundleWithWeights(dir, draft, compressed, extraFiles, this.opts.weightsDtype ?? DEFAULTS.weightsDtype, val, (l) => this.log(l));
       compressed.dispose();
 
       // The bundle must give the trainer's own test answers through the reader the viewer uses.
-      const { test } = await this.images();
       const bm = await BundleModel.load(fsFetcher(dir));
-      const check = checkExportedBundle(bm, test, sel.testProbabilities, weightsDtype);
+      const check = { ...checkExportedBundle(bm, test, sel.testProbabilities, weights.chosen), ...(weights.measured && { weightsChoice: weights.measured }) };
       const diff = check.maxAbsDiff;
       this.log(`bundle written to ${dir}; ${exportCheckLine(check)}`);
       const guard = await this.guardAndCalibrate(bm);
@@ -441,7 +442,7 @@ export class Pipeline {
         this.log(`bundle copied to ${out}`);
       }
       const sizeBytes = Object.keys(guarded.files).length ? await dirSize(dir) : 0;
-      const unpruned = this.opts.exportUnpruned ? await this.exportUnpruned(draft, extraFiles, sel.deployed) : undefined;
+      const unpruned = this.opts.exportUnpruned ? await this.exportUnpruned(draft, extraFiles, sel.deployed, weights.chosen) : undefined;
       const { guardBytes: _bytes, ...guardSummary } = guard;
       return { dir, files: guarded.files, reproduceMaxAbsDiff: diff, check, sizeBytes, unpruned, guard: guardSummary };
     });
@@ -491,6 +492,7 @@ export class Pipeline {
     draft: BundleManifestDraft,
     extraFiles: Record<string, Uint8Array>,
     kind: ClassifierKind,
+    weightsDtype: WeightsDtype,
   ): Promise<NonNullable<ExportResult['unpruned']>> {
     const { classes } = this.exp.result<DataResult>('data');
     const { train, test } = await this.images();
@@ -515,7 +517,7 @@ export class Pipeline {
       },
       reference,
       extraFiles,
-      { weightsDtype: this.opts.weightsDtype ?? DEFAULTS.weightsDtype },
+      { weightsDtype },
     );
     const params = reference.countParams();
     this.log(`unpruned reference bundle written to ${dir}: ${params} parameters, test accuracy ${metrics.accuracy.toFixed(4)}`);
