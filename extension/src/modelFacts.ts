@@ -91,10 +91,12 @@ export function modelFacts(manifest: BundleManifest, bundleBytes: number): Model
     classes: [...manifest.classes],
     inputSize: manifest.input.size,
     backbone: manifest.backbone.name,
+    // Before: the fine-tuned network; after: the network the bundle carries (surgery, then the feature selection
+    // and the units left feeding nothing), which older bundles record only in part.
     unitsBefore: surgery?.unitsBefore,
-    unitsAfter: surgery?.unitsAfter,
+    unitsAfter: surgery?.compressedUnits ?? surgery?.unitsAfter,
     paramsBefore: surgery?.paramsBefore,
-    paramsAfter: pruning.paramsAfter,
+    paramsAfter: surgery?.compressedParams ?? pruning.paramsAfter,
     bundleBytes,
     testAccuracy: metrics.compressed.accuracy,
     testAuc: metrics.compressed.auc.macro ?? undefined,

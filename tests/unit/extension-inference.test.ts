@@ -38,7 +38,7 @@ describe('image guards', () => {
 
 describe('model facts', () => {
   const manifest: BundleManifest = devManifest();
-  manifest.pruning = { ...recordedFigures().pruning, unitsBefore: 7170, unitsAfter: 7017, paramsBefore: 496482, paramsAfter: 475162 };
+  manifest.pruning = { ...recordedFigures().pruning, unitsBefore: 7170, unitsAfter: 7017, paramsBefore: 496482, paramsAfter: 475162, compressedParams: 300000, compressedUnits: 7000 };
   manifest.metrics = { ...manifest.metrics, compressed: { ...twoClassMetrics(0.75), auc: { perClass: {}, macro: 0.73 } } };
 
   test('are read from the manifest', () => {
@@ -48,9 +48,11 @@ describe('model facts', () => {
     assert.equal(f.testAccuracy, 0.75);
     assert.equal(f.testAuc, 0.73);
     assert.equal(f.classifier, 'logistic');
-    assert.equal(f.paramsAfter, 475162);
+    // The network the bundle carries, after surgery and selection, not the surgery's own figure.
+    assert.equal(f.paramsAfter, 300000);
     assert.equal(f.createdAt, '2026-01-02T03:04:05.000Z');
-    assert.equal(removedText(f.unitsBefore, f.unitsAfter), '153 of 7,170 (2.1 %)');
+    assert.equal(removedText(f.unitsBefore, f.unitsAfter), '170 of 7,170 (2.4 %)');
+    assert.equal(removedText(f.paramsBefore, f.paramsAfter), '196,482 of 496,482 (39.6 %)');
     assert.equal(formatBytes(f.bundleBytes), '2.9 MB');
   });
   test('facts a bundle does not record give undefined', () => {
@@ -76,8 +78,19 @@ describe('model facts', () => {
     assert.equal(f.k, raw.features.selected.length);
     assert.equal(f.classifier, 'svm-rbf');
     assert.equal(f.unitsBefore, 8066);
-    assert.equal(f.unitsAfter, 8043);
+    assert.ok(f.unitsAfter !== undefined && f.unitsAfter < 8066);
     assert.equal(f.testAccuracy, raw.metrics.compressed.accuracy);
+  });
+  test("the parameters after are what each released bundle's model.json carries", async () => {
+    for (const name of ['raw', 'masked', 'raw-4class']) {
+      const dir = join(projectRoot, 'models', name);
+      const m = parseManifest(new Uint8Array(await readFile(join(dir, 'manifest.json'))));
+      const json = JSON.parse(await readFile(join(dir, 'model', 'model.json'), 'utf8')) as { weightsManifest: { weights: { shape: number[] }[] }[] };
+      const carried = json.weightsManifest.flatMap((g) => g.weights).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+      const f = modelFacts(m, 1);
+      assert.equal(f.paramsAfter, carried, name);
+      assert.ok((f.paramsBefore ?? 0) > carried, name);
+    }
   });
 });
 
