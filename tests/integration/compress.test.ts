@@ -114,6 +114,33 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     assert.equal(out.accuracy, confusion.reduce((a, row, i) => a + row[i], 0) / 20);
   });
 
+  await t.test('--redo prune with --variance-threshold auto: the threshold sweep, then the head search with its recovery fine-tune', () => {
+    const auto = zerovar([...args, '--variance-threshold', 'auto', '--redo', 'prune']);
+    assert.equal(auto.code, 0, auto.stderr);
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    const pr = report.pruning;
+    assert.equal(pr.thresholdRule, 'auto');
+    assert.ok(pr.thresholdSweep.length >= 2);
+    const log = readFileSync(join(dir, 'log.txt'), 'utf8');
+    if (pr.varianceThreshold > 0) {
+      // Stage two ran: its points in increasing order, each scored after a recovery of the head.
+      const head = pr.headSweep as { threshold: number; valAccuracy: number; paramsAfter: number }[];
+      assert.ok(head.length >= 1);
+      assert.deepEqual(head.map((p) => p.threshold), [...head.map((p) => p.threshold)].sort((a, b) => a - b));
+      assert.match(log, /head threshold search \(fc1, fc2\)/);
+      if (pr.headThreshold !== undefined) {
+        assert.ok(head.some((p) => p.threshold === pr.headThreshold));
+        assert.ok(pr.recoveryEpochs >= 1);
+        assert.equal(pr.paramsAfter, head.find((p) => p.threshold === pr.headThreshold)?.paramsAfter);
+      }
+    } else {
+      assert.equal(pr.headSweep, undefined, 'threshold 0 is the exact rule: no head search');
+    }
+    // The bundle made from it is valid and reads back.
+    const ev = zerovar(['evaluate', '--bundle', join(dir, 'bundle'), '--dataset', dataset, '--limit', '5', '--json']);
+    assert.equal(ev.code, 0, ev.stderr);
+  });
+
   await t.test('an empty dataset folder is a clear error before any work', () => {
     const empty = mkdtempSync(join(tmpdir(), 'zerovar-empty-'));
     const r = zerovar(['compress', '--dataset', empty, '--experiment_id', 'x', '--experiments-dir', root, '--weights', weights]);

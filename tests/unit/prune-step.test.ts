@@ -18,6 +18,7 @@ import {
   restrictToDeadMargin,
   verifyPruning,
 } from '../../trainer/src/train/prune-step.js';
+import { searchHeadThreshold } from '../../trainer/src/train/head-prune.js';
 import { imageSet, tinyClassifier } from './step-models.js';
 
 before(async () => {
@@ -156,4 +157,40 @@ test('pruneStep: measure -> plan -> restrict -> apply -> verify, with the counts
   assert.ok(r2.result.maxAbsDiff > 1e-4 && r2.result.maxAbsDiffTrain < 1e-5);
   assert.ok(lines.some((l) => l.startsWith('warning: pruning changed the outputs')));
   [m2, r2.pruned].forEach((m) => m.dispose());
+});
+
+test('head threshold search: the largest head threshold whose recovered validation accuracy holds, searched upwards', async () => {
+  const model = tinyClassifier();
+  const protect: string[] = [];
+  const sets = { train: imageSet(40, 1), val: imageSet(20, 2) };
+  const train = await measureSet(model, sets.train, { protect });
+  const val = await measureSet(model, sets.val, { names: Object.keys(train.tensors), protect });
+  const margins = () => new Map();
+  // Scripted recoveries: the first candidate holds, the second does not, the third is never tried.
+  const answers = [0.9, 0.7, 0.95];
+  const seen: { units: number; disposedLater: tf.LayersModel }[] = [];
+  const recover = async (m: tf.LayersModel) => {
+    seen.push({ units: (m.getLayer('fc2').outputShape as number[])[1], disposedLater: m });
+    return { valAccuracy: answers[seen.length - 1], epochs: 3 };
+  };
+  const lines: string[] = [];
+  const r = await searchHeadThreshold(model, { train, val }, sets.val, { threshold: 0, baselineValAccuracy: 0.9 }, {
+    protect, deadMargin: 0, margins, head: { features: 'fc2', logits: 'logits' }, recover, grid: [100, 0.5, 1e-9], tolerance: 0.005, log: (l) => lines.push(l),
+  });
+  assert.equal(seen.length, 2, 'the search stops at the first threshold that fails');
+  assert.deepEqual(r.points.map((p) => p.threshold), [1e-9, 0.5], 'thresholds are tried in increasing order');
+  assert.equal(r.threshold, 1e-9);
+  assert.equal(r.recoveryEpochs, 3);
+  assert.ok(r.points[1].unitsRemoved >= r.points[0].unitsRemoved, 'a looser threshold removes at least as much');
+  assert.equal(r.chosen?.applied.pruned, seen[0].disposedLater, 'the chosen candidate is the recovered model itself');
+  assert.equal(r.chosen?.applied.pruned.layers.length, model.layers.length);
+  assert.match(lines[0], /head threshold search \(fc1, fc2\) over 1e-9, 0.5, 100/);
+  // Nothing holds: no choice, the stage-one pruning stands.
+  const none = await searchHeadThreshold(model, { train, val }, sets.val, { threshold: 0, baselineValAccuracy: 1 }, {
+    protect, deadMargin: 0, margins, head: { features: 'fc2', logits: 'logits' }, recover: async () => ({ valAccuracy: 0.5, epochs: 1 }), grid: [0.5], tolerance: 0.005, log: () => {},
+  });
+  assert.equal(none.threshold, null);
+  assert.equal(none.chosen, undefined);
+  r.chosen?.applied.pruned.dispose();
+  model.dispose();
 });

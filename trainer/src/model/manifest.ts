@@ -78,6 +78,20 @@ export interface PruningStats extends PruningSummary {
   valAccuracy?: number;
   testAccuracy?: number;
   maxAbsDiffVal?: number;
+  /** The auto rule's looser threshold for fc1 and fc2, followed by a head-only recovery fine-tune. */
+  headThreshold?: number;
+  /** Each head threshold tried: what it removed, validation accuracy before and after the recovery. */
+  headSweep?: HeadPointStats[];
+  recoveryEpochs?: number;
+}
+
+export interface HeadPointStats {
+  threshold: number;
+  unitsRemoved: number;
+  paramsRemoved: number;
+  paramsAfter: number;
+  valAccuracyBefore: number;
+  valAccuracy: number;
 }
 
 export interface ThresholdPointStats {
@@ -447,6 +461,11 @@ const pruningStats = object<PruningStats>({
   valAccuracy: optional(num),
   testAccuracy: optional(num),
   maxAbsDiffVal: optional(num),
+  headThreshold: optional(num),
+  headSweep: optional(arrayOf(object<HeadPointStats>({
+    threshold: num, unitsRemoved: num, paramsRemoved: num, paramsAfter: num, valAccuracyBefore: num, valAccuracy: num,
+  }))),
+  recoveryEpochs: optional(num),
 });
 
 const pruning: Check<BundlePruning> = (v, path) =>

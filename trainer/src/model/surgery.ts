@@ -29,6 +29,8 @@ export interface PlanOptions {
   scale?: 'absolute' | 'relative';
   /** Layers whose output channels may only go when they are exactly 0 (e.g. the Grad-CAM layer). */
   protect?: string[];
+  /** Per-tensor thresholds that replace `threshold` (same scale), e.g. a looser one for the dense head. */
+  layerThresholds?: Record<string, number>;
 }
 
 /** A constant channel read by an exit consumer; `value` is folded into that consumer's bias. */
@@ -51,6 +53,7 @@ export interface PlannedUnit {
 
 export interface PruningPlan {
   threshold: number;
+  layerThresholds?: Record<string, number>;
   scale?: 'absolute' | 'relative';
   protect: string[];
   units: PlannedUnit[];
@@ -110,12 +113,14 @@ export function planZeroVariancePruning(
 ): PruningPlan {
   const dep = 'unitGroups' in model ? model : buildDependencyGraph(model);
   const threshold = options.threshold ?? 0;
+  const layerThresholds = options.layerThresholds ?? {};
   const protect = options.protect ?? [];
   for (const p of protect) if (!dep.channels.has(p)) throw new Error(`protected layer '${p}' is not in the model`);
   const protectSet = new Set(protect);
   const remaining = new Map(dep.channels);
   const plan: PruningPlan = {
     threshold,
+    ...(options.layerThresholds && { layerThresholds: { ...options.layerThresholds } }),
     scale: options.scale ?? 'absolute',
     protect: [...protect],
     units: [],
@@ -135,7 +140,7 @@ export function planZeroVariancePruning(
   const unitScale = varianceScale(stats, options.scale ?? 'absolute');
   const constantOf = (m: UnitMember): number | null => {
     const s = statsFor(stats, m.tensor);
-    return s.m2[m.channel] / s.count <= threshold * unitScale(m.tensor) ? s.mean[m.channel] : null;
+    return s.m2[m.channel] / s.count <= (layerThresholds[m.tensor] ?? threshold) * unitScale(m.tensor) ? s.mean[m.channel] : null;
   };
 
   for (const g of dep.unitGroups) {

@@ -26,6 +26,7 @@ import { ImageSet, loadImageSet, predictRows, type SkippedFile } from './images.
 import { DEFAULTS, type PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
 import { pruneStep, type PruneResult } from './prune-step.js';
+import { recoverHead } from './recover.js';
 import { selectStep, type SelectResult } from './select-step.js';
 import { loadPretrained } from './weights.js';
 import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
@@ -327,6 +328,7 @@ export class Pipeline {
         head: HEAD_LAYERS,
         log: (l) => this.log(l),
         progress: (label, total) => this.progress(label, total),
+        recover: (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery')),
       });
       await saveLayersModel(pruned, this.exp.path('pruned'));
       model.dispose();

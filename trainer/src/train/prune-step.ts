@@ -21,6 +21,7 @@ import {
 import { deadReluUnits, preActivationStats, type PreActivationStats } from './dead-margin.js';
 import { predictRows, type ImageSet } from './images.js';
 import { measureUnitStats, type UnitStats } from './variance.js';
+import { searchHeadThreshold, type HeadPoint, type Recover } from './head-prune.js';
 
 export interface PruneResult extends PruningSummary {
   /** max |pruned - unpruned| over the kept penultimate features and the logits, on the test split. */
@@ -50,6 +51,11 @@ export interface PruneResult extends PruningSummary {
   /** The pruned network's test accuracy (softmax head), beside the fine-tuned one's. */
   testAccuracy?: number;
   maxAbsDiffVal?: number;
+  /** Stage two of 'auto' (train/head-prune.ts): the looser threshold of fc1 and fc2, and each one tried. */
+  headThreshold?: number;
+  headSweep?: HeadPoint[];
+  /** Epochs of the head's recovery fine-tune after the chosen head pruning. */
+  recoveryEpochs?: number;
 }
 
 /** The two head layers the surgery check compares: the penultimate features and the logits. */
@@ -78,6 +84,10 @@ export interface PruneOptions {
   log?: (line: string) => void;
   /** A progress callback per measuring pass: called with the count of images done. */
   progress?: (label: string, total: number) => (done: number) => void;
+  /** With 'auto': fine-tunes a pruned model's head in place, which enables the head threshold search. */
+  recover?: Recover;
+  /** The head search's grid (default HEAD_THRESHOLD_GRID). */
+  headThresholds?: readonly number[];
 }
 
 /** Outputs that moved by more than this (1e-4) after pruning are flagged (the surgery itself is exact to ~1e-6). */
@@ -112,7 +122,12 @@ export async function measureSet(
  * and has the same value, to 1e-6 relative, or, with a threshold above 0, to within sqrt(threshold x scale):
  * about one allowed standard deviation, as a near-constant unit's mean can move that much.
  */
-export function holdsOn(stats: UnitStatsLike, threshold: number, scale: 'absolute' | 'relative' = 'absolute'): (u: PlannedUnit) => boolean {
+export function holdsOn(
+  stats: UnitStatsLike,
+  threshold: number,
+  scale: 'absolute' | 'relative' = 'absolute',
+  layerThresholds: Record<string, number> = {},
+): (u: PlannedUnit) => boolean {
   const layerScale = new Map<string, number>();
   const scaleOf = (t: string) => {
     if (scale === 'absolute') return 1;
@@ -124,7 +139,7 @@ export function holdsOn(stats: UnitStatsLike, threshold: number, scale: 'absolut
     u.constants.every((c) => {
       const m = stats.tensors[c.tensor];
       const variance = m.m2[c.channel] / m.count;
-      const allowed = threshold * scaleOf(c.tensor);
+      const allowed = (layerThresholds[c.tensor] ?? threshold) * scaleOf(c.tensor);
       const drift = Math.max(1e-6 * Math.max(1, Math.abs(c.value)), Math.sqrt(allowed));
       return variance <= allowed && Math.abs(m.mean[c.channel] - c.value) <= drift;
     });
@@ -135,7 +150,7 @@ export function holdsOn(stats: UnitStatsLike, threshold: number, scale: 'absolut
  * removal stays in the plan only if it also holds on the validation split. The test split is never consulted.
  */
 export function confirmOnValidation(plan: PruningPlan, valStats: UnitStatsLike, threshold: number): { plan: PruningPlan; unconfirmed: number } {
-  const confirmed = restrictPlan(plan, holdsOn(valStats, threshold, plan.scale));
+  const confirmed = restrictPlan(plan, holdsOn(valStats, threshold, plan.scale, plan.layerThresholds));
   return { plan: confirmed, unconfirmed: plan.units.length - confirmed.units.length };
 }
 
@@ -182,9 +197,9 @@ export function planAt(
   model: tf.LayersModel,
   stats: { train: UnitStatsLike; val: UnitStatsLike },
   threshold: number,
-  opts: { protect: string[]; deadMargin: number; margins: (plan: PruningPlan) => Map<string, PreActivationStats> },
+  opts: { protect: string[]; deadMargin: number; margins: (plan: PruningPlan) => Map<string, PreActivationStats>; layerThresholds?: Record<string, number> },
 ): PlanAt {
-  const planned = planZeroVariancePruning(model, stats.train, { threshold, protect: opts.protect, scale: 'relative' });
+  const planned = planZeroVariancePruning(model, stats.train, { threshold, protect: opts.protect, scale: 'relative', layerThresholds: opts.layerThresholds });
   const { plan: confirmed, unconfirmed } = confirmOnValidation(planned, stats.val, threshold);
   const margins = opts.deadMargin > 0 ? opts.margins(confirmed) : new Map<string, PreActivationStats>();
   const { plan, thinMargin } = restrictToDeadMargin(model, confirmed, margins, opts.deadMargin);
@@ -410,18 +425,25 @@ export async function pruneStep(
   const sweep = sweepThresholds(model, stats, val, grid, { ...planOpts, head, log: auto ? log : () => {} });
   const threshold = auto ? chooseThreshold(sweep.points, sweep.baseline, opts.tolerance) : (opts.varianceThreshold as number);
   if (auto) log(`variance threshold ${threshold} (relative): the largest up to which validation accuracy stays within ${(100 * (opts.tolerance ?? ACCURACY_TOLERANCE)).toFixed(1)} pt of the unpruned validation accuracy`);
-  const { planned, plan, unconfirmed, thinMargin } = planAt(model, stats, threshold, planOpts);
+  const tolerance = opts.tolerance ?? ACCURACY_TOLERANCE;
+  const headSearch = auto && threshold > 0 && opts.recover
+    ? await searchHeadThreshold(model, stats, val, { threshold, baselineValAccuracy: sweep.baseline }, { ...planOpts, head, recover: opts.recover, grid: opts.headThresholds, tolerance, log })
+    : undefined;
+  if (headSearch) log(headSearch.chosen ? `head threshold ${headSearch.threshold} (fc1, fc2), recovered in ${headSearch.recoveryEpochs} epoch(s)` : 'head threshold: none held; the backbone threshold applies to the head too');
+  const { planned, plan, unconfirmed, thinMargin } = headSearch?.chosen ?? planAt(model, stats, threshold, planOpts);
   log(
     `zero-variance unit groups: ${planned.units.length} on the training split; kept ${unconfirmed} not constant on the validation split ` +
       `and ${thinMargin} dead ReLU units whose pre-activation came within ${minMargin} sd of 0; removing ${plan.units.length}`,
   );
 
-  const applied = applyPlan(model, plan, head.features);
+  const applied = headSearch?.chosen?.applied ?? applyPlan(model, plan, head.features);
   const { summary, keptFeatures, pruned } = applied;
   const check = verifyPruning(model, pruned, keptFeatures, { train, test }, head);
   const onTrain = Math.max(check.train.features, check.train.logits);
   const { features: dFeat, logits: dLogit } = check.test;
-  const chosen = sweep.points.find((p) => p.threshold === threshold);
+  const stageOne = sweep.points.find((p) => p.threshold === threshold);
+  const headPoint = headSearch?.chosen?.point;
+  const chosen = headPoint ? { valAccuracy: headPoint.valAccuracy, maxAbsDiff: undefined } : stageOne;
   log(`surgery check on ${Math.min(train.size, 256)} training images: max |pruned - unpruned| ${onTrain.toExponential(2)}`);
   log(
     `pruning: units ${summary.unitsBefore} -> ${summary.unitsAfter}, parameters ${summary.paramsBefore} -> ${summary.paramsAfter}, ` +
@@ -451,6 +473,8 @@ export async function pruneStep(
       valAccuracy: chosen?.valAccuracy,
       testAccuracy: check.testAccuracy,
       maxAbsDiffVal: chosen?.maxAbsDiff,
+      ...(headSearch && { headSweep: headSearch.points }),
+      ...(headSearch?.chosen && { headThreshold: headSearch.threshold ?? undefined, recoveryEpochs: headSearch.recoveryEpochs }),
     },
   };
 }
