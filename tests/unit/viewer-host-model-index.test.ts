@@ -1,11 +1,13 @@
 // The host's model index on a temporary models folder: a real bundle (the released four-class one), a small
 // valid one, a broken manifest, a bundle that lacks a listed file, a folder and a file that are not bundles; the
-// index served at /zerovar/models/index.json (404 without a models folder), read back by the viewer's parser.
+// index served at /zerovar/models/index.json (404 without a models folder), read back by the viewer's parser; and
+// the released folder's index giving the viewer its default (the masked model, better on external data).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chooseDefaultModel } from '../../extension/src/modelChoice.js';
 import { parseModelIndex, type ModelIndex } from '../../extension/src/modelIndex.js';
 import { MODEL_INDEX_PATH, modelIndexReader } from '../../scripts/host/model-index.js';
 import { startHost, type RunningHost } from '../../scripts/host/server.js';
@@ -105,5 +107,19 @@ describe('the models folder\'s index', () => {
       assert.equal((await fetch(`${host!.url}/zerovar/models/dev/model/model.json`)).status, 200);
       assert.equal((await fetch(`${bare!.url}${MODEL_INDEX_PATH}`)).status, 404);
     });
+  });
+});
+
+describe('the released models folder', () => {
+  test('raw, masked and raw-4class are listed with their tasks; the default is the masked one, as before', () => {
+    const models = parseModelIndex(modelIndexReader(join(projectRoot, 'models'))(), MODEL_INDEX_PATH);
+    assert.deepEqual(models.map((m) => [m.id, m.variant, m.task, m.error]), [
+      ['masked', 'masked', 'COVID vs Normal', undefined],
+      ['raw', 'raw', 'COVID vs Normal', undefined],
+      ['raw-4class', 'raw', '4 classes: COVID, Lung_Opacity, Normal, Viral Pneumonia', undefined],
+    ]);
+    const c = chooseDefaultModel(models);
+    assert.equal(c.id, 'masked');
+    assert.match(c.reason, /^masked model by default: external AUC 0\.63 vs 0\.58 \(ieee8023\)$/);
   });
 });
