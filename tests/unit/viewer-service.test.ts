@@ -497,6 +497,18 @@ describe('the default model choice through the service', () => {
     await service.modelList();
     assert.deepEqual(asked.sort(), [`${DEFAULT_MODEL_URLS.masked}manifest.json`, `${DEFAULT_MODEL_URLS.raw}manifest.json`]);
   });
+  test('a listed bundle that is not usable, or an id not listed, is not classified: the run says why', async () => {
+    let classified = 0;
+    const client = { classify: async () => { classified++; return {} as ClassifyResult; } };
+    const fake = (async (url: string) =>
+      url.includes('masked') ? new Response(JSON.stringify({ name: 'm', variant: 'lungs' })) : new Response('', { status: 404 })) as typeof fetch;
+    const { ohif, service } = setup({ client: client as unknown as InferenceClient, fetch: fake });
+    ohif.viewports.set('vp1', fakeViewport('vp1', 'wadors:a'));
+    ohif.setActive('vp1');
+    await assert.rejects(service.classifyDisplayed('masked'), /^Error: The masked model bundle cannot be used: manifest\.variant: expected "raw" or "masked"$/);
+    await assert.rejects(service.classifyDisplayed('raw-4class'), /no model "raw-4class" is listed/);
+    assert.equal(classified, 0);
+  });
   test('a missing masked bundle keeps raw', async () => {
     const fake = (async (url: string) =>
       url.includes('masked') ? new Response('', { status: 404 })
