@@ -28,7 +28,8 @@ if (values.help) {
   --dicom DIR      serve a folder of DICOM files as the embedded DICOMweb source (default ../shared/dicom if present)
   --dicomweb URL   use a DICOMweb server (e.g. Orthanc http://127.0.0.1:8042/dicom-web) through a same-origin proxy
                    (with neither a folder nor a URL: local files dropped into the page, read in the browser)
-  --models DIR     model bundles (DIR/raw, DIR/masked) served at /zerovar/models/ (default: models/)
+  --models DIR     a folder of model bundles (one per subfolder: raw, masked, ...) served at /zerovar/models/ with
+                   their index at /zerovar/models/index.json; the viewer offers each (default: models/)
   --no-build       use the bundles already in dist/zerovar`);
   process.exit(0);
 }

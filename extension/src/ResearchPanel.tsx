@@ -5,21 +5,20 @@
 // class) with its toggle and opacity, and for a masked model the lung contour it classified within. State and inference live in the extension's service; the hooks (useDisplayedImage,
 // useModelAvailability, useClassification) follow it, and every failure ends as a message here, never as an
 // exception in the viewer.
-import React, { useCallback, useState } from 'react';
+import React, { useCallback, useMemo, useState } from 'react';
 import { COMMANDS } from './ids.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
-import { calibrationText, externalText, formatFraction, formatProbability, guardText, oodVerdictText, operatingPointText } from './display.js';
+import {
+  calibrationText, externalText, formatFraction, formatProbability, guardText, modelOptionText, oodVerdictText, operatingPointText, variantText,
+} from './display.js';
 import { formatBytes, removedText, type ModelFacts } from './modelFacts.js';
-import type { ModelVariant } from './models.js';
 import type { CommandsManager, ExtensionParams } from './ohif-types.js';
 import type { ZerovarService } from './service.js';
 import { attentionEmpty, resultWithheld, useClassification } from './useClassification.js';
 import { useDisplayedImage, useOverlayVisible } from './useDisplayedImage.js';
 import { availabilityText, useModelAvailability } from './useModelAvailability.js';
-import { useModelChoice } from './useModelChoice.js';
+import { useModelList } from './useModelList.js';
 import { SaveToPacs } from './SaveToPacs.js';
-
-export type { ModelVariant } from './models.js';
 
 const ms = (t: number) => `${t < 10 ? t.toFixed(1) : Math.round(t)} ms`;
 
@@ -108,6 +107,7 @@ function OodNote({ result, withheld, onShowAnyway }: { result: ClassifyResult; w
 function Facts({ facts }: { facts: ModelFacts }) {
   const rows: [string, string | undefined][] = [
     ['Name', `${facts.name} (${facts.variant})`],
+    ['Task', facts.task],
     ['Backbone', `${facts.backbone}, ${facts.inputSize} px`],
     ['Units removed', removedText(facts.unitsBefore, facts.unitsAfter)],
     ['Parameters removed', removedText(facts.paramsBefore, facts.paramsAfter)],
@@ -146,16 +146,19 @@ export function ResearchPanel({ servicesManager, commandsManager }: ExtensionPar
 function PanelBody({ service, commandsManager }: { service: ZerovarService; commandsManager: CommandsManager }) {
   const { display, error: displayError } = useDisplayedImage(service);
   const overlayOn = useOverlayVisible(service);
-  const choice = useModelChoice(service);
-  // Until the user picks one, the model is the service's choice (raw while the manifests are being read).
-  const [picked, setVariant] = useState<ModelVariant | null>(null);
-  const variant: ModelVariant = picked ?? choice?.variant ?? 'raw';
-  const { availability, markMissing } = useModelAvailability(service, variant);
+  const list = useModelList(service);
+  const choice = list?.choice;
+  // Until the user picks one, the model is the service's choice (raw while the list is being read).
+  const [picked, setPicked] = useState<string | null>(null);
+  const model = picked ?? choice?.id ?? 'raw';
+  const entry = list?.models.find((m) => m.id === model);
+  const ids = useMemo(() => list?.models.map((m) => m.id) ?? [], [list]);
+  const { availability, markMissing } = useModelAvailability(service, model, ids);
   const [autoRun, setAutoRun] = useState(false);
   const [opacity, setOpacity] = useState(0.5);
   const [contourOn, setContourOn] = useState(true);
   const { run, finished, onRun, reportFailure } = useClassification({
-    service, variant, availability, markMissing, imageId: display?.info.imageId, autoRun, opacity, contourOn,
+    service, model, availability, markMissing, imageId: display?.info.imageId, autoRun, opacity, contourOn,
   });
 
   const onAutoRun = useCallback((on: boolean) => {
@@ -169,7 +172,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
     if (r && r.ok === false) reportFailure(r.message ?? 'overlay failed');
   }, [commandsManager, reportFailure]);
 
-  const missingText = availabilityText(variant, availability[variant]);
+  const missingText = entry?.error ? `${model} model cannot be used: ${entry.error}` : availabilityText(model, availability[model]);
   const facts = run.kind === 'done' ? run.result.facts : undefined;
   const withheld = run.kind === 'done' && resultWithheld(run.result, run.shownAnyway);
   const oodState = run.kind !== 'done' ? undefined : !run.result.ood ? 'unguarded' : run.result.ood.flagged ? 'flagged' : 'accepted';
@@ -206,13 +209,21 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
       )}
       <label>
         Model{' '}
-        <select style={styles.select} data-cy="zerovar-model" value={variant} onChange={(e) => setVariant(e.target.value as ModelVariant)}>
-          <option value="raw">raw (whole image){availability.raw === 'missing' ? ' — not available' : ''}</option>
-          <option value="masked">masked (lungs only){availability.masked === 'missing' ? ' — not available' : ''}</option>
+        <select style={{ ...styles.select, maxWidth: '100%' }} data-cy="zerovar-model" value={model} onChange={(e) => setPicked(e.target.value)}>
+          {list ? list.models.map((m) => (
+            <option key={m.id} value={m.id} disabled={m.error !== undefined} data-variant={m.variant} data-task={m.task}>
+              {modelOptionText(m, availability[m.id])}
+            </option>
+          )) : <option value={model}>reading the model list…</option>}
         </select>
       </label>
+      {entry?.task && entry.variant && (
+        <div data-cy="zerovar-model-about" data-variant={entry.variant} data-classes={entry.classes?.length}>
+          <Rows cy="zerovar-about" rows={[['Task', entry.task], ['Input', variantText(entry.variant)]]} />
+        </div>
+      )}
       {choice && (
-        <div data-cy="zerovar-model-choice" data-variant={choice.variant} style={styles.muted}>{choice.reason}</div>
+        <div data-cy="zerovar-model-choice" data-model={choice.id} data-variant={choice.variant} style={styles.muted}>{choice.reason}</div>
       )}
       {missingText && (
         <div data-cy="zerovar-model-status" style={styles.error}>{missingText}</div>
@@ -227,7 +238,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
         </label>
       </div>
       <div data-cy="zerovar-result" data-state={run.kind} data-runs={finished} data-ood={oodState} data-withheld={String(withheld)} aria-live="polite">
-        {run.kind === 'running' && <div style={styles.muted}>Classifying with the {run.variant} model…</div>}
+        {run.kind === 'running' && <div style={styles.muted}>Classifying with the {run.model} model…</div>}
         {run.kind === 'done' && (
           <div style={{ display: 'flex', flexDirection: 'column', gap: 8 }}>
             <OodNote result={run.result} withheld={withheld} onShowAnyway={() => void onRun({ showAnyway: true })} />

@@ -18,7 +18,7 @@ export function reportContent(result: ClassifyResult, shownAnyway: boolean): Rep
     algorithmVersion: `${ALGORITHM_VERSION}, bundle ${f.name}`,
     bundleSha256: result.bundleSha256,
     variant: f.variant,
-    task: `${result.classes.join(' vs ')} on a frontal chest radiograph (${f.variant === 'masked' ? 'lungs only' : 'whole image'})`,
+    task: `${f.task} on a frontal chest radiograph (${f.variant === 'masked' ? 'lungs only' : 'whole image'})`,
     classes: [...result.classes],
     probabilities: [...result.probabilities],
     predicted: result.className,

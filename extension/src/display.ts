@@ -1,8 +1,11 @@
 // How the panel writes numbers and model facts: a calibrated probability with no more precision than it has
 // (">99 %" rather than "100.0 %", whole percent otherwise), the test split's and external figures, the
-// operating point, the out-of-distribution guard and the calibration, and the guard's verdict on an image.
+// operating point, the out-of-distribution guard and the calibration, the guard's verdict on an image, and how a
+// model of the choice list is named (its id, raw or lung-masked, its task).
 // Pure functions, so the wording is unit-tested rather than read off screenshots.
 import type { CalibrationFacts, ExternalFacts, GuardFacts, OperatingPoint } from './modelFacts.js';
+import type { ModelEntry, ModelVariant } from './modelIndex.js';
+import type { Availability } from './models.js';
 
 /** A calibrated probability: whole percent, ">99 %" at 0.995 and above, "<1 %" below 0.005. */
 export function formatProbability(p: number): string {
@@ -21,9 +24,16 @@ export function formatScore(s: number): string {
   return Math.abs(s) >= 100 ? Math.round(s).toLocaleString('en-US') : s.toPrecision(3);
 }
 
-/** "COVID when its probability ≥ 50 %: test sensitivity 97.0 %, specificity 98.0 %". */
+/**
+ * "COVID when its probability ≥ 50 %: test sensitivity 97.0 %, specificity 98.0 %"; for more classes
+ * "the most probable of 4 classes: test recall COVID 96.0 %, Lung_Opacity 78.8 %, …".
+ */
 export function operatingPointText(op: OperatingPoint | undefined): string | undefined {
   if (!op) return undefined;
+  if (op.kind === 'argmax') {
+    const recall = op.recall.map((r) => `${r.className} ${formatFraction(r.recall)}`).join(', ');
+    return `the most probable of ${op.recall.length} classes: test recall ${recall}`;
+  }
   return `${op.positiveClass} when its probability ≥ ${Math.round(100 * op.threshold)} %: ` +
     `test sensitivity ${formatFraction(op.sensitivity)}, specificity ${formatFraction(op.specificity)}`;
 }
@@ -56,4 +66,21 @@ export function oodVerdictText(ood: { score: number; threshold: number; flagged:
   return ood.flagged
     ? `This image does not look like the frontal chest radiographs the model was trained on (${figures}).`
     : `Looks like the frontal chest radiographs the model was trained on (${figures}).`;
+}
+
+/** What a variant classifies: "raw (whole image)" or "lung-masked (lungs only)". */
+export function variantText(variant: ModelVariant): string {
+  return variant === 'masked' ? 'lung-masked (lungs only)' : 'raw (whole image)';
+}
+
+/**
+ * A model as the choice list names it: "raw-4class · raw · 4 classes: COVID, …", "masked · lung-masked · COVID
+ * vs Normal", and why it cannot be run when it cannot.
+ */
+export function modelOptionText(m: ModelEntry, availability: Availability | undefined): string {
+  const parts = [m.id];
+  if (m.variant) parts.push(m.variant === 'masked' ? 'lung-masked' : 'raw');
+  if (m.task) parts.push(m.task);
+  const why = m.error ? ' — not usable' : availability === 'missing' ? ' — not available' : '';
+  return parts.join(' · ') + why;
 }

@@ -4,15 +4,23 @@
 // they are used as typed; a fact the bundle does not record (the unpruned reference has no surgery figures, an
 // undefined AUC is stored as null, an older bundle has no guard) is undefined.
 import type { BundleManifest } from '@zerovar/trainer/browser';
+import { taskLabel } from './modelIndex.js';
 
-/** A binary model's decision rule and what it gave on the test split. */
-export interface OperatingPoint {
-  positiveClass: string;
-  /** Predicted positive when its calibrated probability is at least this (argmax of two classes). */
-  threshold: number;
-  sensitivity: number;
-  specificity: number;
-}
+/**
+ * A model's decision rule and what it gave on the test split: a binary model's threshold on its positive class
+ * with sensitivity and specificity, or a model of more classes answering with its most probable class, with each
+ * class's recall.
+ */
+export type OperatingPoint =
+  | {
+    kind: 'threshold';
+    positiveClass: string;
+    /** Predicted positive when its calibrated probability is at least this (argmax of two classes). */
+    threshold: number;
+    sensitivity: number;
+    specificity: number;
+  }
+  | { kind: 'argmax'; recall: { className: string; recall: number }[] };
 
 /** The bundle's figures on data from other sources than its training set (`metrics.external`). */
 export interface ExternalFacts {
@@ -45,6 +53,8 @@ export interface ModelFacts {
   name: string;
   variant: 'raw' | 'masked';
   classes: string[];
+  /** "COVID vs Normal", "4 classes: …" (the model index's words). */
+  task: string;
   inputSize: number;
   backbone: string;
   unitsBefore?: number;
@@ -60,7 +70,6 @@ export interface ModelFacts {
   /** Number of selected penultimate features. */
   k: number;
   createdAt?: string;
-  /** Binary models only: a model of more classes answers with its most probable class. */
   operatingPoint?: OperatingPoint;
   external: ExternalFacts[];
   /** Undefined: the bundle has no guard and answers for any image. */
@@ -68,17 +77,23 @@ export interface ModelFacts {
   calibration?: CalibrationFacts;
 }
 
-/** The test split's operating point of a two-class bundle (the positive class is the recorded one, else the first). */
+/**
+ * The test split's operating point: for two classes the positive class (the recorded one, else the first) against
+ * the other, for more the recall of every class; undefined when the test figures lack a class.
+ */
 function operatingPoint(manifest: BundleManifest): OperatingPoint | undefined {
   const { classes, metrics } = manifest;
-  if (classes.length !== 2) return undefined;
+  const per = metrics.compressed.perClass;
+  if (classes.length !== 2) {
+    const recall = classes.map((className) => ({ className, recall: per[className]?.recall }));
+    return recall.every((r) => r.recall !== undefined) ? { kind: 'argmax', recall: recall as { className: string; recall: number }[] } : undefined;
+  }
   const positiveClass = manifest.positiveClass ?? classes[0];
   const negativeClass = classes.find((c) => c !== positiveClass);
-  const per = metrics.compressed.perClass;
   const sensitivity = per[positiveClass]?.recall;
   const specificity = negativeClass === undefined ? undefined : per[negativeClass]?.recall;
   if (sensitivity === undefined || specificity === undefined) return undefined;
-  return { positiveClass, threshold: 0.5, sensitivity, specificity };
+  return { kind: 'threshold', positiveClass, threshold: 0.5, sensitivity, specificity };
 }
 
 export function modelFacts(manifest: BundleManifest, bundleBytes: number): ModelFacts {
@@ -89,6 +104,7 @@ export function modelFacts(manifest: BundleManifest, bundleBytes: number): Model
     name: manifest.name,
     variant: manifest.variant,
     classes: [...manifest.classes],
+    task: taskLabel(manifest.classes, manifest.positiveClass),
     inputSize: manifest.input.size,
     backbone: manifest.backbone.name,
     // Before: the fine-tuned network; after: the network the bundle carries (surgery, then the feature selection

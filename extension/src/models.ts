@@ -1,25 +1,30 @@
-// Where the model bundles and the inference runtime live. Defaults match the viewer host (bundles served from the
-// project's models/ folder at /zerovar/models/<variant>/); a deployment may override them in app-config.js:
+// Where the model bundles and the inference runtime live. By default the viewer host's model index lists the
+// bundles (GET /zerovar/models/index.json: every bundle folder of its models directory); without an index the
+// built-in raw and masked URLs stand in. A deployment may set its own in app-config.js:
 //   window.config.zerovar = { models: { raw: 'https://…/raw/', masked: '…' }, backends: ['wasm'], wasmPath: '…' }
+// (each key of `models` is a model's id, and those are the whole list; `modelIndex: URL` points at another index)
 // and `?zerovarBackends=wasm,webgl` in the page URL overrides the backend order (for comparisons and tests).
 import { DEFAULT_BACKENDS, type BackendName } from './inferenceProtocol.js';
+import { withSlash } from './modelIndex.js';
 
-export type ModelVariant = 'raw' | 'masked';
-export const VARIANTS: readonly ModelVariant[] = ['raw', 'masked'];
 
-export const DEFAULT_MODEL_URLS: Readonly<Record<ModelVariant, string>> = {
+/** The bundles used when there is no index: the released raw and masked ones, where the host serves them. */
+export const DEFAULT_MODEL_URLS: Readonly<Record<string, string>> = {
   raw: '/zerovar/models/raw/',
   masked: '/zerovar/models/masked/',
 };
+export const DEFAULT_MODEL_INDEX = '/zerovar/models/index.json';
 export const DEFAULT_WASM_PATH = '/zerovar/';
 
 export interface InferenceConfig {
-  models: Record<ModelVariant, string>;
+  /** A deployment's own bundles (model id -> folder URL): the whole list, no index is read. */
+  models?: Record<string, string>;
+  /** The model index to read when `models` is not set. */
+  modelIndex: string;
   backends: BackendName[];
   wasmPath: string;
 }
 
-const withSlash = (u: string) => (u.endsWith('/') ? u : `${u}/`);
 const isBackend = (b: string): b is BackendName => (DEFAULT_BACKENDS as readonly string[]).includes(b);
 
 /** Backend list from a comma-separated string; unknown names are dropped, an empty result gives undefined. */
@@ -33,17 +38,18 @@ export function inferenceConfig(
   appConfig: unknown = (globalThis as { config?: unknown }).config,
   search: string = typeof location === 'undefined' ? '' : location.search,
 ): InferenceConfig {
-  const z = (appConfig as { zerovar?: { models?: Partial<Record<ModelVariant, string>>; backends?: unknown; wasmPath?: unknown } })
-    ?.zerovar;
-  const models = { ...DEFAULT_MODEL_URLS };
-  for (const v of VARIANTS) {
-    const u = z?.models?.[v];
-    if (typeof u === 'string' && u) models[v] = withSlash(u);
+  const z = (appConfig as { zerovar?: { models?: unknown; modelIndex?: unknown; backends?: unknown; wasmPath?: unknown } })?.zerovar;
+  let models: Record<string, string> | undefined;
+  if (typeof z?.models === 'object' && z.models !== null) {
+    for (const [id, u] of Object.entries(z.models as Record<string, unknown>)) {
+      if (id && typeof u === 'string' && u) (models ??= {})[id] = withSlash(u);
+    }
   }
   const fromUrl = parseBackends(new URLSearchParams(search).get('zerovarBackends'));
   const fromConfig = Array.isArray(z?.backends) ? parseBackends(z.backends.join(',')) : undefined;
   return {
-    models,
+    ...(models ? { models } : {}),
+    modelIndex: typeof z?.modelIndex === 'string' && z.modelIndex ? z.modelIndex : DEFAULT_MODEL_INDEX,
     backends: fromUrl ?? fromConfig ?? [...DEFAULT_BACKENDS],
     wasmPath: typeof z?.wasmPath === 'string' && z.wasmPath ? withSlash(z.wasmPath) : DEFAULT_WASM_PATH,
   };

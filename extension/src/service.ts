@@ -8,8 +8,9 @@ import { describeDisplayedImage, readDisplayedGrey, type DisplayedImage } from '
 import { createInferenceClient, type InferenceClient } from './inferenceClient.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
 import { contourRgba } from './lungContour.js';
-import { chooseDefaultModel, fetchExternalAucs, type ModelChoice } from './modelChoice.js';
-import { checkAvailability, inferenceConfig, type Availability, type InferenceConfig, type ModelVariant } from './models.js';
+import type { ModelEntry } from './modelIndex.js';
+import { loadModelList, type ModelList } from './modelList.js';
+import { checkAvailability, inferenceConfig, type Availability, type InferenceConfig } from './models.js';
 import type { CornerstoneLib, CsViewport, Listenable, PubSub, ServiceRegistration, Services } from './ohif-types.js';
 import { testPattern, ViewportOverlay, type Overlay, type OverlayChanged } from './overlay.js';
 import type { SaveOutcome } from './pacsSave.js';
@@ -111,7 +112,7 @@ export class ZerovarService {
   private watching = false;
   private drawn: DrawnResult | null = null;
   private style: OverlayStyle = { opacity: 0.5, contour: true };
-  private choice: Promise<ModelChoice> | null = null;
+  private list: Promise<ModelList> | null = null;
 
   constructor(private readonly deps: ZerovarServiceDeps) {
     this.services = deps.services;
@@ -374,39 +375,45 @@ export class ZerovarService {
     return this.client;
   }
 
-  /** Whether a variant's bundle is installed (a HEAD request for its manifest). */
-  availability(variant: ModelVariant): Promise<Availability> {
-    return checkAvailability(this.config.models[variant], this.deps.fetch);
-  }
-
   /**
-   * The model the panel opens on: the variant with the higher external AUC in its manifest (raw without figures
-   * to compare). Both manifests are read once per service.
+   * The models to choose from (the deployment's, the host's index, or the built-in raw and masked) and the one
+   * the panel opens on: read once per service.
    */
-  modelChoice(): Promise<ModelChoice> {
-    this.choice ??= Promise.all([
-      fetchExternalAucs(this.config.models.raw, this.deps.fetch),
-      fetchExternalAucs(this.config.models.masked, this.deps.fetch),
-    ]).then(([raw, masked]) => chooseDefaultModel({ raw, masked }));
-    return this.choice;
+  modelList(): Promise<ModelList> {
+    this.list ??= loadModelList(this.config, this.deps.fetch ?? ((input, init) => fetch(input, init)));
+    return this.list;
+  }
+
+  /** A model of the list by id (undefined when the list has none of that id). */
+  async model(id: string): Promise<ModelEntry | undefined> {
+    return (await this.modelList()).models.find((m) => m.id === id);
+  }
+
+  /** Whether a model's bundle is installed (a HEAD request for its manifest); an id not listed is missing. */
+  async availability(id: string): Promise<Availability> {
+    const entry = await this.model(id);
+    return entry ? checkAvailability(entry.url, this.deps.fetch) : 'missing';
   }
 
   /**
-   * Classifies what the active viewport shows with a variant's bundle (and its Grad-CAM). `beforePixels` runs
+   * Classifies what the active viewport shows with a model's bundle (and its Grad-CAM). `beforePixels` runs
    * between the cheap checks and the synchronous pixel pass (e.g. to let "Running…" paint first); `showAnyway`
    * explains an image the guard flags too.
    */
   async classifyDisplayed(
-    variant: ModelVariant, opts: { beforePixels?: () => Promise<void>; showAnyway?: boolean } = {},
+    id: string, opts: { beforePixels?: () => Promise<void>; showAnyway?: boolean } = {},
   ): Promise<Classification> {
     const cs = this.deps.cornerstone();
     const viewport = getActiveViewport(this.services);
     const d = describeDisplayedImage(cs, viewport);
+    const entry = await this.model(id);
+    if (!entry) throw new Error(`no model "${id}" is listed`);
+    if (entry.error) throw new Error(`The ${id} model bundle cannot be used: ${entry.error}`);
     await opts.beforePixels?.();
     const grey = readDisplayedGrey(cs, viewport, d);
     const now = this.deps.now ?? (() => performance.now());
     const t0 = now();
-    const result = await this.inferenceClient().classify(this.config.models[variant], grey, { explain: true, showAnyway: opts.showAnyway });
+    const result = await this.inferenceClient().classify(entry.url, grey, { explain: true, showAnyway: opts.showAnyway });
     return { result, viewportId: viewport.id, imageId: d.info.imageId, totalMs: now() - t0 };
   }
 

@@ -5,26 +5,25 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { InferenceError } from './inferenceClient.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
-import type { ModelVariant } from './models.js';
 import type { ZerovarService } from './service.js';
 import { availabilityText, type AvailabilityMap } from './useModelAvailability.js';
 
 export type RunState =
   | { kind: 'idle' }
-  | { kind: 'running'; variant: ModelVariant }
-  | { kind: 'done'; variant: ModelVariant; imageId: string; result: ClassifyResult; totalMs: number; shownAnyway: boolean }
+  | { kind: 'running'; model: string }
+  | { kind: 'done'; model: string; imageId: string; result: ClassifyResult; totalMs: number; shownAnyway: boolean }
   | { kind: 'failed'; message: string };
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const nextPaint = () => new Promise<void>((r) => requestAnimationFrame(() => setTimeout(r, 0)));
 
-/** What the panel says about a failed run, and whether it showed the bundle is not installed. */
-export function failureText(err: unknown, variant: ModelVariant, modelUrl: string): { text: string; missing: boolean } {
+/** What the panel says about a failed run of model `id`, and whether it showed the bundle is not installed. */
+export function failureText(err: unknown, id: string, modelUrl: string | undefined): { text: string; missing: boolean } {
   if (err instanceof InferenceError && err.missing) {
-    return { text: `${availabilityText(variant, 'missing')} (no bundle at ${modelUrl})`, missing: true };
+    return { text: `${availabilityText(id, 'missing')} (no bundle at ${modelUrl ?? 'its URL'})`, missing: true };
   }
   if (err instanceof InferenceError && err.name === 'BundleError') {
-    return { text: `The ${variant} model bundle was refused: ${err.message}`, missing: false };
+    return { text: `The ${id} model bundle was refused: ${err.message}`, missing: false };
   }
   return { text: message(err), missing: false };
 }
@@ -44,9 +43,10 @@ export function resultWithheld(result: Pick<ClassifyResult, 'ood'>, shownAnyway:
 
 export interface ClassificationOptions {
   service: ZerovarService;
-  variant: ModelVariant;
+  /** The chosen model's id. */
+  model: string;
   availability: AvailabilityMap;
-  markMissing: (v: ModelVariant) => void;
+  markMissing: (id: string) => void;
   /** The displayed image: a new one drops the result. */
   imageId: string | undefined;
   autoRun: boolean;
@@ -55,7 +55,7 @@ export interface ClassificationOptions {
 }
 
 export function useClassification(o: ClassificationOptions) {
-  const { service, variant, availability, markMissing, imageId, autoRun, opacity, contourOn } = o;
+  const { service, model, availability, markMissing, imageId, autoRun, opacity, contourOn } = o;
   const [run, setRun] = useState<RunState>({ kind: 'idle' });
   /** Finished runs (done or failed), shown as data-runs so a caller can wait for the next outcome. */
   const [finished, setFinished] = useState(0);
@@ -66,8 +66,8 @@ export function useClassification(o: ClassificationOptions) {
   const onRun = useCallback(async (opts: { showAnyway?: boolean } = {}) => {
     const showAnyway = opts.showAnyway === true;
     const seq = ++runSeq.current;
-    const chosen = variant;
-    setRun({ kind: 'running', variant: chosen });
+    const chosen = model;
+    setRun({ kind: 'running', model: chosen });
     try {
       if (availability[chosen] === 'missing') throw new Error(availabilityText(chosen, 'missing'));
       // "Running…" paints before the synchronous pixel pass.
@@ -75,16 +75,17 @@ export function useClassification(o: ClassificationOptions) {
       if (seq !== runSeq.current) return; // a newer run (or the image changed) superseded this one
       const blocked = resultWithheld(c.result, showAnyway);
       service.showResult({ viewportId: c.viewportId, imageId: c.imageId, attention: c.result.attention, lungMask: c.result.lungMask, blocked });
-      setRun({ kind: 'done', variant: chosen, imageId: c.imageId, result: c.result, totalMs: c.totalMs, shownAnyway: showAnyway });
+      setRun({ kind: 'done', model: chosen, imageId: c.imageId, result: c.result, totalMs: c.totalMs, shownAnyway: showAnyway });
       setFinished((n) => n + 1);
     } catch (err) {
+      const url = (await service.model(chosen).catch(() => undefined))?.url;
       if (seq !== runSeq.current) return;
-      const f = failureText(err, chosen, service.config.models[chosen]);
+      const f = failureText(err, chosen, url);
       if (f.missing) markMissing(chosen);
       setRun({ kind: 'failed', message: f.text });
       setFinished((n) => n + 1);
     }
-  }, [service, variant, availability, markMissing]);
+  }, [service, model, availability, markMissing]);
 
   // The image-change effect below must see this render's run function and auto-run choice without re-running
   // for them: it reacts to the image alone.

@@ -6,6 +6,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { DicomWebSource } from './dicomweb.js';
+import { MODEL_INDEX_PATH, MODELS_ROOT, modelIndexReader } from './model-index.js';
 import { repairMultipartFrames, sanitizeMetadataText } from './viewer-fixes.js';
 
 export const EMBEDDED_ROOT = '/dicom-web';
@@ -18,7 +19,7 @@ export interface HostOptions {
   appConfig: string;
   /** Built bundles, served under `/zerovar/`. */
   bundleDir: string;
-  /** Model bundles, served under `/zerovar/models/`. */
+  /** Model bundles, served under `/zerovar/models/` with their index at `/zerovar/models/index.json`. */
   modelsDir?: string;
   /** Embedded DICOMweb source, mounted at `/dicom-web`. */
   embedded?: DicomWebSource;
@@ -138,6 +139,7 @@ function refuseEmbeddedStore(req: IncomingMessage, res: ServerResponse): void {
 export function createHostHandler(o: HostOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const log = o.log ?? (() => {});
   const indexHtml = join(o.ohifDist, 'index.html');
+  const modelIndex = o.modelsDir ? modelIndexReader(o.modelsDir) : undefined;
   return (req, res) => {
     isolationHeaders(res);
     let url: URL;
@@ -159,8 +161,12 @@ export function createHostHandler(o: HostOptions): (req: IncomingMessage, res: S
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed');
       if (path === '/app-config.js') return send(res, 200, o.appConfig, TYPES['.js']);
-      if (path.startsWith('/zerovar/models/')) {
-        const file = o.modelsDir && safeJoin(o.modelsDir, path.slice('/zerovar/models/'.length));
+      if (path === MODEL_INDEX_PATH) {
+        if (!modelIndex) return send(res, 404, 'no models folder');
+        return send(res, 200, JSON.stringify(modelIndex()), TYPES['.json']);
+      }
+      if (path.startsWith(MODELS_ROOT)) {
+        const file = o.modelsDir && safeJoin(o.modelsDir, path.slice(MODELS_ROOT.length));
         if (file && sendFile(req, res, file, 'no-cache')) return;
         return send(res, 404, 'not found');
       }

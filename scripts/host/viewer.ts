@@ -14,7 +14,7 @@ export interface ViewerOptions {
   dicomDir?: string;
   /** Upstream DICOMweb root (a PACS); when given it is the default data source. */
   dicomweb?: string;
-  /** Folder of model bundles (`raw/`, `masked/`) served at /zerovar/models/; default the project's models/. */
+  /** Folder of model bundles (one per subfolder) served at /zerovar/models/ with their index; default the project's models/. */
   modelsDir?: string;
   port?: number;
   host?: string;

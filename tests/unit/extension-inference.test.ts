@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assessImage } from '../../extension/src/displayedImage.js';
 import { formatBytes, modelFacts, removedText } from '../../extension/src/modelFacts.js';
-import { checkAvailability, DEFAULT_MODEL_URLS, inferenceConfig, parseBackends } from '../../extension/src/models.js';
+import { checkAvailability, inferenceConfig, parseBackends } from '../../extension/src/models.js';
 import { InferenceClient, InferenceError, type WorkerLike } from '../../extension/src/inferenceClient.js';
 import type { ClassifyResult, WorkerRequest, WorkerResponse } from '../../extension/src/inferenceProtocol.js';
 import { parseManifest, validateManifest, type BundleManifest } from '../../trainer/src/model/bundle.js';
@@ -97,11 +97,10 @@ describe('model facts', () => {
 describe('inference configuration', () => {
   test('defaults, app-config overrides and the URL backend list', () => {
     const d = inferenceConfig(undefined, '');
-    assert.deepEqual(d.models, DEFAULT_MODEL_URLS);
+    assert.equal(d.models, undefined, 'no configured models: the host\'s index (or the built-in ones) decide');
     assert.deepEqual(d.backends, ['webgpu', 'webgl', 'wasm', 'cpu']);
-    const c = inferenceConfig({ zerovar: { models: { masked: '/m' }, backends: ['wasm', 'bogus'] } }, '');
-    assert.equal(c.models.masked, '/m/');
-    assert.equal(c.models.raw, DEFAULT_MODEL_URLS.raw);
+    const c = inferenceConfig({ zerovar: { models: { raw: '/r', masked: '/m' }, backends: ['wasm', 'bogus'] } }, '');
+    assert.deepEqual(c.models, { raw: '/r/', masked: '/m/' });
     assert.deepEqual(c.backends, ['wasm']);
     assert.deepEqual(inferenceConfig(undefined, '?zerovarBackends=webgl,wasm').backends, ['webgl', 'wasm']);
     assert.equal(parseBackends('nothing,valid'), undefined);

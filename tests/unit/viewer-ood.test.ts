@@ -1,6 +1,6 @@
 // The viewer's side of the out-of-distribution guard and calibration, as plain logic: how a calibrated
 // probability is written, the model facts read from a manifest with a guard, a calibration and external figures
-// (and from one without), the default model choice from the manifests' external AUCs, and when a result is
+// (and from one without), the operating point of a two-class and of a four-class bundle, and when a result is
 // withheld.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import {
   calibrationText, externalText, formatProbability, formatScore, guardText, oodVerdictText, operatingPointText,
 } from '../../extension/src/display.js';
-import { chooseDefaultModel, externalAucs, fetchExternalAucs } from '../../extension/src/modelChoice.js';
 import { modelFacts } from '../../extension/src/modelFacts.js';
 import { resultWithheld } from '../../extension/src/useClassification.js';
 import { parseManifest, validateManifest, type BundleManifest } from '../../trainer/src/model/bundle.js';
@@ -68,7 +67,7 @@ describe('model facts with a guard, a calibration and external figures', () => {
   });
   test('operating point: the positive class at 50 % (argmax of two), with the test sensitivity and specificity', () => {
     const f = modelFacts(guarded, 1);
-    assert.deepEqual(f.operatingPoint, { positiveClass: 'COVID', threshold: 0.5, sensitivity: 0.97, specificity: 0.98 });
+    assert.deepEqual(f.operatingPoint, { kind: 'threshold', positiveClass: 'COVID', threshold: 0.5, sensitivity: 0.97, specificity: 0.98 });
     assert.equal(operatingPointText(f.operatingPoint), 'COVID when its probability ≥ 50 %: test sensitivity 97.0 %, specificity 98.0 %');
   });
   test('external figures beside the test split\'s', () => {
@@ -90,10 +89,28 @@ describe('model facts with a guard, a calibration and external figures', () => {
     assert.equal(f.calibration, undefined);
     assert.equal(calibrationText(f.calibration), 'none recorded');
   });
-  test('more than two classes: no binary operating point', () => {
+  test('more than two classes: the most probable class, with each class\'s test recall; none when a class has no figures', () => {
     const four = manifestWith({ classes: ['COVID', 'Lung_Opacity', 'Normal', 'Viral Pneumonia'], positiveClass: undefined });
-    assert.equal(modelFacts(four, 1).operatingPoint, undefined);
+    assert.equal(modelFacts(four, 1).operatingPoint, undefined, 'the test figures name two of the four classes');
     assert.equal(operatingPointText(undefined), undefined);
+    const recall = (r: number) => ({ precision: r, recall: r, f1: r, support: 10 });
+    four.metrics.compressed.perClass = { COVID: recall(0.96), Lung_Opacity: recall(0.7875), Normal: recall(0.95), 'Viral Pneumonia': recall(0.9958) };
+    const f = modelFacts(four, 1);
+    assert.equal(f.task, '4 classes: COVID, Lung_Opacity, Normal, Viral Pneumonia');
+    assert.deepEqual(f.operatingPoint, {
+      kind: 'argmax',
+      recall: [{ className: 'COVID', recall: 0.96 }, { className: 'Lung_Opacity', recall: 0.7875 }, { className: 'Normal', recall: 0.95 }, { className: 'Viral Pneumonia', recall: 0.9958 }],
+    });
+    assert.equal(operatingPointText(f.operatingPoint),
+      'the most probable of 4 classes: test recall COVID 96.0 %, Lung_Opacity 78.8 %, Normal 95.0 %, Viral Pneumonia 99.6 %');
+  });
+  test('the released four-class bundle: its task and every class\'s recall', async () => {
+    const m = parseManifest(new Uint8Array(await readFile(join(projectRoot, 'models', 'raw-4class', 'manifest.json'))));
+    const f = modelFacts(m, 1);
+    assert.equal(f.task, '4 classes: COVID, Lung_Opacity, Normal, Viral Pneumonia');
+    assert.equal(f.operatingPoint?.kind, 'argmax');
+    assert.match(operatingPointText(f.operatingPoint) ?? '',
+      /^the most probable of 4 classes: test recall COVID [\d.]+ %, Lung_Opacity [\d.]+ %, Normal [\d.]+ %, Viral Pneumonia [\d.]+ %$/);
   });
   test('the released raw bundle: its recorded guard, calibration and ieee8023 figures', async () => {
     const raw = parseManifest(new Uint8Array(await readFile(join(projectRoot, 'models', 'raw', 'manifest.json'))));
@@ -117,52 +134,5 @@ describe('the guard\'s verdict in the panel', () => {
     assert.equal(resultWithheld(flagged, true), false);
     assert.equal(resultWithheld({ ood: { score: 1000, threshold: 2000, flagged: false } }, false), false);
     assert.equal(resultWithheld({}, false), false);
-  });
-});
-
-describe('default model choice', () => {
-  const ext = (auc: number | null) => ({ ieee8023: { auc } });
-  test('the variant with the higher external AUC, with the line that says why', () => {
-    assert.deepEqual(chooseDefaultModel({ raw: ext(0.5761), masked: ext(0.6324) }), {
-      variant: 'masked', reason: 'masked model by default: external AUC 0.63 vs 0.58 (ieee8023)',
-    });
-    assert.deepEqual(chooseDefaultModel({ raw: ext(0.7), masked: ext(0.6) }), {
-      variant: 'raw', reason: 'raw model by default: external AUC 0.70 vs 0.60 (ieee8023)',
-    });
-  });
-  test('AUCs that read alike at two digits get three; a tie keeps raw', () => {
-    assert.equal(chooseDefaultModel({ raw: ext(0.611), masked: ext(0.614) }).reason, 'masked model by default: external AUC 0.614 vs 0.611 (ieee8023)');
-    assert.equal(chooseDefaultModel({ raw: ext(0.6), masked: ext(0.6) }).variant, 'raw');
-  });
-  test('raw without figures to compare: none, one side only, a null AUC, no common set', () => {
-    for (const e of [{}, { masked: ext(0.9) }, { raw: ext(0.5), masked: ext(null) }, { raw: ext(0.5), masked: { other: { auc: 0.9 } } }]) {
-      const c = chooseDefaultModel(e);
-      assert.equal(c.variant, 'raw', JSON.stringify(e));
-      assert.equal(c.reason, 'raw model by default: no external figures to compare the models on');
-    }
-  });
-  test('external AUCs from a manifest; none from something else', () => {
-    assert.deepEqual(externalAucs({ metrics: { external: { a: { auc: 0.6, n: 3 }, b: { auc: null } } } }), { a: { auc: 0.6 }, b: { auc: null } });
-    assert.equal(externalAucs({ metrics: {} }), undefined);
-    assert.equal(externalAucs(null), undefined);
-  });
-  test('read over HTTP: a missing or unreachable manifest gives nothing', async () => {
-    const answers: Record<string, () => Promise<Response>> = {
-      '/m/ok/manifest.json': async () => new Response(JSON.stringify({ metrics: { external: { x: { auc: 0.7 } } } })),
-      '/m/missing/manifest.json': async () => new Response('', { status: 404 }),
-      '/m/down/manifest.json': async () => {
-        throw new TypeError('fetch failed');
-      },
-    };
-    const fake = ((url: string) => (answers[url] ?? (async () => new Response('', { status: 500 })))()) as typeof fetch;
-    assert.deepEqual(await fetchExternalAucs('/m/ok', fake), { x: { auc: 0.7 } });
-    assert.equal(await fetchExternalAucs('/m/missing/', fake), undefined);
-    assert.equal(await fetchExternalAucs('/m/down/', fake), undefined);
-  });
-  test('the released bundles: the masked one does better on ieee8023, so the viewer opens on it', async () => {
-    const read = async (v: string) => JSON.parse(await readFile(join(projectRoot, 'models', v, 'manifest.json'), 'utf8')) as unknown;
-    const c = chooseDefaultModel({ raw: externalAucs(await read('raw')), masked: externalAucs(await read('masked')) });
-    assert.equal(c.variant, 'masked');
-    assert.match(c.reason, /^masked model by default: external AUC 0\.63 vs 0\.58 \(ieee8023\)$/);
   });
 });

@@ -8,7 +8,7 @@ import { attentionEmpty, failureText } from '../../extension/src/useClassificati
 import { availabilityText, withFirstAnswer } from '../../extension/src/useModelAvailability.js';
 
 describe('run failures', () => {
-  test('a missing bundle names its URL and marks the variant missing', () => {
+  test('a missing bundle names its URL and marks the model missing', () => {
     const err = new InferenceError({ name: 'BundleError', message: 'missing file manifest.json: HTTP 404', missing: true });
     assert.deepEqual(failureText(err, 'masked', '/zerovar/models/masked/'), {
       text: 'masked model not available (no bundle at /zerovar/models/masked/)', missing: true,
@@ -40,7 +40,7 @@ describe('availability', () => {
     assert.equal(availabilityText('raw', 'checking'), undefined);
     assert.equal(availabilityText('raw', undefined), undefined);
   });
-  test('the first answer fills an unknown or checking variant but never overrides a known one', () => {
+  test('the first answer fills an unknown or checking model but never overrides a known one', () => {
     assert.deepEqual(withFirstAnswer({}, 'raw', 'available'), { raw: 'available' });
     assert.deepEqual(withFirstAnswer({ raw: 'checking' }, 'raw', 'missing'), { raw: 'missing' });
     assert.deepEqual(withFirstAnswer({ raw: 'missing', masked: 'checking' }, 'raw', 'available'), { raw: 'missing', masked: 'checking' });

@@ -9,7 +9,7 @@ import getToolbarModule from '../../extension/src/getToolbarModule.js';
 import { COMMANDS, OVERLAY_EVALUATOR } from '../../extension/src/ids.js';
 import type { InferenceClient } from '../../extension/src/inferenceClient.js';
 import type { ClassifyResult } from '../../extension/src/inferenceProtocol.js';
-import { DEFAULT_MODEL_URLS } from '../../extension/src/models.js';
+import { DEFAULT_MODEL_INDEX, DEFAULT_MODEL_URLS } from '../../extension/src/models.js';
 import type { CornerstoneLib, CsViewport, ExtensionParams, Services } from '../../extension/src/ohif-types.js';
 import type { Heatmap, Overlay } from '../../extension/src/overlay.js';
 import { storedToGrey8 } from '../../trainer/src/browser.js';
@@ -161,7 +161,7 @@ function setup(opts: { client?: Partial<InferenceClient>; fetch?: typeof fetch }
   const service = new ZerovarService({
     services: ohif.services,
     cornerstone: () => cs,
-    config: { models: { ...DEFAULT_MODEL_URLS }, backends: ['wasm'], wasmPath: '/zerovar/' },
+    config: { models: { ...DEFAULT_MODEL_URLS }, modelIndex: DEFAULT_MODEL_INDEX, backends: ['wasm'], wasmPath: '/zerovar/' },
     createClient: () => opts.client as InferenceClient,
     fetch: opts.fetch,
     createOverlay: (vp, rendered, onChange) => {
@@ -344,7 +344,7 @@ describe('the service owns the overlays', () => {
 });
 
 describe('classification and availability through the service', () => {
-  test('the displayed image goes to the client as 8-bit grey with the variant\'s bundle URL', async () => {
+  test('the displayed image goes to the client as 8-bit grey with the chosen model\'s bundle URL', async () => {
     const calls: { url: string; width: number; height: number; data: number[] }[] = [];
     const result = { className: 'COVID' } as ClassifyResult;
     const client = {
@@ -487,19 +487,36 @@ describe('the default model choice through the service', () => {
     const fake = (async (url: string) => {
       asked.push(url);
       const base = url.replace(/manifest\.json$/, '');
-      return new Response(JSON.stringify({ metrics: { external: { ieee8023: { auc: aucs[base] } } } }));
+      const variant = base.includes('masked') ? 'masked' : 'raw';
+      return new Response(JSON.stringify({ name: variant, variant, classes: ['COVID', 'Normal'], metrics: { external: { ieee8023: { auc: aucs[base] } } } }));
     }) as typeof fetch;
     const { service } = setup({ fetch: fake });
-    const c = await service.modelChoice();
-    assert.equal(c.variant, 'masked');
+    const c = (await service.modelList()).choice;
+    assert.equal(c.id, 'masked');
     assert.equal(c.reason, 'masked model by default: external AUC 0.63 vs 0.58 (ieee8023)');
-    await service.modelChoice();
+    await service.modelList();
     assert.deepEqual(asked.sort(), [`${DEFAULT_MODEL_URLS.masked}manifest.json`, `${DEFAULT_MODEL_URLS.raw}manifest.json`]);
+  });
+  test('a listed bundle that is not usable, or an id not listed, is not classified: the run says why', async () => {
+    let classified = 0;
+    const client = { classify: async () => { classified++; return {} as ClassifyResult; } };
+    const fake = (async (url: string) =>
+      url.includes('masked') ? new Response(JSON.stringify({ name: 'm', variant: 'lungs' })) : new Response('', { status: 404 })) as typeof fetch;
+    const { ohif, service } = setup({ client: client as unknown as InferenceClient, fetch: fake });
+    ohif.viewports.set('vp1', fakeViewport('vp1', 'wadors:a'));
+    ohif.setActive('vp1');
+    await assert.rejects(service.classifyDisplayed('masked'), /^Error: The masked model bundle cannot be used: manifest\.variant: expected "raw" or "masked"$/);
+    await assert.rejects(service.classifyDisplayed('raw-4class'), /no model "raw-4class" is listed/);
+    assert.equal(classified, 0);
   });
   test('a missing masked bundle keeps raw', async () => {
     const fake = (async (url: string) =>
-      url.includes('masked') ? new Response('', { status: 404 }) : new Response(JSON.stringify({ metrics: { external: { x: { auc: 0.5 } } } }))) as typeof fetch;
+      url.includes('masked') ? new Response('', { status: 404 })
+        : new Response(JSON.stringify({ name: 'raw', variant: 'raw', classes: ['COVID', 'Normal'], metrics: { external: { x: { auc: 0.5 } } } }))) as typeof fetch;
     const { service } = setup({ fetch: fake });
-    assert.equal((await service.modelChoice()).variant, 'raw');
+    assert.equal((await service.modelList()).choice.id, 'raw');
+    assert.equal(await service.availability('masked'), 'missing');
+    assert.equal(await service.availability('raw'), 'available');
+    assert.equal(await service.availability('nowhere'), 'missing', 'an id the list does not hold');
   });
 });

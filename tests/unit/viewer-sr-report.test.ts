@@ -1,10 +1,14 @@
 // The SR writer: the report's UIDs are derived (same image and bundle, same instance), its Part 10 bytes read back
-// with the same figures, the source image referenced, the guard's verdict and the research notice kept.
+// with the same figures, the source image referenced, the guard's verdict and the research notice kept; a
+// four-class result as the panel would save it, every class's probability and the task read back.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   buildReport, COMPREHENSIVE_SR, deviceUidFor, readReport, reportBytes, reportUids, RESEARCH_NOTICE, type ReportContent, type SourceImage,
 } from '../../extension/src/srReport.js';
+import { reportContent } from '../../extension/src/SaveToPacs.js';
+import type { ClassifyResult } from '../../extension/src/inferenceProtocol.js';
+import type { ModelFacts } from '../../extension/src/modelFacts.js';
 
 const source: SourceImage = {
   studyInstanceUid: '1.2.826.0.1.3680043.8.498.1', seriesInstanceUid: '1.2.826.0.1.3680043.8.498.2',
@@ -65,5 +69,22 @@ describe('SR report', () => {
 
   test('one probability per class is required', () => {
     assert.throws(() => buildReport(source, { ...content, probabilities: [1] }, { seriesInstanceUid: '2.25.1', sopInstanceUid: '2.25.2' }, new Date(), '2.25.3'), /one probability per class/);
+  });
+
+  test('a four-class result: the task names the four classes, each has its probability, the predicted one is kept', async () => {
+    const classes = ['COVID', 'Lung_Opacity', 'Normal', 'Viral Pneumonia'];
+    const facts = { name: 'raw-4class', variant: 'raw', backbone: 'mobilenet_v2_0.35', task: '4 classes: COVID, Lung_Opacity, Normal, Viral Pneumonia' } as ModelFacts;
+    const result = {
+      classes, probabilities: [0.1, 0.62, 0.2, 0.08], classIndex: 1, className: 'Lung_Opacity', bundleSha256: 'ef'.repeat(32), facts,
+      ood: { score: 10, threshold: 30, flagged: false },
+    } as unknown as ClassifyResult;
+    const c = reportContent(result, false);
+    assert.equal(c.task, '4 classes: COVID, Lung_Opacity, Normal, Viral Pneumonia on a frontal chest radiograph (whole image)');
+    const r = readReport((await written(source, c)).bytes);
+    assert.deepEqual(Object.keys(r.probabilities), classes);
+    assert.ok(Math.abs((r.probabilities.Lung_Opacity ?? 0) - 0.62) < 1e-6);
+    assert.ok(Math.abs((r.probabilities['Viral Pneumonia'] ?? 0) - 0.08) < 1e-6);
+    assert.equal(r.predicted, 'Lung_Opacity');
+    assert.equal(r.variant, 'raw');
   });
 });
