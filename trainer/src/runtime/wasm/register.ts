@@ -19,10 +19,14 @@ import { fusedBatchNormConfig } from './FusedBatchNorm.js';
 import { fusedBatchNormGradConfig } from './FusedBatchNorm_grad.js';
 import { castConfig, identityConfig } from './Identity.js';
 import { scaleChannelsConfig } from './ScaleChannels.js';
-import { BACKEND, rememberBuiltin, type Kernel, type WasmKernelConfig } from './shared.js';
+import { BACKEND, rememberBuiltin, type Kernel, type WasmBackend, type WasmKernelConfig } from './shared.js';
+import { simd } from './simd.js';
 import { sliceConfig } from './Slice.js';
 
-export { wasmSimdKernelsBound } from './simd.js';
+/** Whether the hand-assembled SIMD routines run on the current wasm backend's heap (else JS loops stand in). */
+export function wasmSimdKernelsBound(): boolean {
+  return tf.getBackend() === BACKEND && simd(tf.backend() as unknown as WasmBackend) !== null;
+}
 
 /** Forward kernels: classification and Grad-CAM. */
 const INFERENCE_KERNELS: WasmKernelConfig[] = [fusedBatchNormConfig, sliceConfig, identityConfig, castConfig];
