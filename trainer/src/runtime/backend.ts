@@ -30,6 +30,14 @@ export function wasmKernelThreads(): { threads: number; error?: string } {
   return kernelPoolError ? { threads: kernelThreads, error: kernelPoolError } : { threads: kernelThreads };
 }
 
+/** '2 threads (the project's kernels on 2)' for the log: the wasm build's threads and the kernel pool's. */
+export function wasmThreadsLine(): string {
+  const n = wasmThreadCount();
+  const plural = `${n} thread${n > 1 ? 's' : ''}`;
+  if (n <= 1) return plural;
+  return `${plural} (the project's kernels on ${kernelPoolError ? `one: ${kernelPoolError}` : kernelThreads})`;
+}
+
 /** Starts the kernel pool on the threaded build's heap; a pool that cannot start leaves the kernels on one thread. */
 async function startPool(): Promise<void> {
   if (wasmThreadCount() <= 1) return;
