@@ -54,6 +54,8 @@ const KERNELS: Record<string, () => tf.Tensor> = {
   'batch norm': () =>
     tf.batchNorm(tensor([4, 32, 32, 24], 18), tensor([24], 19), tf.abs(tensor([24], 20)).add(0.5), tensor([24], 21), tensor([24], 22), 1e-3),
   'scale channels': () => scaleChannels(tensor([4, 32, 32, 24], 23), tensor([24], 24) as tf.Tensor1D),
+  'zero padding': () => tf.pad(tensor([4, 33, 31, 24], 28), [[0, 0], [0, 1], [1, 1], [0, 0]]),
+  'padding with a constant, channels too': () => tf.pad(tensor([3, 20, 21, 30], 29), [[1, 0], [2, 1], [0, 1], [1, 1]], 0.5),
   'clip mask, with a tail': () =>
     run(CLIP_GRAD, { x: tensor([3, 37, 41, 13], 25).mul(8), dy: tensor([3, 37, 41, 13], 26) }, { clipValueMin: 0, clipValueMax: 6 }),
 };
@@ -121,7 +123,7 @@ if (childThreads > 0) {
     const two = spawnChild(2);
     assert.equal(two.threads, 2);
     assert.equal(two.kernelThreads, 2, 'the kernel pool did not start on the threaded build');
-    for (const task of ['outerBlocks', 'stemImages', 'depthwiseFilterImages', 'depthwiseInputRows', 'columnBlocks', 'scaleShiftRows', 'clipMaskQuads']) {
+    for (const task of ['padRows', 'outerBlocks', 'stemImages', 'depthwiseFilterImages', 'depthwiseInputRows', 'columnBlocks', 'scaleShiftRows', 'clipMaskQuads']) {
       assert.ok((two.sliced[task] ?? 0) > 0, `${task} was never sliced across the pool (${JSON.stringify(two.sliced)})`);
     }
     for (const [name, [withPool, alone]] of Object.entries(two.kernels)) assert.equal(withPool, alone, `${name}: the pool changed the result`);

@@ -140,7 +140,43 @@ function clipMaskQuads(h: Heap, p: Params, lo: number, hi: number): void {
   h.simd.clipMask(outAt + 16 * lo, xAt + 16 * lo, yAt + 16 * lo, 16 * (hi - lo), min, max);
 }
 
-export const TASKS = { outerBlocks, stemImages, depthwiseFilterImages, depthwiseInputRows, columnBlocks, scaleShiftRows, clipMaskQuads } satisfies Record<string, Task>;
+/**
+ * padRows [outAt, xAt, value, d, inner, inLen, outLen, before, then (inDim, outDim, before) for each dim < d]:
+ * output rows [lo, hi) of a constant padding, d the last padded dimension and a row the output along it (times
+ * `inner` values of the unpadded dimensions after it): the input row copied in place, `value` around it, or a
+ * row of `value` where the row lies in the padding of an outer dimension.
+ */
+function padRows(h: Heap, p: Params, lo: number, hi: number): void {
+  const [outAt, xAt, value, d, inner, inLen, outLen, before] = p;
+  const f = floats(h);
+  const outRow = outLen * inner;
+  const inRow = inLen * inner;
+  const head = before * inner;
+  for (let r = lo; r < hi; r++) {
+    const o = outAt / 4 + r * outRow;
+    let rest = r;
+    let src = 0;
+    let stride = 1;
+    let inside = true;
+    for (let i = d - 1; i >= 0 && inside; i--) {
+      const [inDim, outDim, b] = [p[8 + 3 * i], p[9 + 3 * i], p[10 + 3 * i]];
+      const c = rest % outDim;
+      rest = (rest - c) / outDim;
+      inside = c >= b && c - b < inDim;
+      src += (c - b) * stride;
+      stride *= inDim;
+    }
+    if (!inside) {
+      f.fill(value, o, o + outRow);
+      continue;
+    }
+    f.fill(value, o, o + head);
+    f.copyWithin(o + head, xAt / 4 + src * inRow, xAt / 4 + (src + 1) * inRow);
+    f.fill(value, o + head + inRow, o + outRow);
+  }
+}
+
+export const TASKS = { padRows, outerBlocks, stemImages, depthwiseFilterImages, depthwiseInputRows, columnBlocks, scaleShiftRows, clipMaskQuads } satisfies Record<string, Task>;
 
 export type TaskName = keyof typeof TASKS;
 
