@@ -15,7 +15,9 @@ import { wasmThreadCount } from '../../trainer/src/runtime/wasm-threads.js';
 import { columnSums } from '../../trainer/src/runtime/wasm/ColumnDot.js';
 import { scaleChannels } from '../../trainer/src/runtime/wasm/ScaleChannels.js';
 import { CLIP_GRAD } from '../../trainer/src/runtime/wasm/ClipByValueGrad.js';
-import { slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
+import { runTask, slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
+import { heapMemory, simdHeap } from '../../trainer/src/runtime/wasm/simd.js';
+import type { WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
 import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { values } from '../helpers/values.js';
@@ -79,14 +81,33 @@ function trainingStep(): { loss: string; grads: string[] } {
 interface ChildResult {
   threads: number;
   kernelThreads: number;
+  /** The heap's size when the pool started and at the end: the workers must follow its growth. */
+  heapBytes: [number, number];
+  /** What runTask threw for a slice that only a worker ran out of the heap (null: nothing thrown). */
+  workerError: string | null;
   /** Kernel name -> [hash with the pool, hash without]. */
   kernels: Record<string, [string, string]>;
   step: { pool: { loss: string; grads: string[] }; alone: { loss: string; grads: string[] } };
   sliced: Record<string, number>;
 }
 
+/** A mask task whose second slice (a worker's, with 2 threads) lies past the end of the heap. */
+function sliceOutOfTheHeap(): string | null {
+  const heap = simdHeap(tf.backend() as unknown as WasmBackend)!;
+  const quads = 8192;
+  const at = heap.memory.buffer.byteLength - 16 * quads; // the first slice ends exactly at the heap's end
+  try {
+    runTask(heap, 'clipMaskQuads', [at, at, at, 0, 6], 2 * quads, 24 * quads);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 async function child(threads: number): Promise<ChildResult> {
   assert.equal(await initBackend('wasm', { threads }), 'wasm');
+  const memory = heapMemory(tf.backend() as unknown as WasmBackend)!;
+  const heapAtStart = memory.buffer.byteLength;
   const kernels: Record<string, [string, string]> = {};
   for (const [name, f] of Object.entries(KERNELS)) {
     const withPool = tf.tidy(() => digest(f()));
@@ -99,7 +120,11 @@ async function child(threads: number): Promise<ChildResult> {
   useKernelPool(false);
   const alone = trainingStep();
   useKernelPool(true);
-  return { threads: wasmThreadCount(), kernelThreads: wasmKernelThreads().threads, kernels, step: { pool, alone }, sliced: slicedTaskRuns() };
+  const heapBytes: [number, number] = [heapAtStart, memory.buffer.byteLength];
+  const sliced = slicedTaskRuns();
+  // Last: the slice past the heap may write over the heap's top.
+  const workerError = threads > 1 ? sliceOutOfTheHeap() : null;
+  return { threads: wasmThreadCount(), kernelThreads: wasmKernelThreads().threads, heapBytes, workerError, kernels, step: { pool, alone }, sliced };
 }
 
 function spawnChild(threads: number): ChildResult {
@@ -123,6 +148,8 @@ if (childThreads > 0) {
     const two = spawnChild(2);
     assert.equal(two.threads, 2);
     assert.equal(two.kernelThreads, 2, 'the kernel pool did not start on the threaded build');
+    assert.ok(two.heapBytes[1] > two.heapBytes[0], `the heap did not grow after the pool started (${two.heapBytes})`);
+    assert.match(two.workerError ?? 'nothing thrown', /^kernel pool: clipMaskQuads: .*out of bounds/, "a worker's failure reaches the caller");
     for (const task of ['padRows', 'outerBlocks', 'stemImages', 'depthwiseFilterImages', 'depthwiseInputRows', 'columnBlocks', 'scaleShiftRows', 'clipMaskQuads']) {
       assert.ok((two.sliced[task] ?? 0) > 0, `${task} was never sliced across the pool (${JSON.stringify(two.sliced)})`);
     }
