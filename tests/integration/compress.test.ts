@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot, sharedPath } from '../helpers/shared.js';
 
@@ -21,7 +21,8 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
   const root = mkdtempSync(join(tmpdir(), 'zerovar-e2e-'));
   const common = ['--dataset', dataset, '--experiment_id', 'small', '--experiments-dir', root, '--weights', weights];
   // Head only (--trainable-from fc1): a quick run of every step; fine-tuning through the backbone has its own tests.
-  const args = ['compress', ...common, '--limit', '50', '--input-size', '96', '--epochs', '4', '--trainable-from', 'fc1', '--fc1', '64', '--fc2', '64', '--lr', '1e-3', '--gradcam-samples', '2', '--export-unpruned', '--ood', sharedPath('data', 'ood-dev'), '--quiet'];
+  // --threads auto: the run measures its thread counts first (any choice gives the same results).
+  const args = ['compress', ...common, '--threads', 'auto', '--limit', '50', '--input-size', '96', '--epochs', '4', '--trainable-from', 'fc1', '--fc1', '64', '--fc2', '64', '--lr', '1e-3', '--gradcam-samples', '2', '--export-unpruned', '--ood', sharedPath('data', 'ood-dev'), '--quiet'];
 
   const run = zerovar(args);
   assert.equal(run.code, 0, `compress failed:\n${run.stderr}`);
@@ -62,6 +63,21 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     assert.equal(ref.features.selected.length, 64);
   });
 
+  await t.test('--threads auto: the counts measured and the one chosen are in the report and the bundle', () => {
+    const runtime = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')).training.runtime;
+    assert.equal(runtime.backend, 'wasm');
+    const probe = runtime.threadsProbe;
+    assert.match(probe.model, /MobileNetV2 0\.35 at 96 px, 8 images/);
+    assert.ok(probe.stepMs['1'] > 0, 'one thread was timed');
+    if (availableParallelism() > 1) assert.ok(probe.stepMs['2'] > 0, 'two threads were timed');
+    assert.ok(Object.keys(probe.stepMs).includes(String(probe.chosen)));
+    assert.equal(runtime.threads, probe.chosen, 'the run used the count it chose');
+    assert.equal(runtime.kernelThreads, probe.chosen, "the project's kernels used it too");
+    const m = JSON.parse(readFileSync(join(dir, 'bundle', 'manifest.json'), 'utf8'));
+    assert.deepEqual(m.provenance.runtime, runtime);
+    assert.match(readFileSync(join(dir, 'report.html'), 'utf8'), /chosen by --threads auto: 1 thread \d+ ms/);
+  });
+
   await t.test('the bundle carries a guard thresholded on validation and a calibration, measured on the --ood sets', () => {
     const m = JSON.parse(readFileSync(join(dir, 'bundle', 'manifest.json'), 'utf8'));
     assert.ok(m.files[m.ood.path], 'the guard file is listed and checksummed');
@@ -96,6 +112,7 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     assert.equal(resumed.code, 0, resumed.stderr);
     const log = readFileSync(join(dir, 'log.txt'), 'utf8');
     assert.match(log, /step train: already done/);
+    assert.match(log, /--threads auto: \d, as measured for training/, 'a resumed run reuses the measured count');
     const redo = zerovar([...args, '--redo', 'explain']);
     assert.equal(redo.code, 0, redo.stderr);
     const after = readFileSync(join(dir, 'log.txt'), 'utf8');

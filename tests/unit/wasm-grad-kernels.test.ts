@@ -10,6 +10,7 @@ import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetu
 import { values } from '../helpers/values.js';
 
 const NAMES = [
+  'PadV2',
   'Conv2DBackpropFilter',
   'Conv2DBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
@@ -273,6 +274,33 @@ test('Slice on wasm copies runs: every begin / size pattern, ranks 1 to 5, float
     const n = c.shape.reduce((p, q) => p * q, 1);
     const x = tf.tensor(Array.from({ length: n }, (_, i) => (c.dtype === 'int32' ? i - 7 : i * 0.5 - 3)), c.shape, c.dtype);
     const y = tf.slice(x, c.begin, c.size);
+    const out = { shape: y.shape, dtype: y.dtype, values: Array.from(await y.data()) };
+    tf.dispose([x, y]);
+    return out;
+  };
+  try {
+    for (const c of cases) assert.deepEqual(await on('wasm', c), await on('cpu', c), JSON.stringify(c));
+  } finally {
+    await tf.setBackend('wasm');
+  }
+});
+
+test('PadV2 on wasm copies rows: every padding pattern, ranks 1 to 5, any constant, equals the cpu backend bit for bit', async () => {
+  const cases: Array<{ shape: number[]; paddings: [number, number][]; value?: number; dtype?: 'int32' }> = [
+    { shape: [2, 8, 8, 6], paddings: [[0, 0], [0, 1], [0, 1], [0, 0]] }, // ZeroPadding2D before a stride-2 conv
+    { shape: [2, 5, 7, 3], paddings: [[1, 2], [2, 0], [0, 3], [0, 0]], value: -1.5 },
+    { shape: [2, 5, 7, 3], paddings: [[0, 0], [1, 1], [1, 1], [2, 1]] }, // the channels padded too: one value per run
+    { shape: [10], paddings: [[3, 2]], value: 7 },
+    { shape: [4, 5], paddings: [[0, 0], [0, 2]] },
+    { shape: [2, 3, 4, 5, 6], paddings: [[1, 0], [0, 1], [1, 1], [0, 2], [0, 0]], value: 0.25 },
+    { shape: [3, 4], paddings: [[0, 0], [0, 0]] }, // nothing padded: the backend's kernel
+    { shape: [2, 3], paddings: [[1, 1], [0, 1]], dtype: 'int32' }, // int data: the backend's kernel
+  ];
+  const on = async (backend: string, c: (typeof cases)[number]) => {
+    await tf.setBackend(backend);
+    const n = c.shape.reduce((p, q) => p * q, 1);
+    const x = tf.tensor(Array.from({ length: n }, (_, i) => (c.dtype ? i - 4 : Math.sin(i) * 3)), c.shape, c.dtype ?? 'float32');
+    const y = tf.pad(x, c.paddings, c.value);
     const out = { shape: y.shape, dtype: y.dtype, values: Array.from(await y.data()) };
     tf.dispose([x, y]);
     return out;

@@ -29,6 +29,7 @@ const TRAINING_ONLY = [
 
 const tfjsGradients = new Map(GRADIENTS.map((k) => [k, tf.getGradient(k)]));
 const builtinConv2dBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc;
+const builtinPadV2 = tf.getKernel('PadV2', 'wasm')?.kernelFunc;
 
 before(async () => {
   assert.ok(await tf.setBackend('wasm'), 'the wasm backend initialises');
@@ -52,6 +53,7 @@ test('the inference list registers forward kernels only, once: no gradient chang
   for (const k of GRADIENTS) assert.equal(tf.getGradient(k), tfjsGradients.get(k), `the ${k} gradient is tfjs' own`);
   for (const k of TRAINING_ONLY) assert.equal(tf.getKernel(k, 'wasm'), undefined, `${k} is not registered`);
   assert.equal(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc, builtinConv2dBackpropInput, "the backend's own Conv2DBackpropInput");
+  assert.equal(tf.getKernel('PadV2', 'wasm')?.kernelFunc, builtinPadV2, "the backend's own PadV2 (the trainer's shares rows across its kernel pool)");
 });
 
 /** Stem conv + BN + ReLU6, a depthwise block, a 1x1 conv + BN + ReLU6 ("out_relu"), then the bundles' head. */
@@ -147,7 +149,7 @@ test('the training list adds the gradient kernels and replaces the gradients (wh
   const names = registerTrainingKernels();
   assert.deepEqual(
     [...names].sort(),
-    [...INFERENCE, 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'].sort(),
+    [...INFERENCE, 'PadV2', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'].sort(),
   );
   for (const k of GRADIENTS) assert.notEqual(tf.getGradient(k), tfjsGradients.get(k), `the ${k} gradient is replaced`);
   for (const k of TRAINING_ONLY) assert.ok(tf.getKernel(k, 'wasm'), `${k} is registered`);

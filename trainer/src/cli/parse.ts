@@ -33,3 +33,16 @@ export function fraction(name: string) {
     return n;
   };
 }
+
+/** A positive integer, or 'auto'. */
+export function positiveIntOrAuto(name: string) {
+  const int = positiveInt(name);
+  return (v: string): number | 'auto' => {
+    if (v === 'auto') return 'auto';
+    try {
+      return int(v);
+    } catch {
+      throw new InvalidArgumentError(`${name} must be a positive integer or 'auto'`);
+    }
+  };
+}

@@ -153,6 +153,27 @@ export interface Provenance {
   seed: number;
   experiment: string;
   command: string;
+  /** What the network was fine-tuned on (bundles made before this was recorded have none). */
+  runtime?: RuntimeProvenance;
+}
+
+/** --threads auto's measurement at the start of a run: what was timed, the fastest step per thread count. */
+export interface ThreadsProbe {
+  model: string;
+  /** Fastest timed step (ms) per thread count tried. */
+  stepMs: Record<string, number>;
+  chosen: number;
+}
+
+/** The backend and threads fine-tuning ran with. */
+export interface RuntimeProvenance {
+  backend: string;
+  /** wasm threads (XNNPACK's pool); 1 on other backends. */
+  threads: number;
+  /** Threads the project's own wasm kernels used (the kernel pool's, the calling one included). */
+  kernelThreads: number;
+  /** Present when --threads auto chose the count. */
+  threadsProbe?: ThreadsProbe;
 }
 
 /** The fine-tuning settings. */
@@ -559,6 +580,12 @@ const manifestShape = object<BundleManifest>({
     seed: num,
     experiment: str,
     command: str,
+    runtime: optional(object<RuntimeProvenance>({
+      backend: str,
+      threads: num,
+      kernelThreads: num,
+      threadsProbe: optional(object<ThreadsProbe>({ model: str, stepMs: recordOf(num), chosen: num })),
+    })),
   }),
   training: optional(object<TrainingSettings>({
     epochs: num,

@@ -3,7 +3,10 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from './wasm/register.js';
-import { prepareWasmThreads } from './wasm-threads.js';
+import { heapMemory } from './wasm/simd.js';
+import type { WasmBackend } from './wasm/shared.js';
+import { startKernelPool } from './wasm-pool.js';
+import { prepareWasmThreads, wasmThreadCount } from './wasm-threads.js';
 import { initWebGPUBackend, mayHaveGpu, softwareFromEnv, webgpuProblems, type WebGPUInfo } from './webgpu.js';
 
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'webgpu';
@@ -16,6 +19,35 @@ export interface BackendInfo {
 }
 
 let info: BackendInfo | null = null;
+let kernelThreads = 1;
+let kernelPoolError: string | undefined;
+
+/**
+ * Threads the project's own wasm kernels use (the kernel pool's, the calling one included: 1 without a pool), and
+ * why there is no pool where the threaded build has more than one thread.
+ */
+export function wasmKernelThreads(): { threads: number; error?: string } {
+  return kernelPoolError ? { threads: kernelThreads, error: kernelPoolError } : { threads: kernelThreads };
+}
+
+/** '2 threads (the project's kernels on 2)' for the log: the wasm build's threads and the kernel pool's. */
+export function wasmThreadsLine(): string {
+  const n = wasmThreadCount();
+  const plural = `${n} thread${n > 1 ? 's' : ''}`;
+  if (n <= 1) return plural;
+  return `${plural} (the project's kernels on ${kernelPoolError ? `one: ${kernelPoolError}` : kernelThreads})`;
+}
+
+/** Starts the kernel pool on the threaded build's heap; a pool that cannot start leaves the kernels on one thread. */
+async function startPool(): Promise<void> {
+  if (wasmThreadCount() <= 1) return;
+  try {
+    kernelThreads = await startKernelPool(heapMemory(tf.backend() as unknown as WasmBackend), wasmThreadCount());
+    kernelPoolError = undefined;
+  } catch (e) {
+    kernelPoolError = (e as Error).message;
+  }
+}
 
 /** What initBackend chose (before it ran: just tfjs's current backend); the report records it. */
 export function backendInfo(): BackendInfo {
@@ -32,7 +64,10 @@ async function initCpuBackend(b: 'wasm' | 'cpu', threads: number): Promise<boole
     if (b === 'wasm') await prepareWasmThreads(threads);
     if (!(await tf.setBackend(b))) return false;
     await tf.ready();
-    if (b === 'wasm') registerTrainingKernels(); // training through convs stays on wasm
+    if (b !== 'wasm') return tf.getBackend() === b;
+    registerTrainingKernels(); // training through convs stays on wasm
+    // The project's own kernels on every thread of the threaded build (XNNPACK's pool serves only its own ops).
+    await startPool();
     return tf.getBackend() === b;
   } catch {
     return false;

@@ -43,8 +43,8 @@ export interface PipelineOptions {
   limit?: number;
   seed: number;
   backend: 'auto' | 'wasm' | 'cpu' | 'webgpu';
-  /** wasm threads (1: the single-threaded build). */
-  threads?: number;
+  /** wasm threads (1: the single-threaded build); 'auto': measured at the start (train/threads-probe.ts). */
+  threads?: number | 'auto';
   resume: boolean;
   /** Forget this step and the later ones of an existing experiment, so they run again. */
   redo?: StepName;

@@ -5,8 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { initBackend, trainingBackend } from '../runtime/backend.js';
-import { wasmThreadCount } from '../runtime/wasm-threads.js';
+import { initBackend, trainingBackend, wasmThreadsLine } from '../runtime/backend.js';
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Dataset, type Sample } from '../data/dataset.js';
 import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
@@ -34,6 +33,7 @@ import { guardStep, guardSummaryLines, OOD_GUARD_PATH, type GuardStepResult } fr
 import { loadOodSets } from './guard-bundle.js';
 import { checkExportedBundle, exportCheckLine, type ExportCheck } from './export-check.js';
 import type { WeightsDtype } from '../model/quantize.js';
+import { chooseThreads, trainingRuntime, type RuntimeProvenance, type ThreadsProbe } from './threads-probe.js';
 import { writeBundleWithWeights } from './weights-choice.js';
 
 export interface DataResult {
@@ -58,6 +58,8 @@ export interface TrainResult {
   trainableFrom?: string | null;
   /** The WebGPU adapter fine-tuning ran on. */
   trainAdapter?: string;
+  /** The backend and threads fine-tuning ran with, and what --threads auto measured. */
+  runtime?: RuntimeProvenance;
   params: number;
   weights: string;
   metrics: ClassificationMetrics;
@@ -102,6 +104,7 @@ export class Pipeline {
   readonly spec: InputSpec;
   private sets: { train: ImageSet; val: ImageSet; test: ImageSet } | null = null;
   private lungSegmenter: Promise<LoadedSegmenter> | null = null;
+  private threadsProbe: ThreadsProbe | undefined; // what --threads auto measured in this process
 
   constructor(readonly opts: PipelineOptions) {
     const root = resolve(opts.experimentsDir);
@@ -154,9 +157,14 @@ export class Pipeline {
 
   async init(): Promise<string> {
     // WebGPU trains only (see trainingBackend): everything else reads tensors synchronously, on wasm or cpu.
-    const backend = await initBackend(this.opts.backend === 'webgpu' ? 'auto' : this.opts.backend, { threads: this.opts.threads });
-    const threads = backend === 'wasm' ? `, ${wasmThreadCount()} thread${wasmThreadCount() > 1 ? 's' : ''}` : '';
-    this.log(`tfjs ${tf.version.tfjs}, backend ${backend}${threads}`);
+    const name = this.opts.backend === 'webgpu' ? 'auto' : this.opts.backend;
+    // A finished train step's --threads auto choice is reused: a resumed or later command runs as training did.
+    const recorded = this.exp.done('train') ? this.exp.result<TrainResult>('train').runtime?.threadsProbe : undefined;
+    const batch = Math.min(this.opts.microBatch ?? 8, this.opts.batchSize);
+    const chosen = await chooseThreads(this.opts.threads, name, { recorded, size: this.spec.size, batch, log: (l) => this.log(l) });
+    this.threadsProbe = chosen.probe;
+    const backend = await initBackend(name, { threads: chosen.threads });
+    this.log(`tfjs ${tf.version.tfjs}, backend ${backend}${backend === 'wasm' ? `, ${wasmThreadsLine()}` : ''}`);
     return backend;
   }
 
@@ -291,6 +299,7 @@ export class Pipeline {
         trainBackend: r.trainBackend,
         trainableFrom: trainableFrom ?? null,
         trainAdapter: r.trainBackend === 'webgpu' ? trainOn.adapter : undefined,
+        runtime: trainingRuntime(r.trainBackend, this.threadsProbe),
         params: r.model.countParams(),
         weights,
         metrics,
@@ -412,6 +421,7 @@ export class Pipeline {
             seed: this.opts.seed,
             experiment: this.opts.experimentId,
             command: this.exp.state.command ?? `zerovar ${process.argv.slice(2).join(' ')}`,
+            ...(tr.runtime ? { runtime: tr.runtime } : {}),
           },
           training: {
             epochs: this.opts.epochs,

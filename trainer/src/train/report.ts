@@ -16,11 +16,19 @@ import { backendInfo } from '../runtime/backend.js';
 import { HEAD_LAYERS } from '../model/backbones.js';
 import type { DataResult, ExplainResult, ExportResult, Pipeline, PruneResult, SelectResult, TrainResult } from './pipeline.js';
 import { exportCheckLine } from './export-check.js';
+import { probeSummary } from './threads-probe.js';
 
 function trainingNote(trainableFrom: string | null | undefined, freezeBackbone: boolean): string {
   if (!freezeBackbone && !trainableFrom) return 'Whole network fine-tuned.';
   if (!trainableFrom || trainableFrom === HEAD_LAYERS.first) return 'Backbone frozen (ImageNet features), head trained on cached backbone outputs.';
   return `Fine-tuned from ${trainableFrom} on; the layers before it frozen, their outputs cached.`;
+}
+
+/** 'Trained on wasm, 2 threads (--threads auto: 1 thread 180 ms, 2 threads 120 ms per step of ...).' */
+function runtimeNote(r: TrainResult['runtime']): string {
+  if (!r) return '';
+  const threads = r.backend === 'wasm' ? `, ${r.threads} thread${r.threads > 1 ? 's' : ''}${r.threads > 1 ? ` (the project's kernels on ${r.kernelThreads})` : ''}` : '';
+  return `Trained on ${r.backend}${threads}${r.threadsProbe ? `, chosen by --threads auto: ${probeSummary(r.threadsProbe)}` : ''}.`;
 }
 
 function versions(): Record<string, string> {
@@ -107,7 +115,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
       skipped: data.skipped,
       notes: data.notes,
     },
-    training: tr && { history: tr.history, bestEpoch: tr.bestEpoch, trainBackend: tr.trainBackend, trainAdapter: tr.trainAdapter, trainableFrom: tr.trainableFrom, params: tr.params, cacheSeconds: tr.cacheSeconds },
+    training: tr && { history: tr.history, bestEpoch: tr.bestEpoch, trainBackend: tr.trainBackend, trainAdapter: tr.trainAdapter, runtime: tr.runtime, trainableFrom: tr.trainableFrom, params: tr.params, cacheSeconds: tr.cacheSeconds },
     // Every pruning figure but the kept-unit index list, which the bundle's selection already encodes.
     pruning: pr && (({ keptFeatures: _kept, ...figures }) => figures)(pr),
     selection: sel && {
@@ -246,7 +254,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
         val_loss: tr.history.map((h) => h.valLoss),
       },
       bestEpoch: tr.bestEpoch,
-      note: trainingNote(tr.trainableFrom === undefined ? p.opts.trainableFrom : tr.trainableFrom, p.opts.freezeBackbone),
+      note: [trainingNote(tr.trainableFrom === undefined ? p.opts.trainableFrom : tr.trainableFrom, p.opts.freezeBackbone), runtimeNote(tr.runtime)].filter(Boolean).join(' '),
     },
     pruning: pr && {
       unitsBefore: pr.unitsBefore,

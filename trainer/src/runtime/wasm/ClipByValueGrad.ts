@@ -1,7 +1,8 @@
 // ZerovarClipByValueGrad, the helper kernel of the ClipByValue / Relu / Relu6 gradients (ClipByValue_grad.ts;
 // not a tfjs kernel name): dx = lo <= x <= hi ? dy : 0 in one SIMD pass over the heap (clipMask), JS for the tail.
 import { addressOf, wasmKernel, type Info, type KernelArgs, type WasmBackend } from './shared.js';
-import { simd } from './simd.js';
+import { runTask } from './parallel.js';
+import { simdHeap } from './simd.js';
 
 export const CLIP_GRAD = 'ZerovarClipByValueGrad';
 
@@ -12,9 +13,9 @@ function clipGrad({ inputs, backend, attrs }: KernelArgs): Info {
   const out = b.makeOutput(x.shape, 'float32');
   const n = x.shape.reduce((p, q) => p * q, 1);
   // SIMD over whole groups of four (f32 bounds: the comparisons happen in float32 either way), JS for the rest.
-  const fns = simd(b);
-  const vectorEnd = fns ? n - (n % 4) : 0;
-  if (fns && vectorEnd) fns.clipMask(addressOf(b, out), addressOf(b, x), addressOf(b, dy), 4 * vectorEnd, lo, hi);
+  const heap = simdHeap(b);
+  const vectorEnd = heap ? n - (n % 4) : 0;
+  if (heap && vectorEnd) runTask(heap, 'clipMaskQuads', [addressOf(b, out), addressOf(b, x), addressOf(b, dy), lo, hi], vectorEnd / 4, 3 * vectorEnd);
   const o = b.typedArrayFromHeap(out) as Float32Array;
   const xv = b.typedArrayFromHeap(x) as Float32Array;
   const g = b.typedArrayFromHeap(dy) as Float32Array;
@@ -24,6 +25,5 @@ function clipGrad({ inputs, backend, attrs }: KernelArgs): Info {
   }
   return out;
 }
-
 
 export const clipByValueGradConfig = wasmKernel(CLIP_GRAD, clipGrad);

@@ -3,7 +3,9 @@
 // runs it on wasm and a matmul with ones elsewhere.
 import * as tf from '@tensorflow/tfjs';
 import { addressOf, BACKEND, free, wasmKernel, type Info, type KernelArgs, type WasmBackend } from './shared.js';
-import { simdFma } from './simd.js';
+import { runTask } from './parallel.js';
+import { simdHeap } from './simd.js';
+import { sumSlots } from './tasks.js';
 
 export const COLUMN_DOT = 'ZerovarColumnDot';
 
@@ -27,34 +29,29 @@ function columnDot({ inputs, backend, attrs }: KernelArgs): Info {
   const { a, b: other } = inputs as { a: Info; b?: Info };
   const channels = (attrs as { channels: number }).channels;
   const rows = a.shape.reduce((p, q) => p * q, 1) / channels;
-  const fma = simdFma(b);
+  const heap = simdHeap(b);
+  const blocks = Math.ceil(rows / COLUMN_BLOCK);
   const out = b.makeOutput([channels], 'float32');
-  const part = b.makeOutput([channels], 'float32');
+  const slots = b.makeOutput([blocks, channels], 'float32');
   const ones = other ? null : b.makeOutput([channels], 'float32');
   if (ones) (b.typedArrayFromHeap(ones) as Float32Array).fill(1);
-  const acc = new Float64Array(channels);
-  const row = 4 * channels;
-  const aAt = addressOf(b, a);
-  const bAt = other ? addressOf(b, other) : addressOf(b, ones!);
-  const bStep = other ? row : 0;
-  const partAt = addressOf(b, part);
-  for (let r0 = 0; r0 < rows; r0 += COLUMN_BLOCK) {
-    const n = Math.min(COLUMN_BLOCK, rows - r0);
-    const pv = b.typedArrayFromHeap(part) as Float32Array;
-    pv.fill(0);
-    if (fma) {
-      fma(partAt, 0, aAt + r0 * row, row, bAt + r0 * bStep, bStep, n, channels);
-    } else {
-      const av = b.typedArrayFromHeap(a) as Float32Array;
-      const bv = b.typedArrayFromHeap(other ?? ones!) as Float32Array;
-      for (let r = r0; r < r0 + n; r++) {
-        for (let ch = 0; ch < channels; ch++) pv[ch] += av[r * channels + ch] * bv[(other ? r * channels : 0) + ch];
-      }
+  const slotsAt = addressOf(b, slots);
+  if (heap) {
+    // Each block of rows is a task piece (the kernel pool can share them) with its own slot.
+    const params = [slotsAt, addressOf(b, a), addressOf(b, other ?? ones!), other ? 4 * channels : 0, rows, channels, COLUMN_BLOCK];
+    runTask(heap, 'columnBlocks', params, blocks, rows * channels * (other ? 2 : 1));
+  } else {
+    const sv = b.typedArrayFromHeap(slots) as Float32Array;
+    const av = b.typedArrayFromHeap(a) as Float32Array;
+    const bv = b.typedArrayFromHeap(other ?? ones!) as Float32Array;
+    sv.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const o = Math.floor(r / COLUMN_BLOCK) * channels;
+      for (let ch = 0; ch < channels; ch++) sv[o + ch] += av[r * channels + ch] * bv[(other ? r * channels : 0) + ch];
     }
-    for (let ch = 0; ch < channels; ch++) acc[ch] += pv[ch];
   }
-  (b.typedArrayFromHeap(out) as Float32Array).set(acc);
-  free(b, part);
+  (b.typedArrayFromHeap(out) as Float32Array).set(sumSlots(b.typedArrayFromHeap(slots) as Float32Array, blocks, channels));
+  free(b, slots);
   if (ones) free(b, ones);
   return out;
 }

@@ -3,9 +3,12 @@
 // k x k convs with few input channels (a stem on RGB): direct SIMD accumulation along image rows; otherwise
 // im2col + the backend's matmul. NHWC only.
 import * as tf from '@tensorflow/tfjs';
-import { forEachTapRun, isPlainPointwise, requireChannelsLast } from './conv_util.js';
+import { isPlainPointwise, requireChannelsLast } from './conv_util.js';
+import { runTask } from './parallel.js';
 import { addressOf, free, matmul, transpose2d, view, wasmKernel, type ConvInfo, type Info, type KernelArgs, type Pad, type Rounding, type WasmBackend } from './shared.js';
-import { simd } from './simd.js';
+import { simdHeap } from './simd.js';
+import { packGeometry, tapGeometry } from './tap_runs.js';
+import { sumSlots } from './tasks.js';
 
 /** Upper bound on one im2col buffer (floats); larger batches are processed in slices of images. */
 const MAX_COLS_FLOATS = 1 << 24;
@@ -46,66 +49,48 @@ const OUTER_BLOCK_BYTES = 128 * 1024;
 
 /**
  * dW = x^T dy for a 1x1 conv by direct SIMD accumulation (outerAcc), where one side is narrow: the matmul route
- * then spends most of its time transposing and packing tall matrices. Rows go in blocks summed in float32, blocks
- * in float64. Null when it does not apply.
+ * then spends most of its time transposing and packing tall matrices. Rows go in blocks summed in float32 (each
+ * block a task piece, so the kernel pool can share them), blocks added in order in float64. Null when it does not
+ * apply.
  */
 function outerFilterGrad(b: WasmBackend, x: Info, dy: Info, m: number, cin: number, cout: number): Info | null {
-  const fns = simd(b);
+  const heap = simdHeap(b);
   const swap = cin > cout; // the wider side is the vectorised one
   const [narrow, wide] = swap ? [cout, cin] : [cin, cout];
-  if (!fns || wide % 4 !== 0 || narrow > OUTER_MAX_NARROW) return null;
-  const out = b.makeOutput([cin, cout], 'float32');
-  const part = b.makeOutput([narrow, wide], 'float32');
-  const acc = new Float64Array(narrow * wide);
-  const [nAt, wAt] = swap ? [addressOf(b, dy), addressOf(b, x)] : [addressOf(b, x), addressOf(b, dy)];
-  const partAt = addressOf(b, part);
+  if (!heap || wide % 4 !== 0 || narrow > OUTER_MAX_NARROW) return null;
   const block = Math.max(16, Math.floor(OUTER_BLOCK_BYTES / (4 * wide)));
-  for (let r0 = 0; r0 < m; r0 += block) {
-    const pv = b.typedArrayFromHeap(part) as Float32Array;
-    pv.fill(0);
-    fns.outerAcc(partAt, nAt + 4 * r0 * narrow, 4 * narrow, wAt + 4 * r0 * wide, 4 * wide, Math.min(block, m - r0), narrow, wide);
-    for (let i = 0; i < acc.length; i++) acc[i] += pv[i];
-  }
+  const blocks = Math.ceil(m / block);
+  const out = b.makeOutput([cin, cout], 'float32');
+  const slots = b.makeOutput([blocks, narrow * wide], 'float32');
+  const [nAt, wAt] = swap ? [addressOf(b, dy), addressOf(b, x)] : [addressOf(b, x), addressOf(b, dy)];
+  const slotsAt = addressOf(b, slots);
+  runTask(heap, 'outerBlocks', [slotsAt, nAt, wAt, m, narrow, wide, block], blocks, m * (narrow + wide));
+  const acc = sumSlots(b.typedArrayFromHeap(slots) as Float32Array, blocks, narrow * wide);
   const ov = b.typedArrayFromHeap(out) as Float32Array;
   if (!swap) ov.set(acc);
   else for (let co = 0; co < cout; co++) for (let ci = 0; ci < cin; ci++) ov[ci * cout + co] = acc[co * cin + ci];
-  free(b, part);
+  free(b, slots);
   return out;
 }
 
 /**
  * dW of a k x k conv with few input channels (a network's stem on RGB) by direct SIMD accumulation: for each image
  * row and filter tap, the input pixels along the row are evenly spaced (stride * cin), so outerAcc runs on the
- * input and dy in place, with no im2col copy. Per-image sums in float32, images in float64. Null when it does
- * not apply.
+ * input and dy in place, with no im2col copy. Per-image sums in float32 (each image a task piece), images added
+ * in order in float64. Null when it does not apply.
  */
 function directFilterGrad(b: WasmBackend, x: Info, dy: Info, c: ConvInfo, filterShape: number[]): Info | null {
-  const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout, inHeight: H, inWidth: W } = c;
-  const { outHeight: oh, outWidth: ow } = c;
-  const fns = simd(b);
-  if (!fns || cout % 4 !== 0 || cin > OUTER_MAX_NARROW) return null;
+  const { filterHeight: fh, filterWidth: fw, inChannels: cin, outChannels: cout } = c;
+  const heap = simdHeap(b);
+  if (!heap || cout % 4 !== 0 || cin > OUTER_MAX_NARROW) return null;
+  const size = fh * fw * cin * cout;
   const out = b.makeOutput(filterShape, 'float32');
-  const part = b.makeOutput(filterShape, 'float32');
-  const acc = new Float64Array(fh * fw * cin * cout);
-  const xAt = addressOf(b, x);
-  const dyAt = addressOf(b, dy);
-  const partAt = addressOf(b, part);
-  (b.typedArrayFromHeap(part) as Float32Array).fill(0);
-  forEachTapRun(
-    c,
-    (r) => {
-      const xAddr = xAt + 4 * ((r.n * H + r.iy) * W + r.ix0) * cin;
-      const yAddr = dyAt + 4 * ((r.n * oh + r.y) * ow + r.x0) * cout;
-      fns.outerAcc(partAt + 4 * r.tap * cin * cout, xAddr, 4 * c.strideWidth * cin, yAddr, 4 * cout, r.x1 - r.x0, cin, cout);
-    },
-    () => {
-      const pv = b.typedArrayFromHeap(part) as Float32Array;
-      for (let t = 0; t < acc.length; t++) acc[t] += pv[t];
-      pv.fill(0);
-    },
-  );
-  (b.typedArrayFromHeap(out) as Float32Array).set(acc);
-  free(b, part);
+  const slots = b.makeOutput([c.batchSize, size], 'float32');
+  const slotsAt = addressOf(b, slots);
+  const work = c.batchSize * c.outHeight * c.outWidth * fh * fw * (cin + cout);
+  runTask(heap, 'stemImages', [slotsAt, addressOf(b, x), addressOf(b, dy), cin, cout, ...packGeometry(tapGeometry(c))], c.batchSize, work);
+  (b.typedArrayFromHeap(out) as Float32Array).set(sumSlots(b.typedArrayFromHeap(slots) as Float32Array, c.batchSize, size));
+  free(b, slots);
   return out;
 }
 

@@ -3,7 +3,8 @@
 // value; as x * a + b with per-channel a = scale / sqrt(var + eps) and b = offset - mean * a it is one SIMD pass
 // (scaleShift). Anything but per-channel float32 statistics, or no SIMD: the backend's kernel.
 import { addressOf, builtinKernel, free, wasmKernel, type Info, type KernelArgs, type WasmBackend } from './shared.js';
-import { simd } from './simd.js';
+import { runTask } from './parallel.js';
+import { simdHeap } from './simd.js';
 
 function batchNorm(args: KernelArgs): Info {
   const b = args.backend as WasmBackend;
@@ -11,8 +12,8 @@ function batchNorm(args: KernelArgs): Info {
   const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
   const c = x!.shape[x!.shape.length - 1];
   const perChannel = (t: Info | undefined) => !t || (t.shape.length === 1 && t.shape[0] === c && t.dtype === 'float32');
-  const fns = simd(b);
-  if (!fns || x!.dtype !== 'float32' || x!.shape.length < 2 || ![mean, variance, offset, scale].every(perChannel) || !mean || !variance) {
+  const heap = simdHeap(b);
+  if (!heap || x!.dtype !== 'float32' || x!.shape.length < 2 || ![mean, variance, offset, scale].every(perChannel) || !mean || !variance) {
     return builtinKernel('FusedBatchNorm')(args);
   }
   const out = b.makeOutput(x!.shape, 'float32');
@@ -29,7 +30,7 @@ function batchNorm(args: KernelArgs): Info {
   }
   const abAt = addressOf(b, ab);
   const rows = x!.shape.reduce((p, q) => p * q, 1) / c;
-  fns.scaleShift(addressOf(b, out), addressOf(b, x!), abAt, abAt + 4 * c, rows, c);
+  runTask(heap, 'scaleShiftRows', [addressOf(b, out), addressOf(b, x!), abAt, abAt + 4 * c, c], rows, 2 * rows * c);
   free(b, ab);
   return out;
 }

@@ -3,7 +3,8 @@
 // tf.mul elsewhere.
 import * as tf from '@tensorflow/tfjs';
 import { addressOf, BACKEND, free, wasmKernel, type Info, type KernelArgs, type WasmBackend } from './shared.js';
-import { simd } from './simd.js';
+import { runTask } from './parallel.js';
+import { simdHeap } from './simd.js';
 
 export const SCALE_CHANNELS = 'ZerovarScaleChannels';
 
@@ -19,13 +20,13 @@ function scaleChannelsKernel({ inputs, backend }: KernelArgs): Info {
   const b = backend as WasmBackend;
   const { x, a } = inputs as { x: Info; a: Info };
   const c = a.shape[0];
-  const fns = simd(b);
+  const heap = simdHeap(b);
   const out = b.makeOutput(x.shape, 'float32');
   const zero = b.makeOutput([c], 'float32');
   (b.typedArrayFromHeap(zero) as Float32Array).fill(0);
   const rows = x.shape.reduce((p, q) => p * q, 1) / c;
-  if (fns) {
-    fns.scaleShift(addressOf(b, out), addressOf(b, x), addressOf(b, a), addressOf(b, zero), rows, c);
+  if (heap) {
+    runTask(heap, 'scaleShiftRows', [addressOf(b, out), addressOf(b, x), addressOf(b, a), addressOf(b, zero), c], rows, 2 * rows * c);
   } else {
     const o = b.typedArrayFromHeap(out) as Float32Array;
     const xv = b.typedArrayFromHeap(x) as Float32Array;

@@ -4,7 +4,7 @@
 //   Grad-CAM differentiates only the head after the explained layer (pooling and dense layers in every bundle the
 //   trainer makes), through ops whose gradients tfjs and the wasm backend already have: it needs nothing more.
 // - training: that, plus the gradient kernels the backend lacks (conv filters, depthwise convs) or runs slowly
-//   (1x1 conv inputs), and replacements of the costliest tfjs gradients (BatchNorm, ReLU/ReLU6 masks). Those are
+//   (1x1 conv inputs), PadV2 as row copies the kernel pool can share (tasks.ts), and replacements of the costliest tfjs gradients (BatchNorm, ReLU/ReLU6 masks). Those are
 //   registered with tf.registerGradient, which applies to every backend; each file says why that is safe.
 // Each kernel is a tf.KernelConfig in a file named after it; the SIMD routines are in simd_module.ts.
 import * as tf from '@tensorflow/tfjs';
@@ -18,17 +18,23 @@ import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativ
 import { fusedBatchNormConfig } from './FusedBatchNorm.js';
 import { fusedBatchNormGradConfig } from './FusedBatchNorm_grad.js';
 import { castConfig, identityConfig } from './Identity.js';
+import { padV2Config } from './PadV2.js';
 import { scaleChannelsConfig } from './ScaleChannels.js';
-import { BACKEND, rememberBuiltin, type Kernel, type WasmKernelConfig } from './shared.js';
+import { BACKEND, rememberBuiltin, type Kernel, type WasmBackend, type WasmKernelConfig } from './shared.js';
+import { simd } from './simd.js';
 import { sliceConfig } from './Slice.js';
 
-export { wasmSimdKernelsBound } from './simd.js';
+/** Whether the hand-assembled SIMD routines run on the current wasm backend's heap (else JS loops stand in). */
+export function wasmSimdKernelsBound(): boolean {
+  return tf.getBackend() === BACKEND && simd(tf.backend() as unknown as WasmBackend) !== null;
+}
 
 /** Forward kernels: classification and Grad-CAM. */
 const INFERENCE_KERNELS: WasmKernelConfig[] = [fusedBatchNormConfig, sliceConfig, identityConfig, castConfig];
 
-/** Gradient kernels, for training. */
+/** Gradient kernels, for training, and PadV2, whose rows the trainer's kernel pool shares. */
 const TRAINING_KERNELS: WasmKernelConfig[] = [
+  padV2Config,
   conv2DBackpropInputConfig,
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,

@@ -1,8 +1,7 @@
-// Binds the SIMD module (simd_module.ts) to the wasm backend's heap, once per memory, so the kernels can call its
-// routines on tensor data in place; null where the engine has no wasm SIMD or the memory is out of reach, and the
-// kernels' JS loops stand in.
-import * as tf from '@tensorflow/tfjs';
-import { BACKEND, type WasmBackend } from './shared.js';
+// Binds the SIMD module (simd_module.ts) to a wasm heap, once per memory, so the kernels can call its routines on
+// tensor data in place; null where the engine has no wasm SIMD or the memory is out of reach, and the kernels' JS
+// loops stand in. Free of tfjs: the kernel pool's workers bind the same module to the same (shared) heap.
+import type { WasmBackend } from './shared.js';
 import { simdModuleBytes } from './simd_module.js';
 
 // Signatures of the routines (pointers, steps and strides in bytes); what each computes: simd_module.ts.
@@ -21,17 +20,17 @@ export interface Simd {
 
 const simdByMemory = new WeakMap<WebAssembly.Memory, Simd | null>();
 
-/** The SIMD routines bound to the backend's heap, or null where they cannot be (no SIMD, memory not reachable). */
-export function simd(b: WasmBackend): Simd | null {
-  // The single-threaded build exports its memory; the threaded build imports a shared one (Module.wasmMemory).
-  const wasm = (b as unknown as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
-  const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
-  if (!(memory instanceof WebAssembly.Memory)) return null;
+/** Whether `memory` is shared between threads (the threaded build's heap). */
+export function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** The SIMD routines bound to `memory` (cached per memory), or null where the engine has no wasm SIMD. */
+export function bindSimd(memory: WebAssembly.Memory): Simd | null {
   if (!simdByMemory.has(memory)) {
     let fns: Simd | null = null;
     try {
-      const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-      const mod = new WebAssembly.Module(simdModuleBytes(shared));
+      const mod = new WebAssembly.Module(simdModuleBytes(isSharedMemory(memory)));
       const exports = new WebAssembly.Instance(mod, { env: { memory } }).exports;
       fns = {
         fma: exports.fma as Fma,
@@ -48,9 +47,30 @@ export function simd(b: WasmBackend): Simd | null {
   return simdByMemory.get(memory)!;
 }
 
-/** Whether the hand-assembled SIMD routines run on the current wasm backend's heap (else JS loops stand in). */
-export function wasmSimdKernelsBound(): boolean {
-  return tf.getBackend() === BACKEND && simd(tf.backend() as unknown as WasmBackend) !== null;
+/** The wasm backend's heap: the single-threaded build exports its memory, the threaded build imports a shared one. */
+export function heapMemory(b: WasmBackend): WebAssembly.Memory | null {
+  const wasm = (b as unknown as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
+  const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
+  return memory instanceof WebAssembly.Memory ? memory : null;
+}
+
+/** The SIMD routines bound to the backend's heap, or null where they cannot be (no SIMD, memory not reachable). */
+export function simd(b: WasmBackend): Simd | null {
+  const memory = heapMemory(b);
+  return memory ? bindSimd(memory) : null;
+}
+
+/** The SIMD routines and the heap they are bound to: what a kernel task runs on (tasks.ts). */
+export interface Heap {
+  simd: Simd;
+  memory: WebAssembly.Memory;
+}
+
+/** The backend's heap with the SIMD routines bound to it, or null where they cannot be. */
+export function simdHeap(b: WasmBackend): Heap | null {
+  const memory = heapMemory(b);
+  const fns = memory ? bindSimd(memory) : null;
+  return memory && fns ? { simd: fns, memory } : null;
 }
 
 export function simdFma(b: WasmBackend): Fma | null {
