@@ -9,15 +9,13 @@ import { initBackend, trainingBackend, wasmThreadsLine } from '../runtime/backen
 import { discoverCsvDataset, discoverDataset, parseFindingMapping, type Dataset, type Sample } from '../data/dataset.js';
 import { deriveSeed, shuffled, mulberry32 } from '../data/rng.js';
 import { splitDataset } from '../data/split.js';
-import { amendBundle, fsFetcher, writeBundle, type BundleManifestDraft } from '../io/bundle-fs.js';
+import { amendBundle, fsFetcher, type BundleManifestDraft } from '../io/bundle-fs.js';
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { BACKBONES, HEAD_LAYERS, backboneFromPretrained, buildClassifierModel, buildVgg16, type BackboneInfo } from '../model/backbones.js';
-import { classifierFromJSON, classifierScoreFn, type ClassifierKind } from '../model/classifiers.js';
+import type { ClassifierKind } from '../model/classifiers.js';
 import { BundleModel, type BundleClassifier } from '../model/inference.js';
 import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
 import type { InputSpec } from '../image/pixels.js';
-import { pruneOutputUnits } from '../model/surgery.js';
-import { fitClassifier } from './classifiers.js';
 import { Experiment, writeJsonAtomic } from './experiment.js';
 import { fineTune, type EpochRecord } from './finetune.js';
 import { Progress } from './progress.js';
@@ -35,6 +33,7 @@ import { checkExportedBundle, exportCheckLine, type ExportCheck } from './export
 import type { WeightsDtype } from '../model/quantize.js';
 import { chooseThreads, trainingRuntime, type RuntimeProvenance, type ThreadsProbe } from './threads-probe.js';
 import { writeBundleWithWeights } from './weights-choice.js';
+import { dirSize, exportUnpruned } from './export-unpruned.js';
 
 export interface DataResult {
   dataset: string;
@@ -496,45 +495,17 @@ export class Pipeline {
     return r;
   }
 
-  /**
-   * The reference the compression is measured against, in the same format: the fine-tuned network cut at its features layer (fc2)
-   * with every unit (no surgery, no selection) and the deployed classifier's kind refitted on all its features.
-   */
-  private async exportUnpruned(
-    draft: BundleManifestDraft,
-    extraFiles: Record<string, Uint8Array>,
-    kind: ClassifierKind,
-    weightsDtype: WeightsDtype,
-  ): Promise<NonNullable<ExportResult['unpruned']>> {
-    const { classes } = this.exp.result<DataResult>('data');
-    const { train, test } = await this.images();
+  private async exportUnpruned(draft: BundleManifestDraft, extraFiles: Record<string, Uint8Array>, kind: ClassifierKind, weightsDtype: WeightsDtype) {
     const finetuned = await loadLayersModel(this.exp.path('finetuned'));
-    const all = [...Array(this.opts.fc2).keys()];
-    const reference = pruneOutputUnits(finetuned, HEAD_LAYERS.features, all);
-    const [Xtr] = predictRows(reference, train);
-    const [Xte] = predictRows(reference, test);
-    const deployed = fitClassifier(kind, Xtr!, train.labels, { seed: this.opts.seed, probability: true });
-    const explainer = classifierScoreFn(deployed) ? undefined : fitClassifier('logistic', Xtr!, train.labels, { seed: this.opts.seed });
-    const metrics = evaluateScores(test.labels, classifierFromJSON(deployed).predictProba(Xte!), classes, POSITIVE);
-    const dir = this.exp.path('bundle-unpruned');
-    await writeBundle(
-      dir,
-      {
-        ...draft,
-        name: `${draft.name}-unpruned`,
-        features: { selected: all, total: this.opts.fc2, protocol: draft.features.protocol },
-        classifier: { deployed, explainer } satisfies BundleClassifier,
-        pruning: { unpruned: true, paramsAfter: reference.countParams() },
-        metrics: { compressed: metrics, finetuned: draft.metrics.finetuned, deployed: kind },
-      },
-      reference,
-      extraFiles,
-      { weightsDtype },
-    );
-    const params = reference.countParams();
-    this.log(`unpruned reference bundle written to ${dir}: ${params} parameters, test accuracy ${metrics.accuracy.toFixed(4)}`);
-    [finetuned, reference].forEach((m) => m.dispose());
-    return { dir, params, accuracy: metrics.accuracy, sizeBytes: await dirSize(dir) };
+    try {
+      const { classes } = this.exp.result<DataResult>('data');
+      const dir = this.exp.path('bundle-unpruned');
+      const r = await exportUnpruned(finetuned, await this.images(), { dir, draft, extraFiles, kind, weightsDtype, fc2: this.opts.fc2, seed: this.opts.seed, classes, positiveClass: POSITIVE });
+      this.log(`unpruned reference bundle written to ${dir}: ${r.params} parameters, test accuracy ${r.accuracy.toFixed(4)}`);
+      return r;
+    } finally {
+      finetuned.dispose();
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -590,13 +561,4 @@ export class Pipeline {
       if (done >= total) bar.finish();
     };
   }
-}
-
-async function dirSize(dir: string): Promise<number> {
-  const { readdir, stat } = await import('node:fs/promises');
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) total += (await stat(resolve(e.parentPath, e.name))).size;
-  }
-  return total;
 }
