@@ -45,6 +45,11 @@ function withPipelineOptions(cmd: Command): Command {
       (v: string) => (v === 'auto' ? 'auto' : nonNegativeNumber('--variance-threshold')(v)),
       DEFAULTS.varianceThreshold,
     )
+    .option(
+      '--head-thresholds <list|none>',
+      "with --variance-threshold auto: the looser thresholds tried for fc1 and fc2, each followed by a head-only recovery fine-tune (comma-separated, relative like --variance-threshold; none: no head search)",
+      (v: string) => (v === 'none' ? [] : v.split(',').map((x) => nonNegativeNumber('--head-thresholds')(x.trim()))),
+    )
     .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", nonNegativeNumber('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(
       new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
@@ -96,6 +101,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     freezeBackbone: o.freezeBackbone !== false,
     trainableFrom: o.trainableFrom as string | undefined,
     varianceThreshold: o.varianceThreshold as PipelineOptions['varianceThreshold'],
+    headThresholds: o.headThresholds as number[] | undefined,
     deadMargin: o.deadMargin as number,
     kProtocol: o.kProtocol as PipelineOptions['kProtocol'],
     kRule: o.kRule as PipelineOptions['kRule'],

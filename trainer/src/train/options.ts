@@ -33,6 +33,8 @@ export interface PipelineOptions {
    * (relative: see model/surgery.ts); 0 is the paper's exact rule; 'auto' sweeps thresholds on validation.
    */
   varianceThreshold: number | 'auto';
+  /** With 'auto': the head thresholds searched (default HEAD_THRESHOLD_GRID; empty: no head search). */
+  headThresholds?: number[];
   /** Dead ReLU units are removed only if their largest training pre-activation is this many sd below 0 (0: the paper's plain zero-variance rule). */
   deadMargin: number;
   kProtocol: 'validation' | 'paper';

@@ -336,7 +336,8 @@ export class Pipeline {
         head: HEAD_LAYERS,
         log: (l) => this.log(l),
         progress: (label, total) => this.progress(label, total),
-        recover: (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery')),
+        recover: this.opts.headThresholds?.length === 0 ? undefined : (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery')),
+        headThresholds: this.opts.headThresholds,
       });
       await saveLayersModel(pruned, this.exp.path('pruned'));
       model.dispose();
