@@ -76,7 +76,7 @@ describe('model facts', () => {
     const raw = parseManifest(new Uint8Array(await readFile(join(projectRoot, 'models', 'raw', 'manifest.json'))));
     const f = modelFacts(raw, 1);
     assert.equal(f.k, raw.features.selected.length);
-    assert.equal(f.classifier, 'svm-rbf');
+    assert.equal(f.classifier, raw.metrics.deployed);
     assert.equal(f.unitsBefore, 8066);
     assert.ok(f.unitsAfter !== undefined && f.unitsAfter < 8066);
     assert.equal(f.testAccuracy, raw.metrics.compressed.accuracy);
