@@ -145,6 +145,7 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
       assert.ok(head.length >= 1);
       assert.deepEqual(head.map((p) => p.threshold), [...head.map((p) => p.threshold)].sort((a, b) => a - b));
       assert.match(log, /head threshold search \(fc1, fc2\)/);
+      assert.match(readFileSync(join(dir, 'report.html'), 'utf8'), /Head \(fc1, fc2\) threshold .*Tried \(before -&gt; after recovery\)|Head \(fc1, fc2\) threshold .*Tried \(before -> after recovery\)/);
       if (pr.headThreshold !== undefined) {
         assert.ok(head.some((p) => p.threshold === pr.headThreshold));
         assert.ok(pr.recoveryEpochs >= 1);

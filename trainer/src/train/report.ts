@@ -74,6 +74,13 @@ function pruningNotes(pr: PruneResult, sel: SelectResult | undefined): string[] 
       out.push(`Validation accuracy (softmax head): ${pr.baselineValAccuracy.toFixed(4)} unpruned, ${pr.valAccuracy.toFixed(4)} pruned${test}.`);
     }
   }
+  if (pr.headSweep && pr.headSweep.length > 0) {
+    const tried = pr.headSweep.map((h) => `${h.threshold}: ${pct(h.paramsRemoved)} removed, validation ${h.valAccuracyBefore.toFixed(4)} -> ${h.valAccuracy.toFixed(4)}`).join('; ');
+    out.push(
+      `Head (fc1, fc2) threshold ${pr.headThreshold ?? 'none held'}` +
+        `${pr.recoveryEpochs !== undefined ? `, then a head-only recovery fine-tune (best epoch ${pr.recoveryEpochs})` : ''}. Tried (before -> after recovery): ${tried}.`,
+    );
+  }
   if (sel?.kBest !== undefined && sel.kCompact !== undefined) {
     out.push(`k rule ${sel.kRule}: k = ${sel.k} (best k ${sel.kBest}, compact k ${sel.kCompact}: the smallest within 0.5 pt of the best).`);
   }
