@@ -94,7 +94,7 @@ export function tamperedModels(modelsDir: string): string {
   const out = mkdtempSync(join(tmpdir(), 'zerovar-models-'));
   cpSync(join(modelsDir, 'raw'), join(out, 'raw'), { recursive: true });
   const manifest = JSON.parse(readFileSync(join(out, 'raw', 'manifest.json'), 'utf8')) as { files: Record<string, string> };
-  const weights = Object.keys(manifest.files).find((p) => p.endsWith('.bin'));
+  const weights = Object.keys(manifest.files).find((p) => p.startsWith('model/') && p.endsWith('.bin'));
   if (!weights) throw new Error('the raw bundle lists no weight file');
   const path = join(out, 'raw', weights);
   const bytes = readFileSync(path);

@@ -17,6 +17,7 @@ const artifacts = join(projectRoot, 'test-artifacts', 'model-choice');
 const modelsDir = resolve(process.env.ZEROVAR_MODELS ?? join(projectRoot, 'models'));
 const RUN_TIMEOUT = 120_000;
 const FOUR = ['COVID', 'Lung_Opacity', 'Normal', 'Viral Pneumonia'];
+const THREE = ['COVID', 'Normal', 'Viral Pneumonia'];
 
 let viewer: RunningViewer | undefined;
 let browser: TestBrowser | undefined;
@@ -25,7 +26,7 @@ describe('the model choice lists every bundle of the host (Chromium + OHIF)', { 
   before(async () => {
     const missing = chromiumMissing();
     if (missing) throw new Error(`${missing}\n.ci/run installs it.`);
-    for (const id of ['raw', 'masked', 'raw-4class']) {
+    for (const id of ['raw', 'masked', 'raw-3class', 'raw-4class']) {
       assert.ok(existsSync(join(modelsDir, id, 'manifest.json')), `the test needs the released ${id} bundle in ${modelsDir}`);
     }
     mkdirSync(artifacts, { recursive: true });
@@ -39,9 +40,9 @@ describe('the model choice lists every bundle of the host (Chromium + OHIF)', { 
     await viewer?.close();
   });
 
-  test('raw, masked and raw-4class are offered with their variant and task; raw-4class classifies with four probabilities', async () => {
+  test('raw, masked, raw-3class and raw-4class are offered with their variant and task; raw-4class classifies with four probabilities', async () => {
     const index = (await (await fetch(`${viewer!.url}${MODEL_INDEX_PATH}`)).json()) as { models: { id: string }[] };
-    assert.deepEqual(index.models.map((m) => m.id), ['masked', 'raw', 'raw-4class']);
+    assert.deepEqual(index.models.map((m) => m.id), ['masked', 'raw', 'raw-3class', 'raw-4class']);
 
     const page = browser!.page;
     const study = expectedStudies(sharedPath('dicom')).find((s) => s.images.some((i) => /cr-mono2-8bit-jpeg-baseline\.dcm$/.test(i.file)));
@@ -58,6 +59,7 @@ describe('the model choice lists every bundle of the host (Chromium + OHIF)', { 
     assert.deepEqual(options, [
       { value: 'masked', text: 'masked · lung-masked · COVID vs Normal', variant: 'masked', task: 'COVID vs Normal' },
       { value: 'raw', text: 'raw · raw · COVID vs Normal', variant: 'raw', task: 'COVID vs Normal' },
+      { value: 'raw-3class', text: `raw-3class · raw · 3 classes: ${THREE.join(', ')}`, variant: 'raw', task: `3 classes: ${THREE.join(', ')}` },
       { value: 'raw-4class', text: `raw-4class · raw · 4 classes: ${FOUR.join(', ')}`, variant: 'raw', task: `4 classes: ${FOUR.join(', ')}` },
     ]);
     assert.equal(await select.inputValue(), 'masked');

@@ -82,7 +82,7 @@ describe('model facts', () => {
     assert.equal(f.testAccuracy, raw.metrics.compressed.accuracy);
   });
   test("the parameters after are what each released bundle's model.json carries", async () => {
-    for (const name of ['raw', 'masked', 'raw-4class']) {
+    for (const name of ['raw', 'masked', 'raw-3class', 'raw-4class']) {
       const dir = join(projectRoot, 'models', name);
       const m = parseManifest(new Uint8Array(await readFile(join(dir, 'manifest.json'))));
       const json = JSON.parse(await readFile(join(dir, 'model', 'model.json'), 'utf8')) as { weightsManifest: { weights: { shape: number[] }[] }[] };

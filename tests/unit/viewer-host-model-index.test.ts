@@ -111,11 +111,12 @@ describe('the models folder\'s index', () => {
 });
 
 describe('the released models folder', () => {
-  test('raw, masked and raw-4class are listed with their tasks; the default is the one with the higher recorded external AUC', () => {
+  test('raw, masked, raw-3class and raw-4class are listed with their tasks; the default is the one with the higher recorded external AUC', () => {
     const models = parseModelIndex(modelIndexReader(join(projectRoot, 'models'))(), MODEL_INDEX_PATH);
     assert.deepEqual(models.map((m) => [m.id, m.variant, m.task, m.error]), [
       ['masked', 'masked', 'COVID vs Normal', undefined],
       ['raw', 'raw', 'COVID vs Normal', undefined],
+      ['raw-3class', 'raw', '3 classes: COVID, Normal, Viral Pneumonia', undefined],
       ['raw-4class', 'raw', '4 classes: COVID, Lung_Opacity, Normal, Viral Pneumonia', undefined],
     ]);
     const c = chooseDefaultModel(models);
