@@ -215,6 +215,15 @@ export class ZerovarService {
     }
   }
 
+  /** The image the active viewport shows now (undefined without one). */
+  private activeImageId(): string | undefined {
+    try {
+      return getActiveViewport(this.services).getCurrentImageId?.();
+    } catch {
+      return undefined;
+    }
+  }
+
   private eventName(cs: CornerstoneLib | undefined, key: string): string | undefined {
     return cs?.Enums?.Events?.[key];
   }
@@ -247,9 +256,10 @@ export class ZerovarService {
     if (!element || !viewport) return;
     const cs = this.cornerstoneOrUndefined();
     // Renders are frequent (every pan or zoom): only a different image id (or a reason to retry) costs a refresh.
+    // The viewport is looked up on each event: OHIF makes a new one on the same element for each display set.
     const onEvent = () => {
       const shown = this.snapshot.display?.info.imageId;
-      if (this.snapshot.error !== null || viewport.getCurrentImageId?.() !== shown) this.refreshDisplay();
+      if (this.snapshot.error !== null || this.activeImageId() !== shown) this.refreshDisplay();
     };
     const names = ELEMENT_EVENTS.map((k) => this.eventName(cs, k)).filter((n): n is string => !!n);
     for (const n of names) element.addEventListener(n, onEvent);
