@@ -261,7 +261,9 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
                 ['Backend choice', run.result.backendWhy || undefined],
                 ['Skipped', run.result.skipped.length ? run.result.skipped.join('; ') : undefined],
                 ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${withheld ? 'skipped' : ms(run.result.explainMs)}`],
-                ['Segmentation', run.result.lungMask ? `${ms(run.result.segmentMs)} (part of the inference)` : undefined],
+                ['Segmentation', !run.result.lungMask ? undefined : run.result.segmentCached
+                  ? `cached: the mask of this very image (${ms(run.result.segmentMs)})`
+                  : `${ms(run.result.segmentMs)} (part of the inference)`],
                 ['Model load', run.result.cold ? `${ms(run.result.loadMs)} (first use)` : 'cached'],
                 ['Total', ms(run.totalMs)],
               ]}

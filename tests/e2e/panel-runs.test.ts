@@ -1,7 +1,8 @@
 // End to end: the panel's runs follow the displayed image (Chromium + OHIF + the embedded folder source). Every
 // animation frame the page records what the viewport shows and what the panel shows: a result is never on screen
 // beside another image than its own, neither after a finished run nor when a run's result arrives after the
-// switch; the attention map is never drawn over the new image.
+// switch; the attention map is never drawn over the new image. A masked model's second run on the same image
+// reuses its lung mask (the worker's cache) and answers as the first did.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -121,15 +122,32 @@ describe('the panel\'s runs follow the displayed image (Chromium + OHIF)', { tim
     assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-state'), 'idle', 'the new image starts without a result');
     await page.screenshot({ path: join(artifacts, 'after-switch.png') });
 
-    // A run whose result arrives after the switch: dropped. The next run (the worker answers in order) proves
-    // the dropped one's answer has come and gone.
+    // A run whose result arrives after the switch: the masked bundle's first load is held back until the viewport
+    // shows the other image, then the run completes for the image it was started on and must be dropped.
+    await page.locator('[data-cy="zerovar-model"]').selectOption('masked');
+    await page.waitForTimeout(500); // the availability check (HEAD) goes through unheld
+    let held!: () => void;
+    const heldOne = new Promise<void>((r) => (held = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const pattern = '**/zerovar/models/masked/**';
+    await browser!.context.route(pattern, async (route) => {
+      if (route.request().method() === 'GET') {
+        held();
+        await released;
+      }
+      await route.continue();
+    });
     const late = await pressRun(page);
-    await page.waitForTimeout(30);
+    await heldOne;
     const back = await switchImage(page, 0, second);
     assert.equal(back, first);
+    release();
+    // The late answer comes (the worker answers in order: the next run's result follows it) and is dropped.
     const next = await pressRun(page);
     assert.equal(next, late, 'the dropped run was not counted as finished');
     await waitDone(page, next);
+    await browser!.context.unroute(pattern);
     assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-image'), first, 'the shown result is of the shown image');
     await page.screenshot({ path: join(artifacts, 'after-late-result.png') });
 
@@ -143,6 +161,38 @@ describe('the panel\'s runs follow the displayed image (Chromium + OHIF)', { tim
     const onSecond = all.filter((f) => f.shown === second);
     assert.ok(onSecond.length > 0, 'frames of the second image were recorded');
     assert.deepEqual(onSecond.filter((f) => f.painted).slice(0, 3), [], 'no attention map is painted over the second image');
+    assert.deepEqual(browser!.errors.filter((e) => e.startsWith('pageerror')), [], 'no uncaught page errors');
+  });
+  test('the masked model segments an image once: a second run says its mask was cached and answers the same', async () => {
+    const page = browser!.page;
+    const study = expectedStudies(sharedPath('dicom')).find((s) => s.images.some((i) => /cr-mono2-8bit-jpeg-baseline\.dcm$/.test(i.file)));
+    assert.ok(study, 'the shared 8-bit CR study');
+    await page.goto(`${viewer!.url}/${ROUTE_NAME}?StudyInstanceUIDs=${study.studyUid}&zerovarBackends=wasm`);
+    await waitForRenderedImages(page, 60_000);
+    await page.locator('[data-cy="zerovar-model-choice"]').waitFor({ state: 'visible', timeout: 30_000 });
+    await page.locator('[data-cy="zerovar-model"]').selectOption('masked');
+    const segmentation = page.locator('[data-cy="zerovar-run-info-segmentation"]');
+    const probabilities = () => page.locator('[data-cy="zerovar-probabilities"] [data-probability]')
+      .evaluateAll((rs) => rs.map((r) => r.getAttribute('data-probability')));
+    await waitDone(page, await pressRun(page));
+    assert.match(await segmentation.innerText(), /^\d+(\.\d)? ms \(part of the inference\)$/);
+    const first = await probabilities();
+    assert.equal(first.length, 2);
+    await waitDone(page, await pressRun(page));
+    assert.match(await segmentation.innerText(), /^cached: the mask of this very image \(\d+(\.\d)? ms\)$/);
+    assert.deepEqual(await probabilities(), first, 'the cached mask gives the same answer');
+    assert.equal(await page.locator('canvas[data-zerovar-overlay]').getAttribute('data-zerovar-contour'), 'lung-contour', 'its lung contour is drawn');
+    await page.locator('[data-cy="zerovar-result"]').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(artifacts, 'masked-cached.png') });
+    // Another window level is another image for the model: segmented again.
+    await page.evaluate(() => {
+      type Vp = { setProperties(p: { voiRange: { lower: number; upper: number } }): void; render(): void };
+      const vp = (window as unknown as { cornerstone: { getRenderingEngines(): { getViewports(): Vp[] }[] } }).cornerstone.getRenderingEngines()[0].getViewports()[0];
+      vp.setProperties({ voiRange: { lower: 40, upper: 200 } });
+      vp.render();
+    });
+    await waitDone(page, await pressRun(page));
+    assert.match(await segmentation.innerText(), /part of the inference/, 'new pixels, a new segmentation');
     assert.deepEqual(browser!.errors.filter((e) => e.startsWith('pageerror')), [], 'no uncaught page errors');
   });
 });
