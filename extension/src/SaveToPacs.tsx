@@ -57,12 +57,14 @@ export function SaveToPacs(props: { service: ZerovarService; imageId: string; re
       ? 'Saving is unavailable: the bundle\'s checksum is unknown.'
       : target && 'unavailable' in target ? target.unavailable : undefined;
   const busy = status.kind === 'saving' || target === null;
+  // Whether saving is possible is known once the data source answered (or a reason against it is known already).
+  const known = target !== null || unavailable !== undefined;
   const onSave = async () => {
     setSaved({ of: result, status: { kind: 'saving' } });
     setSaved({ of: result, status: await service.saveResult(imageId, reportContent(result, shownAnyway)) });
   };
   return (
-    <div data-cy="zerovar-save" data-state={status.kind} data-available={String(!unavailable)} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+    <div data-cy="zerovar-save" data-state={status.kind} data-available={known ? String(!unavailable) : undefined} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
       <button type="button" data-cy="zerovar-save-button" style={unavailable || busy ? styles.disabled : styles.button}
         disabled={!!unavailable || busy} title={unavailable} onClick={() => void onSave()}>
         {status.kind === 'saving' ? 'Saving…' : 'Save to PACS'}

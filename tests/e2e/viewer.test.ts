@@ -596,7 +596,8 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       assert.equal(await oodState(page), 'accepted', 'an ordinary chest X-ray is not flagged (a withheld result cannot be saved)');
       await checkClassification(page);
       const shown = await panelFigures(page);
-      const save = page.locator('[data-cy="zerovar-save"]');
+      const save = page.locator('[data-cy="zerovar-save"][data-available]'); // known once the data source answered
+      await save.waitFor({ timeout: 10_000 });
       assert.equal(await save.getAttribute('data-available'), 'true', 'the PACS source accepts stores');
 
       // A PACS that fails (500) or refuses (409): a clear message, nothing stored, the result stays on screen.
@@ -668,7 +669,8 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       await openStudy(page, localViewer!.url, study.studyUid, 'wasm');
       const r = await run(page);
       assert.equal(r.state, 'done');
-      const save = page.locator('[data-cy="zerovar-save"]');
+      const save = page.locator('[data-cy="zerovar-save"][data-available]'); // known once the data source answered
+      await save.waitFor({ timeout: 10_000 });
       assert.equal(await save.getAttribute('data-available'), 'false');
       assert.equal(await page.locator('[data-cy="zerovar-save-button"]').isDisabled(), true, 'the button is disabled');
       assert.match(await page.locator('[data-cy="zerovar-save-unavailable"]').innerText(),
