@@ -15,6 +15,7 @@ import type { CornerstoneLib, CsViewport, Listenable, PubSub, ServiceRegistratio
 import { testPattern, ViewportOverlay, type Overlay, type OverlayChanged } from './overlay.js';
 import type { SaveOutcome } from './pacsSave.js';
 import type { ReportContent } from './srReport.js';
+import { installViewerFixes } from './viewerFixes.js';
 
 export const SERVICE_NAME = 'zerovarService';
 
@@ -143,6 +144,8 @@ export class ZerovarService {
   /** Starts following the active viewport (again after stop()); each call also takes subscriptions missed so far. */
   start(): void {
     this.watching = true;
+    const cs = this.cornerstoneOrUndefined();
+    if (cs) installViewerFixes(cs); // once per Cornerstone; usually done already at the extension's registration
     const grid = this.services.viewportGridService;
     const cvs = this.services.cornerstoneViewportService;
     const wanted: [PubSub | undefined, string | undefined][] = [

@@ -21,5 +21,6 @@ export { lungMaskedImage, resizeMask, segmentLungs } from './model/segmenter.js'
 export { greyToInput, resizeGrey, rgbaToGrey, storedToGrey8, type GreyImage, type InputSpec, type StoredPixels } from './image/pixels.js';
 export { camToRgba, jet, type OverlayOptions } from './image/colormap.js';
 export { maskOutline } from './image/outline.js';
+export { trimJ2kTrailer } from './image/j2k.js';
 export { argmax, evaluateScores, rocAuc, type ClassificationMetrics } from './stats/metrics.js';
 export { registerInferenceKernels } from './runtime/wasm/register.js';
