@@ -13,7 +13,8 @@ import { loadModelList, type ModelList } from './modelList.js';
 import { checkAvailability, inferenceConfig, type Availability, type InferenceConfig } from './models.js';
 import type { CornerstoneLib, CsViewport, Listenable, PubSub, ServiceRegistration, Services } from './ohif-types.js';
 import { testPattern, ViewportOverlay, type Overlay, type OverlayChanged } from './overlay.js';
-import type { SaveOutcome } from './pacsSave.js';
+import type { Attention } from './attentionCapture.js';
+import type { CaptureOutcome, SaveOutcome } from './pacsSave.js';
 import type { ReportContent } from './srReport.js';
 import { installViewerFixes } from './viewerFixes.js';
 
@@ -443,19 +444,35 @@ export class ZerovarService {
   }
 
   /**
-   * Stores a shown result of `imageId` as a DICOM SR in its study (dcmjs and the writer load on first use). A
-   * stored report is listed by the study browser once the study is opened again (it is read from the PACS).
+   * Stores a shown result of `imageId` as a DICOM SR in its study and, given its attention map, that map over the
+   * displayed image as a Secondary Capture beside it (dcmjs and the writers load on first use). Stored instances
+   * are listed by the study browser once the study is opened again (it is read from the PACS).
    */
-  async saveResult(imageId: string, content: ReportContent): Promise<SaveOutcome> {
-    const { saveReport, sourceFromInstance } = await import('./pacsSave.js');
+  async saveResult(imageId: string, content: ReportContent, attention?: Attention): Promise<SaveOutcome> {
+    const { saveCapture, saveReport, sourceFromInstance } = await import('./pacsSave.js');
     const target = await this.saveTarget();
     if ('unavailable' in target) return { kind: 'failed', message: target.unavailable };
+    let source;
+    let report: SaveOutcome;
     try {
-      const source = sourceFromInstance(this.deps.cornerstone().metaData.get('instance', imageId) as Record<string, unknown> | undefined);
-      return await saveReport(target.root, source, content, this.deps.fetch ?? fetch);
+      source = sourceFromInstance(this.deps.cornerstone().metaData.get('instance', imageId) as Record<string, unknown> | undefined);
+      report = await saveReport(target.root, source, content, this.deps.fetch ?? fetch);
     } catch (e) {
       return { kind: 'failed', message: `The report could not be written: ${message(e)}. The result stays on screen.` };
     }
+    if (report.kind === 'failed' || !attention) return report;
+    let capture: CaptureOutcome;
+    try {
+      // The map goes over the image as it is displayed: the very image the result was made on, still on screen.
+      const cs = this.deps.cornerstone();
+      const viewport = getActiveViewport(this.services);
+      if (viewport.getCurrentImageId?.() !== imageId) throw new Error('its image is no longer displayed');
+      const grey = readDisplayedGrey(cs, viewport, describeDisplayedImage(cs, viewport));
+      capture = await saveCapture(target.root, source, content, attention, grey, this.deps.fetch ?? fetch);
+    } catch (e) {
+      capture = { kind: 'failed', message: `The attention map could not be saved: ${message(e)}.` };
+    }
+    return { ...report, capture };
   }
 
   /** Shuts the inference worker down (a later request starts a new one). */

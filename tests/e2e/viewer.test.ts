@@ -23,8 +23,10 @@ import {
   expectedStudies, folderWithCorruptFiles, tamperedModels, writeCtInstance, writeLateralInstance, type ExpectedStudy,
 } from './fixtures.js';
 import {
-  assertReportMatches, assertValidSr, orthancInstanceFile, panelFigures, pressSave, refuseStores, srInstances, studyBrowserSeries,
+  assertCaptureStored, assertReportMatches, assertValidSr, orthancInstanceFile, panelFigures, pressSave, refuseStores, scInstances, srInstances,
+  studyBrowserSeries,
 } from './save-to-pacs.js';
+import { CAPTURE_SERIES_NUMBER } from '../../extension/src/attentionCapture.js';
 import { readReport } from '../../extension/src/srReport.js';
 import { PROXY_ROOT } from '../../scripts/host/server.js';
 
@@ -567,6 +569,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
         assert.deepEqual(await panelFigures(page), shown, `the result stays on screen after a ${status}`);
         assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-state'), 'done');
         assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), [], `nothing stored after a ${status}`);
+        assert.deepEqual(await scInstances(orthanc!.dicomWebUrl, study.studyUid), [], `no attention map stored after a ${status}`);
       }
       // (A page screenshot with the message scrolled into view: an element shot of the tall panel cuts at the viewport.)
       await page.locator('[data-cy="zerovar-save-status"]').scrollIntoViewIfNeeded();
@@ -588,6 +591,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       const dump = assertValidSr(bytes);
       assert.match(dump, new RegExp(`Predicted class"\\)="${report.predicted}"`), 'dsrdump reads the predicted class');
       assert.deepEqual(await panelFigures(page), shown, 'the result stays on screen after saving');
+      await assertCaptureStored(page, orthanc!.url, orthanc!.dicomWebUrl, study.studyUid, report.source.sopInstanceUid, 'saved');
 
       // Saving again for the same image and model: reported, not duplicated.
       const again = await pressSave(page);
@@ -595,6 +599,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       assert.match(again.message, /^Already saved/);
       assert.equal(again.sop, saved.sop);
       assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), stored, 'still one SR instance');
+      await assertCaptureStored(page, orthanc!.url, orthanc!.dicomWebUrl, study.studyUid, report.source.sopInstanceUid, 'duplicate');
 
       // Reopened, the study browser lists the SR as a series of its own beside the image series.
       await openStudy(page, pacsViewer!.url, study.studyUid, 'wasm');
@@ -602,7 +607,8 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       const series = await studyBrowserSeries(page);
       const sr = series.filter((s) => s.series === SR_SERIES_NUMBER);
       assert.equal(sr.length, 1, `one SR thumbnail: ${JSON.stringify(series)}`);
-      assert.ok(series.length >= 2, `the image series and the SR: ${JSON.stringify(series)}`);
+      assert.ok(series.length >= 3, `the image series, the SR and the attention map: ${JSON.stringify(series)}`);
+      assert.equal(series.filter((x) => x.series === CAPTURE_SERIES_NUMBER).length, 1, `one attention map thumbnail: ${JSON.stringify(series)}`);
       assert.match(sr[0]?.text ?? '', /SR/, `the SR thumbnail says SR: ${JSON.stringify(sr)}`);
       console.log(`study browser after saving: ${JSON.stringify(series)}`);
       await page.screenshot({ path: join(artifacts, 'sr-in-study-browser.png') });
