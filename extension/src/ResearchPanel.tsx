@@ -6,6 +6,7 @@
 // useModelAvailability, useClassification) follow it, and every failure ends as a message here, never as an
 // exception in the viewer.
 import React, { useCallback, useMemo, useState } from 'react';
+import { snapshotKey } from './displayKey.js';
 import { COMMANDS } from './ids.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
 import {
@@ -144,7 +145,8 @@ export function ResearchPanel({ servicesManager, commandsManager }: ExtensionPar
 }
 
 function PanelBody({ service, commandsManager }: { service: ZerovarService; commandsManager: CommandsManager }) {
-  const { display, error: displayError } = useDisplayedImage(service);
+  const snapshot = useDisplayedImage(service);
+  const { display, error: displayError } = snapshot;
   const overlayOn = useOverlayVisible(service);
   const list = useModelList(service);
   const choice = list?.choice;
@@ -158,7 +160,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
   const [opacity, setOpacity] = useState(0.5);
   const [contourOn, setContourOn] = useState(true);
   const { run, finished, onRun, reportFailure } = useClassification({
-    service, model, availability, markMissing, imageId: display?.info.imageId, autoRun, opacity, contourOn,
+    service, model, availability, markMissing, displayed: snapshotKey(snapshot), autoRun, opacity, contourOn,
   });
 
   const onAutoRun = useCallback((on: boolean) => {
@@ -237,7 +239,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
           image change
         </label>
       </div>
-      <div data-cy="zerovar-result" data-state={run.kind} data-runs={finished} data-ood={oodState} data-withheld={String(withheld)} aria-live="polite">
+      <div data-cy="zerovar-result" data-state={run.kind} data-runs={finished} data-image={run.kind === 'done' ? run.imageId : undefined} data-ood={oodState} data-withheld={String(withheld)} aria-live="polite">
         {run.kind === 'running' && <div style={styles.muted}>Classifying with the {run.model} model…</div>}
         {run.kind === 'done' && (
           <div style={{ display: 'flex', flexDirection: 'column', gap: 8 }}>
@@ -259,7 +261,9 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
                 ['Backend choice', run.result.backendWhy || undefined],
                 ['Skipped', run.result.skipped.length ? run.result.skipped.join('; ') : undefined],
                 ['Inference', `${ms(run.result.classifyMs)} + Grad-CAM ${withheld ? 'skipped' : ms(run.result.explainMs)}`],
-                ['Segmentation', run.result.lungMask ? `${ms(run.result.segmentMs)} (part of the inference)` : undefined],
+                ['Segmentation', !run.result.lungMask ? undefined : run.result.segmentCached
+                  ? `cached: the mask of this very image (${ms(run.result.segmentMs)})`
+                  : `${ms(run.result.segmentMs)} (part of the inference)`],
                 ['Model load', run.result.cold ? `${ms(run.result.loadMs)} (first use)` : 'cached'],
                 ['Total', ms(run.totalMs)],
               ]}

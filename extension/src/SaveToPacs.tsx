@@ -1,4 +1,5 @@
-// The panel's "Save to PACS" button: the shown result as a DICOM SR in the image's study (through the service),
+// The panel's "Save to PACS" button: the shown result as a DICOM SR in the image's study, with its attention map
+// as a Secondary Capture beside it (through the service),
 // or the reason saving is unavailable (a read-only folder source, a withheld result). Says what happened: saved,
 // already saved for this image and model, or why the PACS did not take it; the result stays on screen throughout.
 import React, { useEffect, useState } from 'react';
@@ -57,12 +58,14 @@ export function SaveToPacs(props: { service: ZerovarService; imageId: string; re
       ? 'Saving is unavailable: the bundle\'s checksum is unknown.'
       : target && 'unavailable' in target ? target.unavailable : undefined;
   const busy = status.kind === 'saving' || target === null;
+  // Whether saving is possible is known once the data source answered (or a reason against it is known already).
+  const known = target !== null || unavailable !== undefined;
   const onSave = async () => {
     setSaved({ of: result, status: { kind: 'saving' } });
-    setSaved({ of: result, status: await service.saveResult(imageId, reportContent(result, shownAnyway)) });
+    setSaved({ of: result, status: await service.saveResult(imageId, reportContent(result, shownAnyway), result.attention) });
   };
   return (
-    <div data-cy="zerovar-save" data-state={status.kind} data-available={String(!unavailable)} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
+    <div data-cy="zerovar-save" data-state={status.kind} data-available={known ? String(!unavailable) : undefined} style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
       <button type="button" data-cy="zerovar-save-button" style={unavailable || busy ? styles.disabled : styles.button}
         disabled={!!unavailable || busy} title={unavailable} onClick={() => void onSave()}>
         {status.kind === 'saving' ? 'Saving…' : 'Save to PACS'}
@@ -72,6 +75,13 @@ export function SaveToPacs(props: { service: ZerovarService; imageId: string; re
         <div data-cy="zerovar-save-status" data-sop={'sopInstanceUid' in status ? status.sopInstanceUid : undefined}
           role={status.kind === 'failed' ? 'alert' : 'status'} style={status.kind === 'failed' ? styles.error : status.kind === 'saved' ? styles.ok : styles.muted}>
           {status.message}
+        </div>
+      )}
+      {'capture' in status && status.capture && (
+        <div data-cy="zerovar-save-capture" data-state={status.capture.kind}
+          data-sop={'sopInstanceUid' in status.capture ? status.capture.sopInstanceUid : undefined}
+          role={status.capture.kind === 'failed' ? 'alert' : 'status'} style={status.capture.kind === 'failed' ? styles.error : styles.muted}>
+          {status.capture.message}
         </div>
       )}
     </div>

@@ -72,8 +72,10 @@ export interface ClassifyResult {
   unguardedMs?: number;
   /** Grad-CAM; 0 when not asked (or skipped for a flagged image). */
   explainMs: number;
-  /** The part of classifyMs a masked bundle spent segmenting the lungs (once per request); 0 for a raw bundle. */
+  /** The part of classifyMs a masked bundle spent segmenting the lungs (or finding its cached mask); 0 for a raw bundle. */
   segmentMs: number;
+  /** A masked bundle's mask came from the worker's cache (the same model segmented these very pixels before). */
+  segmentCached?: boolean;
   /** Absent when not asked, and for a flagged image unless the request said `showAnyway`. */
   attention?: { cam: Float32Array; width: number; height: number; classIndex: number; className: string };
   /** A masked bundle's lung mask (0 or 255, row-major), downsampled like the attention map; absent for raw bundles. */

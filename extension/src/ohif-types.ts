@@ -95,8 +95,18 @@ export interface Listenable {
   removeEventListener(type: string, listener: (e: Event) => void): void;
 }
 
+/** Cornerstone's web worker manager: every task for a registered worker goes through executeTask. */
+export interface CsWebWorkerManager {
+  executeTask(worker: string, task: string, args: unknown, options?: unknown): Promise<unknown>;
+}
+
 export interface CornerstoneLib {
-  metaData: { get(module: string, imageId: string): unknown };
+  metaData: {
+    get(module: string, imageId: string): unknown;
+    /** A provider answers (type, imageId) or returns undefined; the highest priority is asked first. */
+    addProvider?(provider: (type: string, imageId: string) => unknown, priority?: number): void;
+  };
+  getWebWorkerManager?(): CsWebWorkerManager | undefined;
   cache: { getImage(imageId: string): CsImage | undefined };
   Enums: { Events: Record<string, string> };
   /** Where Cornerstone announces element enable / disable and image loads. */

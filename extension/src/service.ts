@@ -13,8 +13,10 @@ import { loadModelList, type ModelList } from './modelList.js';
 import { checkAvailability, inferenceConfig, type Availability, type InferenceConfig } from './models.js';
 import type { CornerstoneLib, CsViewport, Listenable, PubSub, ServiceRegistration, Services } from './ohif-types.js';
 import { testPattern, ViewportOverlay, type Overlay, type OverlayChanged } from './overlay.js';
-import type { SaveOutcome } from './pacsSave.js';
+import type { Attention } from './attentionCapture.js';
+import type { CaptureOutcome, SaveOutcome } from './pacsSave.js';
 import type { ReportContent } from './srReport.js';
+import { installViewerFixes } from './viewerFixes.js';
 
 export const SERVICE_NAME = 'zerovarService';
 
@@ -143,6 +145,8 @@ export class ZerovarService {
   /** Starts following the active viewport (again after stop()); each call also takes subscriptions missed so far. */
   start(): void {
     this.watching = true;
+    const cs = this.cornerstoneOrUndefined();
+    if (cs) installViewerFixes(cs); // once per Cornerstone; usually done already at the extension's registration
     const grid = this.services.viewportGridService;
     const cvs = this.services.cornerstoneViewportService;
     const wanted: [PubSub | undefined, string | undefined][] = [
@@ -215,6 +219,15 @@ export class ZerovarService {
     }
   }
 
+  /** The image the active viewport shows now (undefined without one). */
+  private activeImageId(): string | undefined {
+    try {
+      return getActiveViewport(this.services).getCurrentImageId?.();
+    } catch {
+      return undefined;
+    }
+  }
+
   private eventName(cs: CornerstoneLib | undefined, key: string): string | undefined {
     return cs?.Enums?.Events?.[key];
   }
@@ -247,9 +260,10 @@ export class ZerovarService {
     if (!element || !viewport) return;
     const cs = this.cornerstoneOrUndefined();
     // Renders are frequent (every pan or zoom): only a different image id (or a reason to retry) costs a refresh.
+    // The viewport is looked up on each event: OHIF makes a new one on the same element for each display set.
     const onEvent = () => {
       const shown = this.snapshot.display?.info.imageId;
-      if (this.snapshot.error !== null || viewport.getCurrentImageId?.() !== shown) this.refreshDisplay();
+      if (this.snapshot.error !== null || this.activeImageId() !== shown) this.refreshDisplay();
     };
     const names = ELEMENT_EVENTS.map((k) => this.eventName(cs, k)).filter((n): n is string => !!n);
     for (const n of names) element.addEventListener(n, onEvent);
@@ -430,19 +444,35 @@ export class ZerovarService {
   }
 
   /**
-   * Stores a shown result of `imageId` as a DICOM SR in its study (dcmjs and the writer load on first use). A
-   * stored report is listed by the study browser once the study is opened again (it is read from the PACS).
+   * Stores a shown result of `imageId` as a DICOM SR in its study and, given its attention map, that map over the
+   * displayed image as a Secondary Capture beside it (dcmjs and the writers load on first use). Stored instances
+   * are listed by the study browser once the study is opened again (it is read from the PACS).
    */
-  async saveResult(imageId: string, content: ReportContent): Promise<SaveOutcome> {
-    const { saveReport, sourceFromInstance } = await import('./pacsSave.js');
+  async saveResult(imageId: string, content: ReportContent, attention?: Attention): Promise<SaveOutcome> {
+    const { saveCapture, saveReport, sourceFromInstance } = await import('./pacsSave.js');
     const target = await this.saveTarget();
     if ('unavailable' in target) return { kind: 'failed', message: target.unavailable };
+    let source;
+    let report: SaveOutcome;
     try {
-      const source = sourceFromInstance(this.deps.cornerstone().metaData.get('instance', imageId) as Record<string, unknown> | undefined);
-      return await saveReport(target.root, source, content, this.deps.fetch ?? fetch);
+      source = sourceFromInstance(this.deps.cornerstone().metaData.get('instance', imageId) as Record<string, unknown> | undefined);
+      report = await saveReport(target.root, source, content, this.deps.fetch ?? fetch);
     } catch (e) {
       return { kind: 'failed', message: `The report could not be written: ${message(e)}. The result stays on screen.` };
     }
+    if (report.kind === 'failed' || !attention) return report;
+    let capture: CaptureOutcome;
+    try {
+      // The map goes over the image as it is displayed: the very image the result was made on, still on screen.
+      const cs = this.deps.cornerstone();
+      const viewport = getActiveViewport(this.services);
+      if (viewport.getCurrentImageId?.() !== imageId) throw new Error('its image is no longer displayed');
+      const grey = readDisplayedGrey(cs, viewport, describeDisplayedImage(cs, viewport));
+      capture = await saveCapture(target.root, source, content, attention, grey, this.deps.fetch ?? fetch);
+    } catch (e) {
+      capture = { kind: 'failed', message: `The attention map could not be saved: ${message(e)}.` };
+    }
+    return { ...report, capture };
   }
 
   /** Shuts the inference worker down (a later request starts a new one). */

@@ -93,7 +93,7 @@ async function sha256(text: string): Promise<Uint8Array> {
 }
 
 /** A 2.25 UID from the first 128 bits of a SHA-256: the same inputs always give the same UID. */
-async function derivedUid(text: string): Promise<string> {
+export async function derivedUid(text: string): Promise<string> {
   const h = await sha256(text);
   let n = 0n;
   for (const b of h.subarray(0, 16)) n = (n << 8n) | BigInt(b);
@@ -216,20 +216,25 @@ export function deviceUidFor(content: Pick<ReportContent, 'bundleSha256'>): Prom
   return derivedUid(`zerovar-device|${content.bundleSha256}`);
 }
 
-/** The report as a DICOM Part 10 file (explicit VR little endian). */
-export function reportBytes(report: Item): ArrayBuffer {
+/** A naturalized dataset as a DICOM Part 10 file (explicit VR little endian), naming this software's version. */
+export function part10Bytes(dataset: Item, versionName: string): ArrayBuffer {
   const { data } = dcmjs;
   const meta = data.DicomMetaDictionary.denaturalizeDataset({
     FileMetaInformationVersion: [new Uint8Array([0, 1]).buffer],
-    MediaStorageSOPClassUID: report.SOPClassUID,
-    MediaStorageSOPInstanceUID: report.SOPInstanceUID,
+    MediaStorageSOPClassUID: dataset.SOPClassUID,
+    MediaStorageSOPInstanceUID: dataset.SOPInstanceUID,
     TransferSyntaxUID: EXPLICIT_LE,
     ImplementationClassUID: IMPLEMENTATION_UID,
-    ImplementationVersionName: 'ZEROVAR_SR_1',
+    ImplementationVersionName: versionName,
   });
   const dict = new data.DicomDict(meta);
-  dict.dict = data.DicomMetaDictionary.denaturalizeDataset(report);
+  dict.dict = data.DicomMetaDictionary.denaturalizeDataset(dataset);
   return dict.write();
+}
+
+/** The report as a DICOM Part 10 file (explicit VR little endian). */
+export function reportBytes(report: Item): ArrayBuffer {
+  return part10Bytes(report, 'ZEROVAR_SR_1');
 }
 
 /** What a saved report says, read back from its Part 10 bytes. */

@@ -1,18 +1,29 @@
 // Panel hook: running the chosen model on the displayed image through the service, the run's state, drawing its
 // attention map (and lung contour) with the panel's opacity and contour choice, and starting afresh when the
-// displayed image changes (running again by itself when auto-run is on). An image the guard flags is held back:
-// no class result and nothing drawn until the user asks to see it anyway (a new run that also explains it).
+// displayed image changes (running again by itself when auto-run is on). Every state but idle belongs to the image
+// it was started on (displayKey.ts): shown for that image only, and a result arriving after a change is dropped.
+// An image the guard flags is held back: no class result and nothing drawn until the user asks to see it anyway
+// (a new run that also explains it).
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { displayKey, snapshotKey, type DisplayKey } from './displayKey.js';
 import { InferenceError } from './inferenceClient.js';
 import type { ClassifyResult } from './inferenceProtocol.js';
 import type { ZerovarService } from './service.js';
 import { availabilityText, type AvailabilityMap } from './useModelAvailability.js';
 
+/** A run's state; `key` is the displayed image it belongs to. */
 export type RunState =
   | { kind: 'idle' }
-  | { kind: 'running'; model: string }
-  | { kind: 'done'; model: string; imageId: string; result: ClassifyResult; totalMs: number; shownAnyway: boolean }
-  | { kind: 'failed'; message: string };
+  | { kind: 'running'; key: DisplayKey; model: string }
+  | { kind: 'done'; key: DisplayKey; model: string; imageId: string; result: ClassifyResult; totalMs: number; shownAnyway: boolean }
+  | { kind: 'failed'; key: DisplayKey; message: string };
+
+const IDLE: RunState = { kind: 'idle' };
+
+/** What the panel shows for the displayed image `key`: the run's state if it belongs to that image, else idle. */
+export function shownRun(run: RunState, key: DisplayKey): RunState {
+  return run.kind === 'idle' || run.key === key ? run : IDLE;
+}
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const nextPaint = () => new Promise<void>((r) => requestAnimationFrame(() => setTimeout(r, 0)));
@@ -41,22 +52,30 @@ export function resultWithheld(result: Pick<ClassifyResult, 'ood'>, shownAnyway:
   return result.ood?.flagged === true && !shownAnyway;
 }
 
+/**
+ * Whether a result may be shown: it was made on the image Run was pressed for (`started`), and that is still
+ * the image the active viewport shows (`now`).
+ */
+export function resultIsCurrent(started: DisplayKey, made: DisplayKey, now: DisplayKey): boolean {
+  return made === started && now === started;
+}
+
 export interface ClassificationOptions {
   service: ZerovarService;
   /** The chosen model's id. */
   model: string;
   availability: AvailabilityMap;
   markMissing: (id: string) => void;
-  /** The displayed image: a new one drops the result. */
-  imageId: string | undefined;
+  /** The displayed image's identity (displayKey.ts): a new one drops the result. */
+  displayed: DisplayKey;
   autoRun: boolean;
   opacity: number;
   contourOn: boolean;
 }
 
 export function useClassification(o: ClassificationOptions) {
-  const { service, model, availability, markMissing, imageId, autoRun, opacity, contourOn } = o;
-  const [run, setRun] = useState<RunState>({ kind: 'idle' });
+  const { service, model, availability, markMissing, displayed, autoRun, opacity, contourOn } = o;
+  const [run, setRun] = useState<RunState>(IDLE);
   /** Finished runs (done or failed), shown as data-runs so a caller can wait for the next outcome. */
   const [finished, setFinished] = useState(0);
   const runSeq = useRef(0);
@@ -67,22 +86,30 @@ export function useClassification(o: ClassificationOptions) {
     const showAnyway = opts.showAnyway === true;
     const seq = ++runSeq.current;
     const chosen = model;
-    setRun({ kind: 'running', model: chosen });
+    service.refreshDisplay(); // the run is for the image shown now, not a snapshot an event has yet to update
+    const key = snapshotKey(service.getDisplay());
+    setRun({ kind: 'running', key, model: chosen });
     try {
       if (availability[chosen] === 'missing') throw new Error(availabilityText(chosen, 'missing'));
       // "Running…" paints before the synchronous pixel pass.
       const c = await service.classifyDisplayed(chosen, { beforePixels: nextPaint, showAnyway });
       if (seq !== runSeq.current) return; // a newer run (or the image changed) superseded this one
+      // The viewport is read afresh: the result must be of the image it shows now, and of the one Run was for.
+      service.refreshDisplay();
+      if (!resultIsCurrent(key, displayKey(c.viewportId, c.imageId), snapshotKey(service.getDisplay()))) {
+        setRun(IDLE);
+        return;
+      }
       const blocked = resultWithheld(c.result, showAnyway);
       service.showResult({ viewportId: c.viewportId, imageId: c.imageId, attention: c.result.attention, lungMask: c.result.lungMask, blocked });
-      setRun({ kind: 'done', model: chosen, imageId: c.imageId, result: c.result, totalMs: c.totalMs, shownAnyway: showAnyway });
+      setRun({ kind: 'done', key, model: chosen, imageId: c.imageId, result: c.result, totalMs: c.totalMs, shownAnyway: showAnyway });
       setFinished((n) => n + 1);
     } catch (err) {
       const url = (await service.model(chosen).catch(() => undefined))?.url;
       if (seq !== runSeq.current) return;
       const f = failureText(err, chosen, url);
       if (f.missing) markMissing(chosen);
-      setRun({ kind: 'failed', message: f.text });
+      setRun({ kind: 'failed', key, message: f.text });
       setFinished((n) => n + 1);
     }
   }, [service, model, availability, markMissing]);
@@ -94,19 +121,23 @@ export function useClassification(o: ClassificationOptions) {
     latest.current = { onRun, autoRun };
   }, [onRun, autoRun]);
 
-  // A new image: drop the old result and attention; run again when auto-run is on.
-  const lastImage = useRef<string | undefined>(undefined);
+  // A new image (or another viewport): drop the old result and attention; run again when auto-run is on.
+  const lastDisplayed = useRef<DisplayKey | undefined>(undefined);
   useEffect(() => {
-    if (imageId === lastImage.current) return;
-    lastImage.current = imageId;
+    if (displayed === lastDisplayed.current) return;
+    lastDisplayed.current = displayed;
     runSeq.current++;
-    setRun({ kind: 'idle' });
+    setRun(IDLE);
     service.showResult(null);
-    if (imageId && latest.current.autoRun) void latest.current.onRun();
-  }, [service, imageId]);
+    if (service.getDisplay().display && latest.current.autoRun) void latest.current.onRun();
+  }, [service, displayed]);
 
-  /** A failure outside a run (e.g. the overlay toggle), shown where a run's failure is. */
-  const reportFailure = useCallback((text: string) => setRun({ kind: 'failed', message: text }), []);
+  /** A failure outside a run (e.g. the overlay toggle), shown where a run's failure is, for the image shown. */
+  const reportFailure = useCallback(
+    (text: string) => setRun({ kind: 'failed', key: snapshotKey(service.getDisplay()), message: text }),
+    [service],
+  );
 
-  return { run, finished, onRun, reportFailure };
+  // Until the effect above has dropped it, a run of the previous image is already not shown.
+  return { run: shownRun(run, displayed), finished, onRun, reportFailure };
 }

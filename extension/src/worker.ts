@@ -2,7 +2,8 @@
 // cpu; backendSelector.ts) and the model cache (each bundle loaded once, every file checksum-verified by the
 // trainer's reader; modelCache.ts). It probes the backends with tfjs and answers classify requests with the
 // calibrated prediction, the out-of-distribution guard's verdict, when asked the Grad-CAM map of the predicted
-// class (not for a flagged image unless shown anyway), and for a masked bundle the lung mask it classified within. All model code is the trainer's own browser-safe code.
+// class (not for a flagged image unless shown anyway), and for a masked bundle the lung mask it classified within
+// (segmented once per image: maskCache.ts). All model code is the trainer's own browser-safe code.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -13,7 +14,6 @@ import {
   upsampleCam,
   BundleModel,
   type GreyImage,
-  lungMaskedImage,
   resizeMask,
   registerInferenceKernels,
 } from '@zerovar/trainer/browser';
@@ -21,6 +21,7 @@ import type {
   BackendName, ClassifyRequest, ClassifyResult, InitRequest, InitResult, WorkerError, WorkerRequest, WorkerResponse,
 } from './inferenceProtocol.js';
 import { BackendSelector, isSoftwareRenderer, type ProbeReport, type RendererInfo } from './backendSelector.js';
+import { MaskCache } from './maskCache.js';
 import { ModelCache } from './modelCache.js';
 import { modelFacts, type ModelFacts } from './modelFacts.js';
 
@@ -32,6 +33,9 @@ const scope = self as unknown as WorkerScope;
 
 /** Bundle URL -> loaded model; a failed load is forgotten so a fixed bundle can be retried. */
 const models = new ModelCache<LoadedModel>(({ model }) => model.dispose());
+
+/** The lung masks of the last few images classified with a masked bundle, by model and exact pixels. */
+const masks = new MaskCache();
 
 /** A loaded bundle, its facts and its identity (the manifest's SHA-256; the manifest lists every file's checksum). */
 interface LoadedModel { model: BundleModel; facts: ModelFacts; sha256: string }
@@ -150,7 +154,10 @@ function init(req: InitRequest): Promise<InitResult> {
 /** Gives up the current backend for the next one in the list (its models go with it); false when none is left. */
 async function dropBackend(current: BackendName, why: string): Promise<boolean> {
   // The loaded models live on the backend being given up.
-  return selector.drop(current, why, () => models.clear());
+  return selector.drop(current, why, () => {
+    models.clear();
+    masks.clear();
+  });
 }
 
 /** A fixed, structured test image of the model's input size. */
@@ -272,12 +279,8 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
   // A masked bundle: segment once here, so the mask can be returned and the model classifies and explains the
   // very image it was masked into. Its guard still looks at the unmasked original (a CT slice must be refused
   // before the segmenter has a say); a raw bundle's guard reads the classifier's own pass.
-  let image = req.image;
-  let lungMask: GreyImage | undefined;
-  if (model.masked) {
-    lungMask = model.segment(image);
-    image = lungMaskedImage(image, lungMask);
-  }
+  // A second run on the same pixels with the same model reuses its mask (maskCache.ts).
+  const { image, lungMask, cached: segmentCached } = masks.input(model, req.image);
   const tSeg = performance.now();
   const prediction = model.masked ? model.classify(image, { premasked: true, unmasked: [req.image] }) : model.classify(image);
   const t2 = performance.now();
@@ -317,6 +320,7 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
     classifyMs: t2 - t1,
     explainMs: explain ? t3 - tExplain : 0,
     segmentMs: lungMask ? tSeg - t1 : 0,
+    segmentCached: lungMask ? segmentCached : undefined,
     ood: prediction.ood ? { ...prediction.ood } : undefined,
     unguardedMs,
     attention,

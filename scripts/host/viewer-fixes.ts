@@ -1,8 +1,10 @@
 // What the host changes so that OHIF shows every real image it serves, for both the embedded folder source and
 // the PACS proxy: JPEG 2000 frames with a marker after their last tile-part (OHIF's OpenJPEG decodes nothing from
 // them) are served without it, and zero or non-numeric pixel spacings (which give Cornerstone a NaN camera and a
-// black viewport) are left out of the metadata, so the viewer falls back to pixel units.
-import { trimJ2kTrailer } from '../../trainer/src/data/dicom.js';
+// black viewport) are left out of the metadata, so the viewer falls back to pixel units. The rules are shared with
+// the viewer, which applies them in the page to what the host does not serve (extension/src/viewerFixes.ts).
+import { usableSpacing } from '../../extension/src/pixelSpacing.js';
+import { trimJ2kTrailer } from '../../trainer/src/image/j2k.js';
 import type { DicomJson } from './dicom-json.js';
 
 /** Pixel Spacing and Imager Pixel Spacing: Cornerstone builds the image plane (and the camera) from them. */
@@ -17,8 +19,7 @@ export function sanitizeSpacing(json: DicomJson): string[] {
   for (const key of SPACING_KEYS) {
     const attr = json[key];
     if (!attr?.Value) continue;
-    const nums = attr.Value.map((v) => (typeof v === 'number' ? v : typeof v === 'string' ? parseFloat(v) : NaN));
-    if (nums.length >= 2 && nums.slice(0, 2).every((n) => Number.isFinite(n) && n > 0)) continue;
+    if (usableSpacing(attr.Value)) continue;
     delete json[key];
     removed.push(key);
   }

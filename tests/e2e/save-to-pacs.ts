@@ -1,6 +1,7 @@
 // The e2e checks of "Save to PACS": the shown result stored in Orthanc as a DICOM SR in the image's study, read
 // back by Orthanc's REST API and parsed (the same figures the panel showed), accepted by DCMTK's dsrdump and
-// dicom3tools' dciodvfy; a second save reported, not duplicated; refused stores (500, 409) reported with the result
+// dicom3tools' dciodvfy; the attention map stored beside it as a Secondary Capture (read back, dciodvfy); a
+// second save reported, not duplicated; refused stores (500, 409) reported with the result
 // kept on screen; the embedded folder source's button disabled with its reason; the SR series in OHIF's study
 // browser after reopening the study. Used by viewer.test.ts's own block (which owns the servers and the browser).
 import assert from 'node:assert/strict';
@@ -8,8 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page, Route } from 'playwright-core';
+import { CAPTURE_SERIES_NUMBER, readCapture, SECONDARY_CAPTURE } from '../../extension/src/attentionCapture.js';
 import { COMPREHENSIVE_SR, type ReadReport } from '../../extension/src/srReport.js';
-import { validateSr } from '../helpers/sr-validate.js';
+import { validateSr, verifyIod } from '../helpers/sr-validate.js';
 
 /** What the panel shows for a result: probabilities per class, the predicted class, the guard's state. */
 export interface PanelFigures {
@@ -29,13 +31,62 @@ export async function panelFigures(page: Page): Promise<PanelFigures> {
   return { probabilities, predicted, ood: await page.locator('[data-cy="zerovar-result"]').getAttribute('data-ood') };
 }
 
-/** The SR instances Orthanc holds in a study (QIDO-RS straight at Orthanc, not through the viewer's proxy). */
-export async function srInstances(dicomWebUrl: string, studyUid: string): Promise<string[]> {
-  const r = await fetch(`${dicomWebUrl}/studies/${studyUid}/instances?SOPClassUID=${COMPREHENSIVE_SR}`, { headers: { Accept: 'application/dicom+json' } });
+/**
+ * The instances of one SOP class Orthanc holds in a study (QIDO-RS straight at Orthanc, not through the viewer's
+ * proxy); with `seriesNumber`, only those of series of that number.
+ */
+export async function instancesOfClass(dicomWebUrl: string, studyUid: string, sopClassUid: string, seriesNumber?: string): Promise<string[]> {
+  const r = await fetch(`${dicomWebUrl}/studies/${studyUid}/instances?SOPClassUID=${sopClassUid}&includefield=00200011`, { headers: { Accept: 'application/dicom+json' } });
   if (r.status === 204) return [];
-  assert.equal(r.status, 200, `QIDO for the study's SR instances: HTTP ${r.status}`);
-  const list = (await r.json()) as { '00080018'?: { Value?: string[] } }[];
-  return list.map((x) => x['00080018']?.Value?.[0] ?? '');
+  assert.equal(r.status, 200, `QIDO for the study's ${sopClassUid} instances: HTTP ${r.status}`);
+  const list = (await r.json()) as Record<string, { Value?: unknown[] } | undefined>[];
+  return list
+    .filter((x) => seriesNumber === undefined || String(x['00200011']?.Value?.[0] ?? '') === seriesNumber)
+    .map((x) => String(x['00080018']?.Value?.[0] ?? ''));
+}
+
+/** The SR instances Orthanc holds in a study. */
+export const srInstances = (dicomWebUrl: string, studyUid: string) => instancesOfClass(dicomWebUrl, studyUid, COMPREHENSIVE_SR);
+/** The attention maps Orthanc holds in a study: Secondary Captures in our series (the study's images may be SC too). */
+export const scInstances = (dicomWebUrl: string, studyUid: string) =>
+  instancesOfClass(dicomWebUrl, studyUid, SECONDARY_CAPTURE, CAPTURE_SERIES_NUMBER);
+
+/**
+ * After a save: the panel says the attention map was stored (or recognised), Orthanc holds exactly that one
+ * Secondary Capture in the study, it reads back (dcmjs) referencing the report's source image, its pixels are the
+ * image with the map drawn over it (tinted where the panel's map is not empty), and dciodvfy finds no error.
+ */
+export async function assertCaptureStored(
+  page: Page, orthancUrl: string, dicomWebUrl: string, studyUid: string, sourceSop: string, state: 'saved' | 'duplicate',
+): Promise<void> {
+  const line = page.locator('[data-cy="zerovar-save-capture"]');
+  assert.equal(await line.getAttribute('data-state'), state, await line.innerText());
+  const sop = (await line.getAttribute('data-sop')) ?? '';
+  assert.deepEqual(await scInstances(dicomWebUrl, studyUid), [sop], 'one Secondary Capture in the study, the one the panel named');
+  const bytes = await orthancInstanceFile(orthancUrl, sop);
+  const sc = readCapture(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+  assert.equal(sc.studyInstanceUid, studyUid);
+  assert.equal(sc.source.sopInstanceUid, sourceSop, 'the capture references the report\'s source image');
+  assert.ok(sc.columns > 0 && sc.columns <= 512 && sc.rows > 0 && sc.rows <= 512, `${sc.columns} x ${sc.rows}`);
+  assert.equal(sc.pixels.length, sc.columns * sc.rows * 3);
+  let lit = 0;
+  let tinted = 0;
+  for (let i = 0; i < sc.pixels.length; i += 3) {
+    const [r, g, b] = [sc.pixels[i], sc.pixels[i + 1], sc.pixels[i + 2]];
+    if (r + g + b > 60) lit++;
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 30) tinted++;
+  }
+  assert.ok(lit > 0.1 * sc.rows * sc.columns, `the image shows in the capture (${lit} lit pixels)`);
+  const empty = (await page.locator('[data-cy="zerovar-attention"]').getAttribute('data-empty')) === 'true';
+  assert.ok(empty ? tinted === 0 : tinted > 100, `the map is drawn over it (${tinted} coloured pixels, panel's map ${empty ? 'empty' : 'not empty'})`);
+  const dir = mkdtempSync(join(tmpdir(), 'zerovar-e2e-sc-'));
+  try {
+    writeFileSync(join(dir, 'sc.dcm'), bytes);
+    const v = verifyIod(join(dir, 'sc.dcm'));
+    assert.deepEqual(v.dciodvfyErrors, [], v.dciodvfy);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The stored file of one instance, by Orthanc's REST API (lookup by SOP Instance UID, then /instances/{id}/file). */

@@ -17,20 +17,21 @@ import { startViewer, type RunningViewer } from '../../scripts/host/viewer.js';
 import { ROUTE_NAME } from '../../mode/src/index.js';
 import { parseDicomBytes } from '../../scripts/host/dicom-json.js';
 import { chromiumMissing, launchBrowser, waitForRenderedImages, type TestBrowser } from './browser.js';
-import { eachDisplaySetPixels, showsImage, viewportPixels } from './pixels.js';
+import { checkClassification, resultLocator, run, RUN_TIMEOUT } from './panel.js';
+import { eachDisplaySetPixels, showsImage } from './pixels.js';
 import {
   expectedStudies, folderWithCorruptFiles, tamperedModels, writeCtInstance, writeLateralInstance, type ExpectedStudy,
 } from './fixtures.js';
 import {
-  assertReportMatches, assertValidSr, orthancInstanceFile, panelFigures, pressSave, refuseStores, srInstances, studyBrowserSeries,
+  assertCaptureStored, assertReportMatches, assertValidSr, orthancInstanceFile, panelFigures, pressSave, refuseStores, scInstances, srInstances,
+  studyBrowserSeries,
 } from './save-to-pacs.js';
+import { CAPTURE_SERIES_NUMBER } from '../../extension/src/attentionCapture.js';
 import { readReport } from '../../extension/src/srReport.js';
 import { PROXY_ROOT } from '../../scripts/host/server.js';
 
 const artifacts = join(projectRoot, 'test-artifacts', 'viewer');
 const RENDER_TIMEOUT = 60_000;
-/** Cold WebGL on a software renderer compiles its shaders on the first run: allow for it. */
-const RUN_TIMEOUT = 90_000;
 /** The model bundles the viewer serves: the project's released ones, or another trainer-made folder. */
 const modelsDir = resolve(process.env.ZEROVAR_MODELS ?? join(projectRoot, 'models'));
 /**
@@ -38,7 +39,6 @@ const modelsDir = resolve(process.env.ZEROVAR_MODELS ?? join(projectRoot, 'model
  * the DX file's JPEG 2000 codestream (scripts/host/viewer-fixes.ts).
  */
 const UNDECODABLE: Record<string, string> = {};
-const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 let orthanc: RunningOrthanc | undefined;
 let pacsViewer: RunningViewer | undefined;
@@ -74,9 +74,6 @@ function requireTools(): void {
     );
   }
 }
-
-const resultLocator = (page: Page) =>
-  page.locator('[data-cy="zerovar-result"][data-state="done"], [data-cy="zerovar-result"][data-state="failed"]');
 
 async function openStudy(page: Page, base: string, studyUid: string, backends?: string): Promise<void> {
   const query = backends ? `&zerovarBackends=${backends}` : '';
@@ -125,47 +122,6 @@ async function showAnyway(page: Page): Promise<void> {
   assert.match(await page.locator('[data-cy="zerovar-ood-shown"]').innerText(), /out of distribution/);
   assert.match(await page.locator('[data-cy="zerovar-predicted"]').innerText(), /out of distribution/);
   await checkClassification(page);
-}
-
-/** Presses Run and waits for the outcome; returns 'done' or 'failed' and the elapsed milliseconds. */
-async function run(page: Page): Promise<{ state: string; ms: number }> {
-  const runs = Number(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-runs'));
-  const t0 = Date.now();
-  await page.locator('[data-cy="zerovar-run"]').click();
-  // data-runs counts finished runs: wait for this one, not a result left from the previous run.
-  const result = page.locator(
-    `[data-cy="zerovar-result"][data-runs="${runs + 1}"]:is([data-state="done"], [data-state="failed"])`,
-  );
-  await result.waitFor({ timeout: RUN_TIMEOUT });
-  return { state: (await result.getAttribute('data-state'))!, ms: Date.now() - t0 };
-}
-
-/** The shown probabilities sum to one, the predicted class is the most probable one, a backend is named. */
-async function checkClassification(page: Page): Promise<{ backend: string; predicted: string; inference: string }> {
-  const rows = page.locator('[data-cy="zerovar-probabilities"] [data-probability]');
-  const n = await rows.count();
-  assert.ok(n >= 2, `at least two classes shown, got ${n}`);
-  const probs: { cls: string; p: number }[] = [];
-  for (let i = 0; i < n; i++) {
-    const row = rows.nth(i);
-    probs.push({ cls: (await row.getAttribute('data-class'))!, p: Number(await row.getAttribute('data-probability')) });
-  }
-  const sum = probs.reduce((s, x) => s + x.p, 0);
-  assert.ok(Math.abs(sum - 1) <= 0.01, `probabilities sum to 1: ${JSON.stringify(probs)}`);
-  assert.ok(probs.every((x) => x.p >= 0 && x.p <= 1), 'each probability is in [0, 1]');
-  const predicted = (await page.locator('[data-cy="zerovar-predicted"]').getAttribute('data-class'))!;
-  const best = probs.reduce((a, b) => (b.p > a.p ? b : a));
-  assert.equal(predicted, best.cls, 'the predicted class is the most probable one');
-  assert.match(await page.locator('[data-cy="zerovar-predicted"]').innerText(), new RegExp(`Predicted: ${predicted}`));
-  const backend = await page.locator('[data-cy="zerovar-run-info-backend"]').innerText();
-  assert.ok(BACKENDS.includes(backend), `a backend is shown: ${backend}`);
-  const inference = await page.locator('[data-cy="zerovar-run-info-inference"]').innerText();
-  assert.match(inference, /\d+(\.\d)? ms \+ Grad-CAM \d+(\.\d)? ms/);
-  // The model's facts from its manifest.
-  for (const k of ['units-removed', 'parameters-removed', 'bundle-size', 'classifier', 'features-k']) {
-    assert.ok(await page.locator(`[data-cy="zerovar-facts-${k}"]`).count(), `model fact ${k} is shown`);
-  }
-  return { backend, predicted, inference };
 }
 
 interface OverlayState {
@@ -596,7 +552,8 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       assert.equal(await oodState(page), 'accepted', 'an ordinary chest X-ray is not flagged (a withheld result cannot be saved)');
       await checkClassification(page);
       const shown = await panelFigures(page);
-      const save = page.locator('[data-cy="zerovar-save"]');
+      const save = page.locator('[data-cy="zerovar-save"][data-available]'); // known once the data source answered
+      await save.waitFor({ timeout: 10_000 });
       assert.equal(await save.getAttribute('data-available'), 'true', 'the PACS source accepts stores');
 
       // A PACS that fails (500) or refuses (409): a clear message, nothing stored, the result stays on screen.
@@ -612,6 +569,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
         assert.deepEqual(await panelFigures(page), shown, `the result stays on screen after a ${status}`);
         assert.equal(await page.locator('[data-cy="zerovar-result"]').getAttribute('data-state'), 'done');
         assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), [], `nothing stored after a ${status}`);
+        assert.deepEqual(await scInstances(orthanc!.dicomWebUrl, study.studyUid), [], `no attention map stored after a ${status}`);
       }
       // (A page screenshot with the message scrolled into view: an element shot of the tall panel cuts at the viewport.)
       await page.locator('[data-cy="zerovar-save-status"]').scrollIntoViewIfNeeded();
@@ -633,6 +591,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       const dump = assertValidSr(bytes);
       assert.match(dump, new RegExp(`Predicted class"\\)="${report.predicted}"`), 'dsrdump reads the predicted class');
       assert.deepEqual(await panelFigures(page), shown, 'the result stays on screen after saving');
+      await assertCaptureStored(page, orthanc!.url, orthanc!.dicomWebUrl, study.studyUid, report.source.sopInstanceUid, 'saved');
 
       // Saving again for the same image and model: reported, not duplicated.
       const again = await pressSave(page);
@@ -640,6 +599,7 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       assert.match(again.message, /^Already saved/);
       assert.equal(again.sop, saved.sop);
       assert.deepEqual(await srInstances(orthanc!.dicomWebUrl, study.studyUid), stored, 'still one SR instance');
+      await assertCaptureStored(page, orthanc!.url, orthanc!.dicomWebUrl, study.studyUid, report.source.sopInstanceUid, 'duplicate');
 
       // Reopened, the study browser lists the SR as a series of its own beside the image series.
       await openStudy(page, pacsViewer!.url, study.studyUid, 'wasm');
@@ -647,7 +607,8 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       const series = await studyBrowserSeries(page);
       const sr = series.filter((s) => s.series === SR_SERIES_NUMBER);
       assert.equal(sr.length, 1, `one SR thumbnail: ${JSON.stringify(series)}`);
-      assert.ok(series.length >= 2, `the image series and the SR: ${JSON.stringify(series)}`);
+      assert.ok(series.length >= 3, `the image series, the SR and the attention map: ${JSON.stringify(series)}`);
+      assert.equal(series.filter((x) => x.series === CAPTURE_SERIES_NUMBER).length, 1, `one attention map thumbnail: ${JSON.stringify(series)}`);
       assert.match(sr[0]?.text ?? '', /SR/, `the SR thumbnail says SR: ${JSON.stringify(sr)}`);
       console.log(`study browser after saving: ${JSON.stringify(series)}`);
       await page.screenshot({ path: join(artifacts, 'sr-in-study-browser.png') });
@@ -668,7 +629,8 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       await openStudy(page, localViewer!.url, study.studyUid, 'wasm');
       const r = await run(page);
       assert.equal(r.state, 'done');
-      const save = page.locator('[data-cy="zerovar-save"]');
+      const save = page.locator('[data-cy="zerovar-save"][data-available]'); // known once the data source answered
+      await save.waitFor({ timeout: 10_000 });
       assert.equal(await save.getAttribute('data-available'), 'false');
       assert.equal(await page.locator('[data-cy="zerovar-save-button"]').isDisabled(), true, 'the button is disabled');
       assert.match(await page.locator('[data-cy="zerovar-save-unavailable"]').innerText(),
@@ -690,11 +652,10 @@ function filesBySop(dir: string): Map<string, string[]> {
   return out;
 }
 
-describe('every shared file is shown with visible pixels and classified, and local files work without a server source', { timeout: 600_000 }, () => {
+describe('every shared file is shown with visible pixels and classified', { timeout: 600_000 }, () => {
   let orthancP: RunningOrthanc | undefined;
   let pacs: RunningViewer | undefined;
   let folder: RunningViewer | undefined;
-  let files: RunningViewer | undefined;
   let b: TestBrowser | undefined;
   let bySop = new Map<string, string[]>();
   before(async () => {
@@ -707,12 +668,11 @@ describe('every shared file is shown with visible pixels and classified, and loc
     assert.deepEqual((await orthancP.upload(dicom)).refused, []);
     pacs = await startViewer({ projectRoot, dicomweb: orthancP.dicomWebUrl, port: 0, modelsDir });
     folder = await startViewer({ projectRoot, dicomDir: dicom, port: 0, modelsDir });
-    files = await startViewer({ projectRoot, port: 0, modelsDir });
     b = await launchBrowser();
   });
   after(async () => {
     await b?.close();
-    for (const v of [pacs, folder, files]) await v?.close();
+    for (const v of [pacs, folder]) await v?.close();
     await orthancP?.stop();
   });
 
@@ -737,33 +697,4 @@ describe('every shared file is shown with visible pixels and classified, and loc
       assert.deepEqual([...shown].sort(), [...bySop.values()].flat().sort(), 'all shared files were shown');
     });
   }
-
-  test('without a folder or a PACS: OHIF\'s local-files source; a file set on the page\'s file input shows and classifies', async () => {
-    const v = files!;
-    assert.deepEqual(v.dataSources.map((d) => d.name), ['dicomlocal']);
-    assert.equal(v.startUrl, `${v.url}/local`);
-    const page = b!.page;
-    const start = b!.requests.length;
-    await page.goto(v.startUrl);
-    const input = page.locator('input[type=file]').first();
-    await input.waitFor({ state: 'attached', timeout: 30_000 });
-    await input.setInputFiles([sharedPath('dicom', 'cr-mono2-8bit-jpeg-baseline.dcm')]);
-    await page.waitForURL(/StudyInstanceUIDs=.*datasources=dicomlocal/, { timeout: 30_000 });
-    // The study list of the dropped files: pick the study, then our mode.
-    await page.locator('tr').filter({ has: page.getByText('CR', { exact: true }) }).first().click();
-    await page.getByRole('button', { name: /COVID-19 chest X-ray \(research\)/ }).click();
-    const [id] = await waitForRenderedImages(page, RENDER_TIMEOUT);
-    assert.match(id ?? '', /^dicomfile:/, 'the image comes from the dropped file');
-    await page.waitForTimeout(500);
-    const pixels = await viewportPixels(page);
-    assert.ok(showsImage(pixels), `visible pixels: ${JSON.stringify(pixels)}`);
-    await page.locator('[data-cy="zerovar-model-choice"]').waitFor({ state: 'visible', timeout: 20_000 });
-    await page.locator('[data-cy="zerovar-model"]').selectOption('raw');
-    const r = await run(page);
-    assert.equal(r.state, 'done', `the dropped file classifies: ${await resultLocator(page).innerText()}`);
-    await checkClassification(page);
-    await page.screenshot({ path: join(artifacts, 'local-files.png') });
-    const dicomRequests = b!.requests.slice(start).filter((u) => /dicom-web|\.dcm/.test(u));
-    assert.deepEqual(dicomRequests, [], 'no DICOM data is requested from a server');
-  });
 });

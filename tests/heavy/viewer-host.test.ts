@@ -15,7 +15,7 @@ import { startHost, type RunningHost } from '../../scripts/host/server.js';
 import mode, { isChestRadiographStudy, ROUTE_NAME } from '../../mode/src/index.js';
 import { PANEL_ID } from '../../extension/src/ids.js';
 import { folderWithCorruptFiles } from '../e2e/fixtures.js';
-import { trimJ2kTrailer } from '../../trainer/src/data/dicom.js';
+import { trimJ2kTrailer } from '../../trainer/src/image/j2k.js';
 
 type Json = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
 

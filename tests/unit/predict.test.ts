@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attentionOverlay, csvField, discoverInputs, predictionCsvHeader, predictionsToCsv, type PredictedFile } from '../../trainer/src/train/predict.js';
+import { attentionOverlay } from '../../trainer/src/image/colormap.js';
+import { csvField, discoverInputs, predictionCsvHeader, predictionsToCsv, type PredictedFile } from '../../trainer/src/train/predict.js';
 import { predictFormat, predictionTable } from '../../trainer/src/cli/predict.js';
 import { buildDicom } from '../helpers/dicom-writer.js';
 
@@ -103,12 +104,12 @@ test('discoverInputs: recursive, images by extension (any case) or DICOM by cont
 
 test('attentionOverlay: opaque RGBA at the image size, grey where the map is zero, coloured where it is high', () => {
   const image = { width: 4, height: 2, data: Uint8Array.from([10, 20, 30, 40, 50, 60, 70, 80]) };
-  const zero = attentionOverlay(image, new Float32Array(4), 2, 2);
+  const zero = attentionOverlay(image, new Float32Array(4), 2, 2, 0.5);
   assert.equal(zero.length, 4 * 2 * 4);
   for (let i = 0; i < 8; i++) {
     assert.deepEqual(Array.from(zero.subarray(4 * i, 4 * i + 4)), [image.data[i], image.data[i], image.data[i], 255]);
   }
-  const hot = attentionOverlay(image, Float32Array.from([1, 1, 1, 1]), 2, 2);
+  const hot = attentionOverlay(image, Float32Array.from([1, 1, 1, 1]), 2, 2, 0.5);
   // jet(1) is dark red, blended half and half with the grey.
   assert.deepEqual(Array.from(hot.subarray(0, 4)), [Math.round(10 * 0.5 + 128 * 0.5), 5, 5, 255]);
 });

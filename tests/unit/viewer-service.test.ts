@@ -236,6 +236,28 @@ describe('the service follows the displayed image by events', () => {
     assert.equal(service.getDisplay().display?.info.imageId, 'wadors:c', 'a render showing another image counts too');
   });
 
+  test('a new viewport on the same element (OHIF makes one per display set) is the one read on its events', () => {
+    const { cs, ohif, service, seen } = setup();
+    const a = fakeViewport('vp1', 'wadors:a');
+    ohif.viewports.set('vp1', a);
+    ohif.setActive('vp1');
+    service.start();
+    const b = { ...fakeViewport('vp1', 'wadors:b'), element: a.element };
+    b.getCurrentImageId = () => b.imageId;
+    ohif.viewports.set('vp1', b);
+    ohif.fire('cvs:data');
+    assert.equal(service.getDisplay().display?.info.imageId, 'wadors:b');
+    let reads = 0;
+    const get = cs.metaData.get.bind(cs.metaData);
+    cs.metaData.get = (...args: Parameters<typeof get>) => (reads++, get(...args));
+    dispatch(a.element, EV.IMAGE_RENDERED);
+    assert.equal(reads, 0, 'a render of the shown image costs no refresh (the replaced viewport is not consulted)');
+    b.imageId = 'wadors:c';
+    dispatch(a.element, EV.STACK_NEW_IMAGE);
+    assert.equal(service.getDisplay().display?.info.imageId, 'wadors:c');
+    assert.deepEqual(seen.map((x) => x.display?.info.imageId), ['wadors:a', 'wadors:b', 'wadors:c']);
+  });
+
   test('no viewport yet: the reason is shown; Cornerstone enabling the element brings the image', () => {
     const { cs, ohif, service, seen } = setup();
     ohif.setActive('vp1');

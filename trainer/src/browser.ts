@@ -16,10 +16,11 @@ export {
 } from './model/bundle.js';
 export { BundleModel, loadBundle, type Explanation, type InputOptions, type Prediction } from './model/inference.js';
 export { classifierFromJSON, type Classifier, type ClassifierJSON, type ClassifierKind } from './model/classifiers.js';
-export { GradCAM, upsampleCam, type CamResult } from './model/gradcam.js';
+export { GradCAM, type CamResult } from './model/gradcam.js';
 export { lungMaskedImage, resizeMask, segmentLungs } from './model/segmenter.js';
-export { greyToInput, resizeGrey, rgbaToGrey, storedToGrey8, type GreyImage, type InputSpec, type StoredPixels } from './image/pixels.js';
-export { camToRgba, jet, type OverlayOptions } from './image/colormap.js';
+export { greyToInput, resizeGrey, rgbaToGrey, storedToGrey8, upsampleCam, type GreyImage, type InputSpec, type StoredPixels } from './image/pixels.js';
+export { attentionOverlay, blendOverGrey, camToRgba, jet, type OverlayOptions } from './image/colormap.js';
 export { maskOutline } from './image/outline.js';
+export { trimJ2kTrailer } from './image/j2k.js';
 export { argmax, evaluateScores, rocAuc, type ClassificationMetrics } from './stats/metrics.js';
 export { registerInferenceKernels } from './runtime/wasm/register.js';

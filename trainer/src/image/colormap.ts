@@ -1,5 +1,6 @@
-// Colour maps for attention overlays, shared by the report figures and the viewer overlay so both look the same.
-// Browser-safe.
+// Colour maps for attention overlays, and the blend of an overlay over a grey image, shared by the report figures,
+// the viewer's overlay and its saved attention map so all look the same. Browser-safe, and free of tfjs.
+import { upsampleCam, type GreyImage } from './pixels.js';
 
 export type Rgb = [number, number, number];
 
@@ -41,4 +42,25 @@ export function camToRgba(cam: ArrayLike<number>, w: number, h: number, opts: Ov
     out[i * 4 + 3] = Math.round(alphaMax * ramp);
   }
   return out;
+}
+
+/** A grey image under an RGBA overlay of the same size, alpha-blended (as the viewer draws it): RGBA, opaque. */
+export function blendOverGrey(grey: ArrayLike<number>, overlay: ArrayLike<number>): Uint8Array {
+  if (overlay.length !== grey.length * 4) throw new Error(`blendOverGrey: ${grey.length} grey pixels, ${overlay.length / 4} overlay pixels`);
+  const out = new Uint8Array(grey.length * 4);
+  for (let i = 0; i < grey.length; i++) {
+    const a = overlay[4 * i + 3] / 255;
+    for (let k = 0; k < 3; k++) out[4 * i + k] = Math.round(grey[i] * (1 - a) + overlay[4 * i + k] * a);
+    out[4 * i + 3] = 255;
+  }
+  return out;
+}
+
+/**
+ * The image in grey with an attention map (0..1 on a camW x camH grid, upsampled to the image) drawn over it in
+ * the overlay colours: opaque RGBA at the image's size.
+ */
+export function attentionOverlay(image: GreyImage, cam: Float32Array, camW: number, camH: number, opacity: number): Uint8Array {
+  const { width, height } = image;
+  return blendOverGrey(image.data, camToRgba(upsampleCam(cam, camW, camH, width, height), width, height, { opacity }));
 }

@@ -3,6 +3,8 @@
 // parameter (default: Grad-CAM's mean gradient over the spatial grid). Browser-safe.
 import * as tf from '@tensorflow/tfjs';
 import { argmax } from '../stats/metrics.js';
+// The map resize lives with the other image resampling (tfjs-free, for code that must not load tfjs).
+export { upsampleCam } from '../image/pixels.js';
 
 export type ChannelWeighting = (grads: tf.Tensor4D, acts: tf.Tensor4D) => tf.Tensor2D;
 
@@ -181,28 +183,4 @@ function normalizeMax(v: Float32Array): Float32Array {
   for (const x of v) if (x > max) max = x;
   if (max > 0) for (let i = 0; i < v.length; i++) v[i] /= max;
   return v;
-}
-
-/** Bilinear resize of a row-major w x h map to outW x outH (pixel centres aligned, edges clamped). */
-export function upsampleCam(cam: Float32Array, w: number, h: number, outW: number, outH: number): Float32Array {
-  if (cam.length !== w * h) throw new Error(`upsampleCam: expected ${w * h} values, got ${cam.length}`);
-  const out = new Float32Array(outW * outH);
-  const sx = w / outW;
-  const sy = h / outH;
-  for (let y = 0; y < outH; y++) {
-    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
-    const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, h - 1);
-    const ty = fy - y0;
-    for (let x = 0; x < outW; x++) {
-      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const tx = fx - x0;
-      const top = cam[y0 * w + x0] * (1 - tx) + cam[y0 * w + x1] * tx;
-      const bottom = cam[y1 * w + x0] * (1 - tx) + cam[y1 * w + x1] * tx;
-      out[y * outW + x] = top * (1 - ty) + bottom * ty;
-    }
-  }
-  return out;
 }

@@ -5,7 +5,7 @@ import { PNG } from 'pngjs';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { camToRgba } from '../image/colormap.js';
+import { blendOverGrey, camToRgba } from '../image/colormap.js';
 import { upsampleCam } from '../model/gradcam.js';
 import { escapeXml, FONT_FAMILY } from './charts.js';
 
@@ -81,12 +81,7 @@ export function greyCell(grey: ArrayLike<number>): Cell {
 
 /** The grey image under an RGBA overlay (alpha-blended, as the viewer draws the attention map). */
 export function overlayCell(grey: ArrayLike<number>, overlay: ArrayLike<number>): Cell {
-  const out = new Uint8Array(grey.length * 4);
-  for (let i = 0; i < grey.length; i++) {
-    const a = overlay[4 * i + 3] / 255;
-    for (let k = 0; k < 3; k++) out[4 * i + k] = Math.round(grey[i] * (1 - a) + overlay[4 * i + k] * a);
-  }
-  return out;
+  return blendOverGrey(grey, overlay);
 }
 
 /**

@@ -6,12 +6,11 @@ import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { detectFormat, ImageDecodeError, readGreyImage } from '../data/decode.js';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
-import { camToRgba } from '../image/colormap.js';
+import { attentionOverlay } from '../image/colormap.js';
 import { resizeGrey, type GreyImage } from '../image/pixels.js';
 import { fsFetcher } from '../io/bundle-fs.js';
-import { upsampleCam } from '../model/gradcam.js';
 import { BundleModel, type Prediction } from '../model/inference.js';
-import { overlayCell, writeRgbaPng } from '../report/png.js';
+import { writeRgbaPng } from '../report/png.js';
 import { initBackend } from '../runtime/backend.js';
 
 /** A file found under one of the inputs; `rel` is its path below that input (its base name for a file input). */
@@ -169,15 +168,6 @@ export interface PredictOptions {
 
 const ATTENTION_OPACITY = 0.5;
 
-/** The image in grey with its Grad-CAM (0..1 at the layer's grid) drawn over it in the overlay colours, RGBA. */
-export function attentionOverlay(image: GreyImage, cam: Float32Array, camW: number, camH: number): Uint8Array {
-  const { width, height } = image;
-  const up = upsampleCam(cam, camW, camH, width, height);
-  const rgba = overlayCell(image.data, camToRgba(up, width, height, { opacity: ATTENTION_OPACITY }));
-  for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255;
-  return rgba;
-}
-
 /** Names for the overlays: the input's relative path with .png for its extension, made unique within a run. */
 class AttentionNames {
   private readonly used = new Set<string>();
@@ -269,7 +259,7 @@ export async function predictWithModel(bm: BundleModel, discovery: Discovery, o:
           const image = images[i];
           const e = bm.explain(image, p.classIndex);
           const out = join(o.attentionDir, names.next(f.rel));
-          await writeRgbaPng(out, attentionOverlay(image, e.cam, e.width, e.height), image.width, image.height);
+          await writeRgbaPng(out, attentionOverlay(image, e.cam, e.width, e.height, ATTENTION_OPACITY), image.width, image.height);
           r.attention = out;
         } catch (e) {
           warnings.add(`no attention overlay: ${(e as Error).message}`);
