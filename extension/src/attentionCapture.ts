@@ -5,7 +5,7 @@
 // Pure: dataset building, Part 10 bytes (dcmjs) and reading it back, with no viewer or network in it.
 import dcmjs from 'dcmjs';
 import { attentionOverlay, resizeGrey, type GreyImage } from '@zerovar/trainer/browser';
-import { derivedUid, part10Bytes, RESEARCH_NOTICE, type ReportContent, type ReportUids, type SourceImage } from './srReport.js';
+import { derivedUid, part10Bytes, patientAndStudy, RESEARCH_NOTICE, type ReportContent, type ReportUids, type SourceImage } from './srReport.js';
 
 export const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
 /** The capture's series number, after the report's 9901. */
@@ -70,16 +70,7 @@ export function buildCapture(
     InstanceCreationDate: d,
     InstanceCreationTime: t,
     // Patient and General Study: repeated from the source image (type 2: empty when it has none).
-    PatientName: source.patientName ? [{ Alphabetic: source.patientName }] : '',
-    PatientID: source.patientId ?? '',
-    PatientBirthDate: source.patientBirthDate ?? '',
-    PatientSex: source.patientSex ?? '',
-    StudyInstanceUID: source.studyInstanceUid,
-    StudyDate: source.studyDate ?? '',
-    StudyTime: source.studyTime ?? '',
-    ReferringPhysicianName: source.referringPhysicianName ? [{ Alphabetic: source.referringPhysicianName }] : '',
-    StudyID: source.studyId ?? '',
-    AccessionNumber: source.accessionNumber ?? '',
+    ...patientAndStudy(source),
     // General Series, General Equipment, SC Equipment.
     Modality: 'OT',
     SeriesInstanceUID: uids.seriesInstanceUid,

@@ -130,6 +130,23 @@ export function oodVerdictWords(ood: ReportContent['ood']): string {
 }
 
 /** The naturalized (dcmjs) dataset of the report. */
+/** The Patient and General Study modules of a derived object: repeated from the source image (type 2 attributes
+ * empty when it has none). Shared by the SR and the attention map's Secondary Capture. */
+export function patientAndStudy(source: SourceImage): Item {
+  return {
+    PatientName: source.patientName ? [{ Alphabetic: source.patientName }] : '',
+    PatientID: source.patientId ?? '',
+    PatientBirthDate: source.patientBirthDate ?? '',
+    PatientSex: source.patientSex ?? '',
+    StudyInstanceUID: source.studyInstanceUid,
+    StudyDate: source.studyDate ?? '',
+    StudyTime: source.studyTime ?? '',
+    ReferringPhysicianName: source.referringPhysicianName ? [{ Alphabetic: source.referringPhysicianName }] : '',
+    StudyID: source.studyId ?? '',
+    AccessionNumber: source.accessionNumber ?? '',
+  };
+}
+
 export function buildReport(source: SourceImage, content: ReportContent, uids: ReportUids, now: Date, deviceUid: string): Item {
   if (content.classes.length !== content.probabilities.length) throw new Error('one probability per class is needed');
   const evaluations: Item[] = [
@@ -158,16 +175,7 @@ export function buildReport(source: SourceImage, content: ReportContent, uids: R
     InstanceCreationTime: t,
     CodingSchemeIdentificationSequence: [{ CodingSchemeDesignator: SCHEME, CodingSchemeName: 'zerovar research model codes', CodingSchemeResponsibleOrganization: 'zerovar' }],
     // Patient and General Study: repeated from the source image (type 2: empty when it has none).
-    PatientName: source.patientName ? [{ Alphabetic: source.patientName }] : '',
-    PatientID: source.patientId ?? '',
-    PatientBirthDate: source.patientBirthDate ?? '',
-    PatientSex: source.patientSex ?? '',
-    StudyInstanceUID: source.studyInstanceUid,
-    StudyDate: source.studyDate ?? '',
-    StudyTime: source.studyTime ?? '',
-    ReferringPhysicianName: source.referringPhysicianName ? [{ Alphabetic: source.referringPhysicianName }] : '',
-    StudyID: source.studyId ?? '',
-    AccessionNumber: source.accessionNumber ?? '',
+    ...patientAndStudy(source),
     // SR Document Series and General Equipment.
     Modality: 'SR',
     SeriesInstanceUID: uids.seriesInstanceUid,

@@ -9,6 +9,7 @@
 // the search. Threshold 0 (the paper's exact rule) never reaches this stage.
 import type * as tf from '@tensorflow/tfjs';
 import { HEAD_LAYERS } from '../model/backbones.js';
+import type { HeadPointStats } from '../model/manifest.js';
 import type { PruningPlan, UnitStatsLike } from '../model/surgery.js';
 import type { PreActivationStats } from './dead-margin.js';
 import type { ImageSet } from './images.js';
@@ -22,15 +23,8 @@ export const HEAD_THRESHOLD_GRID: readonly number[] = [0.5, 1, 2, 3];
 /** The head layers stage two loosens. */
 export const HEAD_PRUNED_LAYERS: readonly string[] = [HEAD_LAYERS.first, HEAD_LAYERS.features];
 
-export interface HeadPoint {
-  threshold: number;
-  unitsRemoved: number;
-  paramsRemoved: number;
-  paramsAfter: number;
-  /** Validation accuracy of the pruned head before the recovery fine-tune, and after it. */
-  valAccuracyBefore: number;
-  valAccuracy: number;
-}
+/** One head threshold tried, as the manifest records it (validation accuracy before and after the recovery). */
+export type HeadPoint = HeadPointStats;
 
 /** Trains the pruned model's head in place (recovery fine-tune); returns its validation accuracy afterwards. */
 export type Recover = (pruned: tf.LayersModel) => Promise<{ valAccuracy: number; epochs: number }>;
