@@ -131,7 +131,7 @@ function AttentionNote({ result }: { result: ClassifyResult }) {
     <div data-cy="zerovar-attention" data-empty={String(empty)} style={styles.muted}>
       {empty
         ? `Attention map is empty: no image region raised the ${result.attention?.className ?? result.className} score (nothing to overlay).`
-        : `Attention map: Grad-CAM of ${result.attention!.className}.`}
+        : `Attention map: ${result.attention!.method} of ${result.attention!.className}.`}
     </div>
   );
 }
@@ -280,7 +280,7 @@ function PanelBody({ service, commandsManager }: { service: ZerovarService; comm
       <div style={{ display: 'flex', flexDirection: 'column', gap: 4 }}>
         <label>
           <input type="checkbox" data-cy="zerovar-overlay-toggle" checked={overlayOn && !withheld} disabled={withheld}
-            onChange={(e) => onOverlayToggle(e.target.checked)} /> Attention overlay (Grad-CAM of the predicted class)
+            onChange={(e) => onOverlayToggle(e.target.checked)} /> Attention overlay (integrated Grad-CAM of the predicted class)
           {withheld ? ' — off for an out-of-distribution image' : ''}
         </label>
         {run.kind === 'done' && run.result.lungMask && !withheld && (

@@ -21,6 +21,8 @@ export interface Attention {
   width: number;
   height: number;
   className: string;
+  /** The attention method, in words (the trainer's ATTENTION_METHOD). */
+  method: string;
 }
 
 export type CaptureContent = Pick<ReportContent, 'algorithmName' | 'algorithmVersion' | 'bundleSha256' | 'variant' | 'shownAnyway'>;
@@ -91,7 +93,7 @@ export function buildCapture(
     ContentDate: d,
     ContentTime: t,
     ImageType: ['DERIVED', 'SECONDARY'],
-    DerivationDescription: `Grad-CAM of ${attention.className} (${content.variant} model, bundle ${content.bundleSha256.slice(0, 12)}) over the displayed image`.slice(0, 1024),
+    DerivationDescription: `${attention.method} of ${attention.className} (${content.variant} model, bundle ${content.bundleSha256.slice(0, 12)}) over the displayed image`.slice(0, 1024),
     SourceImageSequence: [reference],
     ReferencedImageSequence: [reference],
     BurnedInAnnotation: 'NO',

@@ -77,7 +77,7 @@ export interface ClassifyResult {
   /** A masked bundle's mask came from the worker's cache (the same model segmented these very pixels before). */
   segmentCached?: boolean;
   /** Absent when not asked, and for a flagged image unless the request said `showAnyway`. */
-  attention?: { cam: Float32Array; width: number; height: number; classIndex: number; className: string };
+  attention?: { cam: Float32Array; width: number; height: number; classIndex: number; className: string; method: string };
   /** A masked bundle's lung mask (0 or 255, row-major), downsampled like the attention map; absent for raw bundles. */
   lungMask?: { mask: Uint8Array; width: number; height: number };
 }

@@ -301,7 +301,7 @@ async function classify(req: ClassifyRequest): Promise<{ result: ClassifyResult;
   let attention: ClassifyResult['attention'];
   if (explain) {
     const e = model.explain(image, prediction.classIndex, { premasked: true });
-    attention = { cam: upsampleCam(e.cam, e.width, e.height, w, h), width: w, height: h, classIndex: e.classIndex, className: e.className };
+    attention = { cam: upsampleCam(e.cam, e.width, e.height, w, h), width: w, height: h, classIndex: e.classIndex, className: e.className, method: e.method };
   }
   const t3 = performance.now();
   const lung = lungMask ? { mask: resizeMask(lungMask, w, h).data, width: w, height: h } : undefined;

@@ -682,15 +682,21 @@ describe('every shared file is shown with visible pixels and classified', { time
       const shown = new Set<string>();
       for (const study of expectedStudies(sharedPath('dicom'))) {
         await openStudy(b!.page, v.url, study.studyUid, 'wasm');
-        await b!.page.locator('[data-cy="zerovar-model"]').selectOption('raw');
         for (const { sop, pixels } of await eachDisplaySetPixels(b!.page, RENDER_TIMEOUT)) {
           const names = bySop.get(sop) ?? [];
           assert.ok(names.length, `the shown instance ${sop} is one of the shared files`);
           await b!.page.screenshot({ path: join(artifacts, `pixels-${source}-${names[0]}.png`) });
           assert.ok(showsImage(pixels), `${names.join(' / ')} through ${source}: visible pixels in the viewport ${JSON.stringify(pixels)}`);
-          const r = await run(b!.page);
-          assert.equal(r.state, 'done', `${names[0]} through ${source} classifies: ${await resultLocator(b!.page).innerText()}`);
-          await checkClassification(b!.page);
+          // Both two-class bundles, each with an attention map of its predicted class that has something in it.
+          for (const model of ['raw', 'masked']) {
+            await b!.page.locator('[data-cy="zerovar-model"]').selectOption(model);
+            const r = await run(b!.page);
+            assert.equal(r.state, 'done', `${names[0]} through ${source} classifies with ${model}: ${await resultLocator(b!.page).innerText()}`);
+            await checkClassification(b!.page);
+            const note = b!.page.locator('[data-cy="zerovar-attention"]');
+            assert.equal(await note.getAttribute('data-empty'), 'false', `${names[0]}, ${model}: ${await note.innerText()}`);
+            assert.match(await note.innerText(), /^Attention map: Integrated Grad-CAM of (COVID|Normal)\.$/);
+          }
           for (const n of names) shown.add(n);
         }
       }

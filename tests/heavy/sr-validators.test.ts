@@ -38,7 +38,7 @@ describe('SR validators', () => {
 
   test('dciodvfy finds no error in the attention map\'s Secondary Capture', async () => {
     const grey = { width: 300, height: 240, data: Uint8Array.from({ length: 300 * 240 }, (_, i) => i % 251) };
-    const attention = { cam: Float32Array.from({ length: 64 }, (_, i) => i / 63), width: 8, height: 8, className: 'Normal' };
+    const attention = { cam: Float32Array.from({ length: 64 }, (_, i) => i / 63), width: 8, height: 8, className: 'Normal', method: 'Integrated Grad-CAM' };
     const dir = mkdtempSync(join(tmpdir(), 'zerovar-sc-'));
     try {
       const file = join(dir, 'sc.dcm');

@@ -223,3 +223,37 @@ test('jet spans blue to red and camToRgba is transparent where attention is abou
   assert.deepEqual(Array.from(rgba.slice(12, 15)), jet(1));
 });
 
+
+test('integrated Grad-CAM: where the gradient at the activations turns negative, the path average still credits the evidence', () => {
+  // conv (brightness) -> GAP -> g; class 0 scores g * (3 - g), class 1 its negative. A bright image has g = 2:
+  // the score (2) is above the blank one (0) but falls with more brightness (slope -1), so plain Grad-CAM
+  // weights the bright region negatively and the class-0 map is empty; averaged along the path from zero
+  // activations, the slope is (3 - g) at g in (0, 2): +1 on average, and the bright region shows.
+  const input = tf.input({ shape: [4, 4, 1] });
+  const conv = tf.layers.conv2d({ filters: 1, kernelSize: 1, activation: 'relu', name: 'conv' });
+  const gap = tf.layers.globalAveragePooling2d({ name: 'gap' });
+  const model = tf.model({ inputs: input, outputs: gap.apply(conv.apply(input)) as tf.SymbolicTensor });
+  conv.setWeights([tf.tensor4d([1], [1, 1, 1, 1]), tf.tensor1d([0])]);
+  const score = (g: tf.Tensor): tf.Tensor2D => {
+    const s = tf.mul(g, tf.sub(3, g));
+    return tf.concat([s, tf.neg(s)], 1) as tf.Tensor2D;
+  };
+  const px = new Float32Array(16);
+  for (let i = 0; i < 8; i++) px[i] = 4; // the top half at 4: g = mean = 2
+  const xt = tf.tensor4d(px, [1, 4, 4, 1]);
+  const plain = new GradCAM(model, 'conv');
+  const integrated = new GradCAM(model, 'conv', { pathSteps: 8 });
+  const p = plain.compute(xt, { score, classIndex: 0 });
+  const q = integrated.compute(xt, { score, classIndex: 0 });
+  assert.deepEqual(p.scores.map((s) => Math.round(s * 1e4) / 1e4), [2, -2]);
+  assert.ok(p.cam.every((v) => v === 0), `plain Grad-CAM is empty here: ${Array.from(p.cam)}`);
+  assert.deepEqual(Array.from(q.cam), [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0], 'the bright half, evenly');
+  // Class 1 (the negative score) gets the mirror image: plain Grad-CAM credits the bright half, the path does not.
+  assert.ok(plain.compute(xt, { score, classIndex: 1 }).cam.slice(0, 8).every((v) => v === 1));
+  assert.ok(integrated.compute(xt, { score, classIndex: 1 }).cam.every((v) => v === 0));
+  assert.throws(() => new GradCAM(model, 'conv', { pathSteps: 0 }), /pathSteps must be a positive integer/);
+  plain.dispose();
+  integrated.dispose();
+  xt.dispose();
+  model.dispose();
+});

@@ -20,7 +20,7 @@ const content: ReportContent = {
 };
 const grey = { width: 1001, height: 800, data: Uint8Array.from({ length: 1001 * 800 }, (_, i) => (i * 13) % 256) };
 /** Hot in the left half of the map, nothing in the right half. */
-const attention: Attention = { cam: Float32Array.from({ length: 16 }, (_, i) => (i % 4 < 2 ? 1 : 0)), width: 4, height: 4, className: 'COVID' };
+const attention: Attention = { cam: Float32Array.from({ length: 16 }, (_, i) => (i % 4 < 2 ? 1 : 0)), width: 4, height: 4, className: 'COVID', method: 'Integrated Grad-CAM' };
 
 describe('attention capture', () => {
   test('pixels: the image at most 512 wide, even width, under the map as the overlay blends it', () => {
@@ -57,7 +57,7 @@ describe('attention capture', () => {
     assert.equal(back.modality, 'OT');
     assert.deepEqual([back.columns, back.rows, back.photometric], [512, 409, 'RGB']);
     assert.deepEqual(back.source, { sopClassUid: source.sopClassUid, sopInstanceUid: '1.2.3.4.5' });
-    assert.match(back.derivation, /^Grad-CAM of COVID \(masked model, bundle cdcdcdcdcdcd\)/);
+    assert.match(back.derivation, /^Integrated Grad-CAM of COVID \(masked model, bundle cdcdcdcdcdcd\)/);
     assert.match(back.comments, /^Research use only/);
     assert.deepEqual(back.pixels, pixels.rgb);
   });

@@ -342,7 +342,7 @@ describe('the service owns the overlays', () => {
     const { ohif, service, overlays } = setup();
     ohif.viewports.set('vp1', fakeViewport('vp1', 'wadors:a'));
     ohif.setActive('vp1');
-    const attention = { cam: new Float32Array([0, 0.5, 1, 0.2]), width: 2, height: 2, classIndex: 0, className: 'COVID' };
+    const attention = { cam: new Float32Array([0, 0.5, 1, 0.2]), width: 2, height: 2, classIndex: 0, className: 'COVID', method: 'Integrated Grad-CAM' };
     const lungMask = { mask: new Uint8Array([255, 255, 0, 255]), width: 2, height: 2 };
     service.showResult({ viewportId: 'vp2', imageId: 'wadors:a', attention, lungMask });
     assert.equal(overlays.length, 0, 'a result of another viewport is not drawn here');
@@ -458,7 +458,7 @@ describe('an image the guard flags', () => {
     ohif.services.toolbarService.refreshToolbarState = () => void refreshed++;
     ohif.viewports.set('vp1', fakeViewport('vp1', 'wadors:a'));
     ohif.setActive('vp1');
-    const attention = { cam: new Float32Array([0, 0.5, 1, 0.2]), width: 2, height: 2, classIndex: 0, className: 'COVID' };
+    const attention = { cam: new Float32Array([0, 0.5, 1, 0.2]), width: 2, height: 2, classIndex: 0, className: 'COVID', method: 'Integrated Grad-CAM' };
     const lungMask = { mask: new Uint8Array([255, 255, 0, 255]), width: 2, height: 2 };
     service.showResult({ viewportId: 'vp1', imageId: 'wadors:a', attention, lungMask });
     service.setOverlayVisible(true);

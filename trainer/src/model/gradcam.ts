@@ -1,6 +1,11 @@
 // Grad-CAM: class-discriminative attention maps from a conv layer's activations and the gradients of a class
 // score with respect to them. The channel weighting is the one part that varies between CAM methods, so it is a
-// parameter (default: Grad-CAM's mean gradient over the spatial grid). Browser-safe.
+// parameter (default: Grad-CAM's mean gradient over the spatial grid). The gradients can be taken at the
+// activations themselves (Grad-CAM) or averaged along the straight path from zero activations to them
+// (`pathSteps`, Integrated Grad-CAM): the plain gradient is local, and behind a non-linear head (an RBF SVM) it
+// can weight every position negatively for the very class the image scores highest, leaving an empty map.
+// Averaged along the path, and with a head that starts by pooling the grid, the map sums to the class score's
+// rise over a zero activation map (the completeness of integrated gradients). Browser-safe.
 import * as tf from '@tensorflow/tfjs';
 import { argmax } from '../stats/metrics.js';
 // The map resize lives with the other image resampling (tfjs-free, for code that must not load tfjs).
@@ -16,6 +21,13 @@ export interface CamTarget {
   score?: (outputs: tf.Tensor) => tf.Tensor2D;
   /** Class whose score is explained; default: the highest-scoring class. */
   classIndex?: number;
+}
+
+export interface CamOptions {
+  weighting?: ChannelWeighting;
+  /** Gradients averaged at this many points (midpoints) of the path from zero activations; 1 (default): the
+   * gradient at the activations themselves, plain Grad-CAM. */
+  pathSteps?: number;
 }
 
 export interface CamResult {
@@ -126,8 +138,9 @@ export class GradCAM {
   readonly features: tf.LayersModel;
   readonly head: tf.LayersModel;
   private readonly weighting: ChannelWeighting;
+  readonly pathSteps: number;
 
-  constructor(model: tf.LayersModel, readonly layerName: string, opts: { weighting?: ChannelWeighting } = {}) {
+  constructor(model: tf.LayersModel, readonly layerName: string, opts: CamOptions = {}) {
     const { features, head } = splitAtLayer(model, layerName);
     const outShape = features.outputs[0].shape;
     if (outShape.length !== 4) {
@@ -136,6 +149,8 @@ export class GradCAM {
     this.features = features;
     this.head = head;
     this.weighting = opts.weighting ?? gradCamWeighting;
+    this.pathSteps = opts.pathSteps ?? 1;
+    if (!Number.isInteger(this.pathSteps) || this.pathSteps < 1) throw new Error(`GradCAM: pathSteps must be a positive integer, got ${opts.pathSteps}`);
   }
 
   /** The attention map of one image (a batch of 1, already preprocessed) for the target class. */
@@ -156,9 +171,8 @@ export class GradCAM {
       }
       const [, height, width] = acts.shape;
       const cam = tf.tidy(() => {
-        const grads = tf.grad((a: tf.Tensor) =>
-          tf.sum(tf.slice(headScores(a as tf.Tensor4D), [0, classIndex], [1, 1])),
-        )(acts) as tf.Tensor4D;
+        const gradAt = tf.grad((a: tf.Tensor) => tf.sum(tf.slice(headScores(a as tf.Tensor4D), [0, classIndex], [1, 1])));
+        const grads = this.pathGradients(gradAt, acts);
         const w = this.weighting(grads, acts); // [1, channels]
         const weighted = tf.sum(tf.mul(acts, tf.reshape(w, [1, 1, 1, -1])), -1); // [1, h, w]
         return tf.relu(weighted);
@@ -169,6 +183,20 @@ export class GradCAM {
     } finally {
       acts.dispose();
     }
+  }
+
+  /** The gradient at the activations, or its mean over the path's midpoints from zero (inside a tidy). */
+  private pathGradients(gradAt: (a: tf.Tensor) => tf.Tensor, acts: tf.Tensor4D): tf.Tensor4D {
+    const n = this.pathSteps;
+    if (n === 1) return gradAt(acts) as tf.Tensor4D;
+    // Each step in its own tidy: the path's backward passes do not pile up.
+    let sum: tf.Tensor = tf.zerosLike(acts);
+    for (let s = 0; s < n; s++) {
+      const next = tf.tidy(() => tf.add(sum, gradAt(tf.mul(acts, (s + 0.5) / n))));
+      sum.dispose();
+      sum = next;
+    }
+    return tf.div(sum, n) as tf.Tensor4D;
   }
 
   /** Frees the head's copied weights (the features part shares the original model's weights). */

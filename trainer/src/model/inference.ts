@@ -38,9 +38,17 @@ function meanPooled(model: tf.LayersModel, layerName: string): tf.SymbolicTensor
   return tf.layers.globalAveragePooling2d({ name: `${layerName}_ood_pool` }).apply(out) as tf.SymbolicTensor;
 }
 
+/** Gradients averaged at 8 points of the path from zero activations: within 0.05 of 32 points on the released
+ * bundles' maps, where plain Grad-CAM (1) left 6 in 100 lung-masked Kaggle images with an empty map for their
+ * predicted class (the masked bundle's RBF SVM); about 10 ms more per image on wasm. */
+export const ATTENTION_PATH_STEPS = 8;
+/** What the maps are, in words, for the panel, the reports and the saved attention map. */
+export const ATTENTION_METHOD = 'Integrated Grad-CAM';
+
 export interface Explanation extends CamResult {
   /** Class the map explains (the predicted one unless asked otherwise). */
   className: string;
+  method: string;
 }
 
 export class BundleModel {
@@ -200,12 +208,12 @@ export class BundleModel {
     const json = this.classifiers.explainer ?? this.classifiers.deployed;
     const score = classifierScoreFn(json);
     if (!score) throw new Error(`the ${json.kind} classifier cannot be explained by gradients and the bundle has no explainer`);
-    this.cam ??= new GradCAM(this.model, this.manifest.model.gradcamLayer);
+    this.cam ??= new GradCAM(this.model, this.manifest.model.gradcamLayer, { pathSteps: ATTENTION_PATH_STEPS });
     const { size } = this.spec;
     const input = tf.tensor4d(greyToInput(image, this.spec), [1, size, size, 3]);
     try {
       const r = this.cam.compute(input, { score: (o) => score(o as tf.Tensor2D), classIndex: target });
-      return { ...r, className: this.classes[r.classIndex] };
+      return { ...r, className: this.classes[r.classIndex], method: ATTENTION_METHOD };
     } finally {
       input.dispose();
     }

@@ -281,7 +281,7 @@ function evaluationSection(entries: EvaluationEntry[]): string {
 
 function gradcamSection(g: NonNullable<ReportData['gradcam']>): string {
   let body = g.caption ? `<p>${esc(g.caption)}</p>` : '';
-  body += '<p>Each row: the input image, then the Grad-CAM attention of the predicted class (red = strongest) on top of it.</p>';
+  body += '<p>Each row: the input image, then the attention of the predicted class (red = strongest) on top of it.</p>';
   body += `<div class="row">${g.figures
     .map((f) => figure(`<img alt="${esc(f.title)}" src="${pngUri(f.png)}"/>`, f.caption ? `${f.title}: ${f.caption}` : f.title))
     .join('')}</div>`;

@@ -10,6 +10,7 @@ import { thresholdSweepChart } from '../report/prune-charts.js';
 import { guardSummaryLines } from './guard-step.js';
 import { renderReportHtml, type EvaluationEntry, type ReportData } from '../report/html.js';
 import { svgToPng } from '../report/png.js';
+import { ATTENTION_METHOD } from '../model/inference.js';
 import { rocAuc, rocCurve } from '../stats/metrics.js';
 import { writeJsonAtomic } from './experiment.js';
 import { backendInfo } from '../runtime/backend.js';
@@ -286,7 +287,7 @@ export async function writeReport(p: Pipeline): Promise<{ json: string; html: st
     },
     evaluations,
     gradcam: xp && {
-      caption: `Grad-CAM on layer ${xp.layer} for the deployed model's predicted class.`,
+      caption: `${ATTENTION_METHOD} on layer ${xp.layer} for the deployed model's predicted class (gradients averaged along the path from zero activations).`,
       figures: xp.figures.map((f) => ({ title: f, png: new Uint8Array(readFileSync(exp.path(f))) })),
     },
     figures: charts.filter((c) => ['threshold-sweep.png', 'ood-scores.png', 'reliability.png'].includes(c.file)).map((c) => ({ title: c.title, svg: c.svg })),
