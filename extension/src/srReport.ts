@@ -1,10 +1,13 @@
-// The result as a DICOM Structured Report: a Comprehensive SR whose content tree follows TID 1500's outline (as
+// The result as a DICOM Structured Report: a Comprehensive SR whose content tree is laid out like TID 1500's (as
 // OHIF's own SR export does: language, device observer context, procedure reported, image library, then the
 // evaluations), holding the algorithm's name, version and bundle checksum, the model variant and task, the
 // per-class probabilities, the predicted class, the out-of-distribution verdict, the research-use notice and a
-// reference to the source image. Its UIDs derive from the source image and the bundle, so saving the same result
-// twice names the same instance (a duplicate can be found and refused). Pure: dataset building, Part 10 bytes
-// (dcmjs) and reading a saved report back, with no viewer or network in it.
+// reference to the source image. Its title is its own, not TID 1500's "Imaging Measurement Report": OHIF opens a
+// report under that title in its measurement viewport, which draws only image-referenced spatial measurements and
+// showed ours as an empty viewport; under any other title it shows the content tree as text. Its UIDs derive from
+// the source image and the bundle, so saving the same result twice names the same instance (a duplicate can be
+// found and refused). Pure: dataset building, Part 10 bytes (dcmjs) and reading a saved report back, with no
+// viewer or network in it.
 import dcmjs from 'dcmjs';
 
 export const COMPREHENSIVE_SR = '1.2.840.10008.5.1.4.1.1.88.33';
@@ -58,7 +61,7 @@ type Item = Record<string, unknown>;
 const code = (CodeValue: string, CodingSchemeDesignator: string, CodeMeaning: string): Code => ({ CodeValue, CodingSchemeDesignator, CodeMeaning });
 
 export const CODES = {
-  report: code('126000', 'DCM', 'Imaging Measurement Report'),
+  report: code('ZVR01', SCHEME, 'COVID-19 chest X-ray classification (research)'),
   language: code('121049', 'DCM', 'Language of Content Item and Descendants'),
   english: code('en-US', 'RFC5646', 'English (United States)'),
   observerType: code('121005', 'DCM', 'Observer Type'),
@@ -82,7 +85,10 @@ export const CODES = {
   oodVerdict: code('ZV005', SCHEME, 'Out-of-distribution verdict'),
   oodScore: code('ZV006', SCHEME, 'Out-of-distribution score'),
   oodThreshold: code('ZV007', SCHEME, 'Out-of-distribution threshold'),
-  noUnits: code('1', 'UCUM', 'no units'),
+  // Units as OHIF's text view shows them after the value (its CodeValue): a probability in percent, the guard's
+  // score as the distance it is (UCUM's annotation syntax; "1", no units, read as a stray digit there).
+  percent: code('%', 'UCUM', 'percent'),
+  distance: code('{distance}', 'UCUM', 'Mahalanobis distance'),
 } as const;
 
 /** The concept name of a class's probability: one code per class index, its meaning naming the class. */
@@ -119,9 +125,9 @@ const ds = (x: number) => String(Number(x.toPrecision(6)));
 
 const text = (rel: string, concept: Code, value: string): Item => ({ RelationshipType: rel, ValueType: 'TEXT', ConceptNameCodeSequence: [concept], TextValue: value });
 const codeItem = (rel: string, concept: Code, value: Code): Item => ({ RelationshipType: rel, ValueType: 'CODE', ConceptNameCodeSequence: [concept], ConceptCodeSequence: [value] });
-const num = (concept: Code, value: number): Item => ({
+const num = (concept: Code, value: number, units: Code): Item => ({
   RelationshipType: 'CONTAINS', ValueType: 'NUM', ConceptNameCodeSequence: [concept],
-  MeasuredValueSequence: [{ MeasurementUnitsCodeSequence: [CODES.noUnits], NumericValue: ds(value) }],
+  MeasuredValueSequence: [{ MeasurementUnitsCodeSequence: [units], NumericValue: ds(value) }],
 });
 
 export function oodVerdictWords(ood: ReportContent['ood']): string {
@@ -155,10 +161,10 @@ export function buildReport(source: SourceImage, content: ReportContent, uids: R
     text('CONTAINS', CODES.bundleSha256, content.bundleSha256),
     text('CONTAINS', CODES.variant, content.variant),
     text('CONTAINS', CODES.task, content.task),
-    ...content.classes.map((c, i) => num(probabilityCode(i, c), content.probabilities[i] ?? 0)),
+    ...content.classes.map((c, i) => num(probabilityCode(i, c), 100 * (content.probabilities[i] ?? 0), CODES.percent)),
     text('CONTAINS', CODES.predicted, content.predicted),
     text('CONTAINS', CODES.oodVerdict, oodVerdictWords(content.ood)),
-    ...(content.ood ? [num(CODES.oodScore, content.ood.score), num(CODES.oodThreshold, content.ood.threshold)] : []),
+    ...(content.ood ? [num(CODES.oodScore, content.ood.score, CODES.distance), num(CODES.oodThreshold, content.ood.threshold, CODES.distance)] : []),
     text('CONTAINS', CODES.comment, content.shownAnyway ? `${RESEARCH_NOTICE} Shown anyway although flagged out of distribution.` : RESEARCH_NOTICE),
   ];
   const image: Item = {
@@ -284,9 +290,12 @@ export function readReport(bytes: ArrayBuffer): ReadReport {
   const ds = data.DicomMetaDictionary.naturalizeDataset(data.DicomMessage.readFile(bytes).dict);
   const tree = items(ds.ContentSequence);
   const textOf = (c: Code) => str(findItem(tree, c)?.TextValue);
+  // A value in percent reads back as the fraction it was written from.
   const numOf = (it: Item | undefined) => {
-    const v = items(it?.MeasuredValueSequence)[0]?.NumericValue;
-    return v === undefined ? undefined : Number(str(v));
+    const m = items(it?.MeasuredValueSequence)[0];
+    if (m?.NumericValue === undefined) return undefined;
+    const unit = (items(m.MeasurementUnitsCodeSequence)[0] as Partial<Code> | undefined)?.CodeValue;
+    return Number(str(m.NumericValue)) / (unit === '%' ? 100 : 1);
   };
   const probabilities: Record<string, number> = {};
   const walk = (list: Item[]) => {

@@ -612,12 +612,17 @@ describe('viewer end to end (OHIF + our mode in Chromium)', { timeout: 600_000 }
       assert.match(sr[0]?.text ?? '', /SR/, `the SR thumbnail says SR: ${JSON.stringify(sr)}`);
       console.log(`study browser after saving: ${JSON.stringify(series)}`);
       await page.screenshot({ path: join(artifacts, 'sr-in-study-browser.png') });
-      // Opened from the study browser: OHIF 3.13's SR viewport for a report without measurements (recorded, and
-      // the viewer must not crash).
+      // Opened from the study browser, OHIF shows the report's content tree as text (its text SR viewport):
+      // the title, the algorithm, the predicted class and each class's probability, the research notice.
       await page.locator(`[data-series="${SR_SERIES_NUMBER}"]`).first().dblclick();
-      await page.waitForTimeout(5_000);
-      const viewportText = (await page.locator('[data-cy="viewport-grid"], .viewport-wrapper').first().innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
+      const grid = page.locator('[data-cy="viewport-grid"]').first();
+      await page.waitForFunction(() => /Predicted class/.test(document.querySelector('[data-cy="viewport-grid"]')?.textContent ?? ''), undefined, { timeout: 30_000 });
+      const viewportText = (await grid.innerText()).replace(/\s+/g, ' ').trim();
       console.log(`the SR opened from the study browser: viewport says ${JSON.stringify(viewportText.slice(0, 400))}`);
+      assert.match(viewportText, /COVID-19 chest X-ray classification \(research\)/, 'the report\'s title');
+      assert.match(viewportText, new RegExp(`Predicted class\\W+${report.predicted}`), 'the predicted class');
+      for (const cls of Object.keys(report.probabilities)) assert.match(viewportText, new RegExp(`Probability of ${cls}`), `the probability of ${cls}`);
+      assert.match(viewportText, /Research use only/, 'the research-use notice');
       await page.screenshot({ path: join(artifacts, 'sr-opened.png') });
       const crashes = browser!.errors.filter((e) => e.startsWith('pageerror'));
       assert.deepEqual(crashes, [], 'no uncaught page errors');

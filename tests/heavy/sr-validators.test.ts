@@ -29,7 +29,7 @@ describe('SR validators', () => {
       writeFileSync(file, Buffer.from(reportBytes(buildReport(source, content, await reportUids(source, content), new Date(), await deviceUidFor(content)))));
       const v = validateSr(file);
       assert.match(v.dsrdump, /Comprehensive SR Document/);
-      assert.match(v.dsrdump, /Probability of Normal"\)="0\.7"/);
+      assert.match(v.dsrdump, /Probability of Normal"\)="70" \(%,UCUM,"percent"\)/);
       assert.deepEqual(v.dciodvfyErrors, [], v.dciodvfy);
     } finally {
       rmSync(dir, { recursive: true, force: true });
