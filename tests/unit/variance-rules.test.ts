@@ -15,7 +15,7 @@ import {
   removeUnreferencedUnits,
 } from '../../trainer/src/model/surgery.js';
 import { compactK } from '../../trainer/src/train/kselect.js';
-import { chooseThreshold, measureSet, outputDifference, pruneStep, type ThresholdPoint } from '../../trainer/src/train/prune-step.js';
+import { chooseThreshold, measureSet, stageOneAllowance, outputDifference, pruneStep, type ThresholdPoint } from '../../trainer/src/train/prune-step.js';
 import { selectStep } from '../../trainer/src/train/select-step.js';
 import { imageSet } from './step-models.js';
 
@@ -102,6 +102,10 @@ test('chooseThreshold: the largest threshold up to which accuracy stays within 0
   assert.equal(chooseThreshold(points, 0.9, 0.5), 0.2);
   assert.equal(chooseThreshold([p(0, 0.9), p(0.01, 0.5)], 0.9), 0);
   assert.equal(chooseThreshold([], 0.9), 0);
+  // With the head search after it, stage one may spend only half of the 0.5 pt: 0.895 is then too far below 0.9.
+  assert.equal(stageOneAllowance(0.005, false), 0.005);
+  assert.equal(stageOneAllowance(0.005, true), 0.0025);
+  assert.equal(chooseThreshold(points, 0.9, stageOneAllowance(0.005, true)), 0.01);
 });
 
 test("pruneStep 'auto' sweeps once-measured statistics and keeps the largest threshold that costs no accuracy", async () => {
