@@ -81,6 +81,8 @@ async function tryBackend(name: BackendName): Promise<ProbeReport> {
     if (!(await tf.setBackend('cpu'))) throw new Error('the cpu reference backend did not initialise');
     reference = await probeOps();
   }
+  // Without an adapter tfjs's WebGPU factory fails on it (a TypeError in the console); say so plainly instead.
+  if (name === 'webgpu' && !(await gpuAdapter())) throw new Error('no WebGPU adapter (navigator.gpu offers none)');
   if (!(await tf.setBackend(name))) throw new Error('did not initialise');
   await tf.ready();
   // The trainer's wasm kernels: BatchNorm alone was most of a MobileNetV2 forward pass on the backend's own.
@@ -104,14 +106,19 @@ async function tryBackend(name: BackendName): Promise<ProbeReport> {
 interface GpuAdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }
 interface GpuAdapter { info?: GpuAdapterInfo; isFallbackAdapter?: boolean; requestAdapterInfo?: () => Promise<GpuAdapterInfo> }
 
+/** The browser's WebGPU adapter, or null where there is none (no navigator.gpu, or no adapter behind it). */
+async function gpuAdapter(): Promise<GpuAdapter | null> {
+  const gpu = (self.navigator as unknown as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } }).gpu;
+  return (await gpu?.requestAdapter().catch(() => null)) ?? null;
+}
+
 /**
  * A GPU backend's renderer, read without initialising the backend: WebGPU's adapter info, WebGL's unmasked
  * renderer (WEBGL_debug_renderer_info). Undefined when the browser does not tell (the selector then times it).
  */
 async function inspectRenderer(name: BackendName): Promise<RendererInfo | undefined> {
   if (name === 'webgpu') {
-    const gpu = (self.navigator as unknown as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } }).gpu;
-    const adapter = await gpu?.requestAdapter();
+    const adapter = await gpuAdapter();
     if (!adapter) return undefined; // the probe fails and says why
     const info = adapter.info ?? (await adapter.requestAdapterInfo?.()) ?? {};
     const renderer = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
