@@ -171,7 +171,8 @@ export class GradCAM {
       }
       const [, height, width] = acts.shape;
       const cam = tf.tidy(() => {
-        const gradAt = tf.grad((a: tf.Tensor) => tf.sum(tf.slice(headScores(a as tf.Tensor4D), [0, classIndex], [1, 1])));
+        // The class's score summed over a batch: each row's gradient is its own (the head is applied row by row).
+        const gradAt = tf.grad((a: tf.Tensor) => tf.sum(tf.slice(headScores(a as tf.Tensor4D), [0, classIndex], [-1, 1])));
         const grads = this.pathGradients(gradAt, acts);
         const w = this.weighting(grads, acts); // [1, channels]
         const weighted = tf.sum(tf.mul(acts, tf.reshape(w, [1, 1, 1, -1])), -1); // [1, h, w]
@@ -185,18 +186,13 @@ export class GradCAM {
     }
   }
 
-  /** The gradient at the activations, or its mean over the path's midpoints from zero (inside a tidy). */
+  /** The gradient at the activations, or its mean over the path's midpoints from zero (inside a tidy): the
+   * midpoints go through the head as one batch, one backward pass in all. */
   private pathGradients(gradAt: (a: tf.Tensor) => tf.Tensor, acts: tf.Tensor4D): tf.Tensor4D {
     const n = this.pathSteps;
     if (n === 1) return gradAt(acts) as tf.Tensor4D;
-    // Each step in its own tidy: the path's backward passes do not pile up.
-    let sum: tf.Tensor = tf.zerosLike(acts);
-    for (let s = 0; s < n; s++) {
-      const next = tf.tidy(() => tf.add(sum, gradAt(tf.mul(acts, (s + 0.5) / n))));
-      sum.dispose();
-      sum = next;
-    }
-    return tf.div(sum, n) as tf.Tensor4D;
+    const alphas = tf.tensor4d(Array.from({ length: n }, (_, s) => (s + 0.5) / n), [n, 1, 1, 1]);
+    return tf.mean(gradAt(tf.mul(acts, alphas)), 0, true) as tf.Tensor4D;
   }
 
   /** Frees the head's copied weights (the features part shares the original model's weights). */
