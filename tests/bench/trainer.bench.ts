@@ -6,6 +6,9 @@
 // and each row says how much CPU other processes took while it ran: figures measured beside another job are
 // marked and warned about, as they are not comparable with a quiet machine's.
 //
+// After the table, the matrix-multiply ceiling: one-thread GEMM throughput of tfjs wasm against PyTorch on the
+// shapes MobileNetV2's pointwise convolutions take (gemm-case.ts, torch_gemm.py).
+//
 //   npm run bench -- trainer [--quick] [--no-torch] [--profile]
 //   --quick: 128 px, batch 8 only; --no-torch: skip the PyTorch baseline; --profile: where a batch-8 training
 //   step's time goes, kernel by kernel (call counts and shares), on 1 and 2 threads.
@@ -14,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { mayHaveGpu } from '../../trainer/src/runtime/webgpu.js';
 import type { Case, Result } from './trainer-case.js';
+import type { GemmResult } from './gemm-case.js';
 import { BUSY_PER_CORE, cores, cpuSnapshot, loadAverage, loadBusy, loadLine, othersBusy, othersCores } from './machine-load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -115,6 +119,30 @@ function printProfile(c: Case, r: Result): void {
   for (const k of p.kernels.filter((k) => k.share >= 0.005)) console.log(`  ${k.name.padEnd(40)} ${pad(String(k.count), 6)} ${pad(`${(100 * k.share).toFixed(1)}%`, 7)}`);
 }
 
+/** A square product and MobileNetV2 1.0's pointwise convs at 224 px, batch 8 (rows = images x height x width). */
+const GEMM_SHAPES: [number, number, number][] = [[1024, 1024, 1024], [25088, 24, 144], [25088, 144, 24], [6272, 192, 32], [1568, 64, 384], [392, 960, 160]];
+
+/** One-thread GEMM throughput, tfjs wasm against PyTorch: the ceiling of what kernel work can reach. */
+function printGemmCeiling(py: string | null): void {
+  const arg = JSON.stringify(GEMM_SHAPES);
+  const ours = spawnJson(process.execPath, ['--import', 'tsx', join(here, 'gemm-case.ts'), arg], 300_000).result as unknown as { ok: boolean; error?: string; results?: GemmResult[] };
+  const theirs = py ? (spawnJson(py, [join(here, 'torch_gemm.py'), arg], 300_000).result as unknown as { ok: boolean; error?: string; results?: GemmResult[] }) : null;
+  console.log('\nmatrix-multiply ceiling, 1 thread, float32 (m x k times k x n; the 1x1 convs of MobileNetV2 1.0 at 224 px, batch 8):');
+  if (!ours.ok) {
+    console.log(`  tfjs wasm: ${ours.error}`);
+    return;
+  }
+  console.log(`  ${'m x k x n'.padEnd(18)} ${pad('tfjs wasm GFLOP/s', 18)} ${pad('PyTorch GFLOP/s', 16)} ${pad('PyTorch / tfjs', 15)}`);
+  for (const [i, r] of (ours.results ?? []).entries()) {
+    const t = theirs?.ok ? theirs.results?.[i] : undefined;
+    console.log(`  ${`${r.m} x ${r.k} x ${r.n}`.padEnd(18)} ${pad(fmt(r.gflops), 18)} ${pad(fmt(t?.gflops), 16)} ${pad(fmt(ratio(t?.gflops, r.gflops), 2), 15)}`);
+  }
+  if (!theirs) console.log('  (no PyTorch: no ratios)');
+  else if (!theirs.ok) console.log(`  PyTorch: ${theirs.error}`);
+  console.log('  A training step spends most of its time in such products; where PyTorch multiplies k times faster per core,');
+  console.log('  a wasm step cannot come within k of it however its other kernels are threaded.');
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const { cases, gpuNote } = buildCases(args.includes('--quick'), args.includes('--profile'));
@@ -179,6 +207,7 @@ async function main(): Promise<void> {
   console.log('RSS: whole process peak; heap: the wasm heap (never shrinks: the high-water mark of a step, at most one micro-batch of activations).');
   console.log(`load1: 1-minute load average after the row (counts the benchmark's own threads); others: cores' worth of CPU other processes took during it (BUSY above ${BUSY_PER_CORE} per core).`);
   for (const [c, r] of profiled) printProfile(c, r);
+  printGemmCeiling(py);
   const busyAtEnd = loadBusy();
   console.log(`\nend: ${loadLine()}`);
   if (busyAtStart || busyRows > 0) {
