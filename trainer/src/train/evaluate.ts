@@ -1,13 +1,12 @@
 // A bundle's metrics on a labelled dataset (any layout the trainer reads), and the external-data check of a
 // finished experiment: domain operations the CLI's `evaluate` and `xai --external` call, as a library user may.
 import { discoverCsvDataset, discoverDataset, parseFindingMapping } from '../data/dataset.js';
-import type { GreyImage } from '../image/pixels.js';
 import { fsFetcher } from '../io/bundle-fs.js';
 import { BundleModel } from '../model/inference.js';
 import { initBackend } from '../runtime/backend.js';
 import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
 import { expectedCalibrationError } from '../stats/calibration.js';
-import { loadImageSet, type SkippedFile } from './images.js';
+import { classifySet, loadImageSet, type SkippedFile } from './images.js';
 import type { Pipeline } from './pipeline.js';
 
 export interface EvaluateOptions {
@@ -66,12 +65,9 @@ export async function evaluateBundle(o: EvaluateOptions): Promise<EvaluateResult
     const y = set.samples.map((s) => bm.classes.indexOf(s.className));
     const scores: number[][] = [];
     let flaggedCount = 0;
-    for (let i = 0; i < set.size; i += 32) {
-      const batch: GreyImage[] = set.images.slice(i, i + 32);
-      for (const p of bm.classifyBatch(batch)) {
-        scores.push(p.probabilities);
-        if (p.ood?.flagged) flaggedCount++;
-      }
+    for (const p of classifySet(bm, set)) {
+      scores.push(p.probabilities);
+      if (p.ood?.flagged) flaggedCount++;
     }
     const metrics = evaluateScores(y, scores, bm.classes, bm.manifest.positiveClass ?? 'COVID');
     const ece = expectedCalibrationError(scores, y);

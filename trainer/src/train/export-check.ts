@@ -4,7 +4,8 @@
 // reports how far (max |bundle - trainer|) and the test accuracy through the bundle beside the trainer's.
 import type { BundleModel } from '../model/inference.js';
 import type { WeightsDtype } from '../model/quantize.js';
-import type { ImageSet } from './images.js';
+import { argmax } from '../stats/metrics.js';
+import { classifySet, type ImageSet } from './images.js';
 import type { WeightsDecision } from './weights-choice.js';
 
 export interface ExportCheck {
@@ -20,24 +21,20 @@ export interface ExportCheck {
   weightsChoice?: WeightsDecision['measured'];
 }
 
-const argmax = (p: number[]) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
-
 /** Classifies the (already masked, for a masked run) test images through `bm` and compares with `expected`. */
 export function checkExportedBundle(bm: BundleModel, test: ImageSet, expected: number[][], weightsDtype: WeightsDtype): ExportCheck {
   let maxAbsDiff = 0;
   let right = 0;
   let trainerRight = 0;
   let changed = 0;
-  for (let i = 0; i < test.size; i += 32) {
-    bm.classifyBatch(test.images.slice(i, i + 32), { premasked: true }).forEach((p, j) => {
-      const want = expected[i + j];
-      p.probabilities.forEach((v, c) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - want[c]))));
-      const label = test.labels[i + j];
-      if (p.classIndex === label) right++;
-      if (argmax(want) === label) trainerRight++;
-      if (p.classIndex !== argmax(want)) changed++;
-    });
-  }
+  classifySet(bm, test, { premasked: true }).forEach((p, i) => {
+    const want = expected[i];
+    p.probabilities.forEach((v, c) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - want[c]))));
+    const label = test.labels[i];
+    if (p.classIndex === label) right++;
+    if (argmax(want) === label) trainerRight++;
+    if (p.classIndex !== argmax(want)) changed++;
+  });
   const n = Math.max(test.size, 1);
   return { weightsDtype, maxAbsDiff, accuracy: right / n, trainerAccuracy: trainerRight / n, changed };
 }

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readGreyImage } from '../data/decode.js';
 import type { Sample } from '../data/dataset.js';
 import { greyToInput, resizeGrey, type GreyImage, type InputSpec } from '../image/pixels.js';
+import type { BundleModel, InputOptions, Prediction } from '../model/inference.js';
 
 export interface SkippedFile {
   path: string;
@@ -94,4 +95,11 @@ export function predictRows(model: tf.LayersModel, set: ImageSet, batchSize = 32
     tf.dispose([x, ...ys]);
   }
   return rows;
+}
+
+/** A bundle's predictions for every image of a set, in batches (as the viewer classifies them, one at a time). */
+export function classifySet(bm: BundleModel, set: ImageSet, opts: InputOptions = {}, batchSize = 32): Prediction[] {
+  const out: Prediction[] = [];
+  for (let i = 0; i < set.size; i += batchSize) out.push(...bm.classifyBatch(set.images.slice(i, i + batchSize), opts));
+  return out;
 }

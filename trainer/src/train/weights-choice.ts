@@ -6,7 +6,8 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeBundle, fsFetcher, type BundleManifestDraft } from '../io/bundle-fs.js';
 import { BundleModel } from '../model/inference.js';
 import type { WeightsDtype } from '../model/quantize.js';
-import type { ImageSet } from './images.js';
+import { argmax } from '../stats/metrics.js';
+import { classifySet, type ImageSet } from './images.js';
 import { ACCURACY_TOLERANCE } from './prune-step.js';
 
 export type WeightsChoice = WeightsDtype | 'auto';
@@ -21,13 +22,7 @@ export interface WeightsDecision {
   };
 }
 
-function answers(bm: BundleModel, set: ImageSet): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < set.size; i += 32) for (const p of bm.classifyBatch(set.images.slice(i, i + 32), { premasked: true })) out.push(p.probabilities);
-  return out;
-}
-
-const argmax = (p: number[]) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
+const answers = (bm: BundleModel, set: ImageSet): number[][] => classifySet(bm, set, { premasked: true }).map((p) => p.probabilities);
 
 /** Compares two sets of answers on labelled images: accuracy of each, answers that differ, max |difference|. */
 export function compareAnswers(fallback: number[][], candidate: number[][], labels: ArrayLike<number>) {
