@@ -13,10 +13,12 @@ export function serve({ memory, control }: PoolWorkerData): void {
     parentPort!.postMessage({ ok: false, error: 'the SIMD module does not bind to the shared heap in a worker' });
     return;
   }
+  // Read before saying ready: the caller may post its first slice the moment it hears, and a request counted
+  // before this read would then be taken as already seen, leaving both threads waiting on each other.
+  let seen = Atomics.load(c.words, REQ);
   parentPort!.postMessage({ ok: true });
   const heap = { simd: fns, memory };
   const params = c.slots.subarray(FIRST_PARAM);
-  let seen = Atomics.load(c.words, REQ);
   for (;;) {
     Atomics.wait(c.words, REQ, seen);
     const req = Atomics.load(c.words, REQ);
