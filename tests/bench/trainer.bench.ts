@@ -139,8 +139,9 @@ function printGemmCeiling(py: string | null): void {
   }
   if (!theirs) console.log('  (no PyTorch: no ratios)');
   else if (!theirs.ok) console.log(`  PyTorch: ${theirs.error}`);
-  console.log('  A training step spends most of its time in such products; where PyTorch multiplies k times faster per core,');
-  console.log('  a wasm step cannot come within k of it however its other kernels are threaded.');
+  console.log("  Such products (the 1x1 convs' forward, input and filter gradients) are most of a wasm training step; where");
+  console.log("  PyTorch multiplies k times faster per core, that part of the step stays k times slower however the project's");
+  console.log('  other kernels are threaded.');
 }
 
 async function main(): Promise<void> {
