@@ -154,6 +154,11 @@ test('compress runs end to end on 50 images per class and exports a bundle that 
     } else {
       assert.equal(pr.headSweep, undefined, 'threshold 0 is the exact rule: no head search');
     }
+    // The bundle's provenance names the first command and, after it, the later ones whose steps it holds.
+    const prov = JSON.parse(readFileSync(join(dir, 'bundle', 'manifest.json'), 'utf8')).provenance;
+    assert.doesNotMatch(prov.command, /--redo/, 'the command that created the experiment');
+    assert.ok(prov.laterCommands.some((c: string) => /--variance-threshold auto --redo prune/.test(c)), JSON.stringify(prov.laterCommands));
+    assert.match(prov.laterCommands[prov.laterCommands.length - 1], /--redo prune/, 'the latest last');
     // The bundle made from it is valid and reads back.
     const ev = zerovar(['evaluate', '--bundle', join(dir, 'bundle'), '--dataset', dataset, '--limit', '5', '--json']);
     assert.equal(ev.code, 0, ev.stderr);

@@ -153,6 +153,8 @@ export interface Provenance {
   seed: number;
   experiment: string;
   command: string;
+  /** Later commands that resumed the experiment or redid steps of it, oldest first (absent: none). */
+  laterCommands?: string[];
   /** What the network was fine-tuned on (bundles made before this was recorded have none). */
   runtime?: RuntimeProvenance;
 }
@@ -580,6 +582,7 @@ const manifestShape = object<BundleManifest>({
     seed: num,
     experiment: str,
     command: str,
+    laterCommands: optional(arrayOf(str)),
     runtime: optional(object<RuntimeProvenance>({
       backend: str,
       threads: num,

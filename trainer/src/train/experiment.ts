@@ -20,6 +20,8 @@ export interface ExperimentState {
   options: Record<string, unknown>;
   /** The command line that created the experiment (what reproduces it). */
   command?: string;
+  /** Later command lines that ran on the existing experiment (a --resume, a --redo), oldest first. */
+  laterCommands?: { command: string; at: string }[];
   steps: Partial<Record<StepName, StepRecord>>;
 }
 
@@ -53,6 +55,11 @@ export class Experiment {
     const state: ExperimentState = existsSync(statePath)
       ? readJson<ExperimentState>(statePath)
       : { id, createdAt: new Date().toISOString(), options, command, steps: {} };
+    // A later command on an existing experiment (resumed, or a step redone with other options) is recorded
+    // beside the first, so the bundle's provenance names every command its steps came from.
+    if (existsSync(statePath) && command !== undefined && command !== state.command) {
+      state.laterCommands = [...(state.laterCommands ?? []), { command, at: new Date().toISOString() }];
+    }
     const exp = new Experiment(dir, state);
     exp.save();
     return exp;

@@ -421,6 +421,7 @@ export class Pipeline {
             seed: this.opts.seed,
             experiment: this.opts.experimentId,
             command: this.exp.state.command ?? `zerovar ${process.argv.slice(2).join(' ')}`,
+            ...(this.exp.state.laterCommands?.length ? { laterCommands: this.exp.state.laterCommands.map((c) => c.command) } : {}),
             ...(tr.runtime ? { runtime: tr.runtime } : {}),
           },
           training: {
