@@ -3,9 +3,11 @@
 // series of its own in the source image's study, referencing the source image, with the research-use notice. Its
 // UIDs derive from the source image and the bundle, like the report's, so a second save names the same instance.
 // Pure: dataset building, Part 10 bytes (dcmjs) and reading it back, with no viewer or network in it.
-import dcmjs from 'dcmjs';
 import { attentionOverlay, resizeGrey, type GreyImage } from '@zerovar/trainer/browser';
-import { derivedUid, part10Bytes, patientAndStudy, RESEARCH_NOTICE, type ReportContent, type ReportUids, type SourceImage } from './srReport.js';
+import {
+  derivedUid, dicomDate, dicomTime, instanceIdentity, part10Bytes, patientAndStudy, readDataset, researchNotice, str,
+  type ReadReport, type ReportContent, type ReportUids, type SourceImage,
+} from './srReport.js';
 
 export const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
 /** The capture's series number, after the report's 9901. */
@@ -52,19 +54,14 @@ export function capturePixels(grey: GreyImage, attention: Attention): { width: n
   return { width, height, rgb };
 }
 
-const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-const da = (d: Date) => `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`;
-const tm = (d: Date) => `${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
-
 /** The naturalized (dcmjs) dataset of the capture. */
 export function buildCapture(
   source: SourceImage, content: CaptureContent, attention: Attention, pixels: { width: number; height: number; rgb: Uint8Array },
   uids: ReportUids, now: Date,
 ): Record<string, unknown> {
-  const d = da(now);
-  const t = tm(now);
+  const d = dicomDate(now);
+  const t = dicomTime(now);
   const reference = { ReferencedSOPClassUID: source.sopClassUid, ReferencedSOPInstanceUID: source.sopInstanceUid };
-  const notice = content.shownAnyway ? `${RESEARCH_NOTICE} Shown anyway although flagged out of distribution.` : RESEARCH_NOTICE;
   return {
     SpecificCharacterSet: 'ISO_IR 192',
     SOPClassUID: SECONDARY_CAPTURE,
@@ -97,7 +94,7 @@ export function buildCapture(
     SourceImageSequence: [reference],
     ReferencedImageSequence: [reference],
     BurnedInAnnotation: 'NO',
-    ImageComments: notice,
+    ImageComments: researchNotice(content.shownAnyway),
     DateOfSecondaryCapture: d,
     TimeOfSecondaryCapture: t,
     // Image Pixel: 8-bit RGB, interleaved.
@@ -121,38 +118,24 @@ export function captureBytes(capture: Record<string, unknown>): ArrayBuffer {
 }
 
 /** What a saved capture says, read back from its Part 10 bytes. */
-export interface ReadCapture {
-  sopClassUid: string;
-  sopInstanceUid: string;
-  studyInstanceUid: string;
-  seriesInstanceUid: string;
-  modality: string;
+export interface ReadCapture extends Pick<ReadReport, 'sopClassUid' | 'sopInstanceUid' | 'studyInstanceUid' | 'seriesInstanceUid' | 'modality' | 'source'> {
   rows: number;
   columns: number;
   photometric: string;
-  source: { sopClassUid: string; sopInstanceUid: string };
   derivation: string;
   comments: string;
   pixels: Uint8Array;
 }
 
-const str = (v: unknown): string => (Array.isArray(v) ? str(v[0]) : v === undefined || v === null ? '' : String(v));
-
 export function readCapture(bytes: ArrayBuffer): ReadCapture {
-  const { data } = dcmjs;
-  const ds = data.DicomMetaDictionary.naturalizeDataset(data.DicomMessage.readFile(bytes).dict);
+  const ds = readDataset(bytes);
   const ref = (Array.isArray(ds.SourceImageSequence) ? ds.SourceImageSequence[0] : ds.SourceImageSequence) ?? {};
   const pixelData = Array.isArray(ds.PixelData) ? ds.PixelData[0] : ds.PixelData;
   return {
-    sopClassUid: str(ds.SOPClassUID),
-    sopInstanceUid: str(ds.SOPInstanceUID),
-    studyInstanceUid: str(ds.StudyInstanceUID),
-    seriesInstanceUid: str(ds.SeriesInstanceUID),
-    modality: str(ds.Modality),
+    ...instanceIdentity(ds, ref as Record<string, unknown>),
     rows: Number(ds.Rows),
     columns: Number(ds.Columns),
     photometric: str(ds.PhotometricInterpretation),
-    source: { sopClassUid: str(ref.ReferencedSOPClassUID), sopInstanceUid: str(ref.ReferencedSOPInstanceUID) },
     derivation: str(ds.DerivationDescription),
     comments: str(ds.ImageComments),
     pixels: pixelData instanceof ArrayBuffer ? new Uint8Array(pixelData) : new Uint8Array(0),

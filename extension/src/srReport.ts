@@ -118,8 +118,14 @@ export async function reportUids(source: SourceImage, content: Pick<ReportConten
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-const da = (d: Date) => `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`;
-const tm = (d: Date) => `${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+/** A DICOM DA and TM of a moment (local time). Shared by the SR and the attention map's Secondary Capture. */
+export const dicomDate = (d: Date) => `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`;
+export const dicomTime = (d: Date) => `${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+
+/** The research-use notice a saved object carries, saying so when a flagged result was shown anyway. */
+export function researchNotice(shownAnyway: boolean): string {
+  return shownAnyway ? `${RESEARCH_NOTICE} Shown anyway although flagged out of distribution.` : RESEARCH_NOTICE;
+}
 /** A decimal string within DS's 16 characters. */
 const ds = (x: number) => String(Number(x.toPrecision(6)));
 
@@ -135,7 +141,6 @@ export function oodVerdictWords(ood: ReportContent['ood']): string {
   return ood.flagged ? 'flagged: out of distribution (the result must not be read as a finding)' : 'accepted: in distribution';
 }
 
-/** The naturalized (dcmjs) dataset of the report. */
 /** The Patient and General Study modules of a derived object: repeated from the source image (type 2 attributes
  * empty when it has none). Shared by the SR and the attention map's Secondary Capture. */
 export function patientAndStudy(source: SourceImage): Item {
@@ -153,6 +158,7 @@ export function patientAndStudy(source: SourceImage): Item {
   };
 }
 
+/** The naturalized (dcmjs) dataset of the report. */
 export function buildReport(source: SourceImage, content: ReportContent, uids: ReportUids, now: Date, deviceUid: string): Item {
   if (content.classes.length !== content.probabilities.length) throw new Error('one probability per class is needed');
   const evaluations: Item[] = [
@@ -165,14 +171,14 @@ export function buildReport(source: SourceImage, content: ReportContent, uids: R
     text('CONTAINS', CODES.predicted, content.predicted),
     text('CONTAINS', CODES.oodVerdict, oodVerdictWords(content.ood)),
     ...(content.ood ? [num(CODES.oodScore, content.ood.score, CODES.distance), num(CODES.oodThreshold, content.ood.threshold, CODES.distance)] : []),
-    text('CONTAINS', CODES.comment, content.shownAnyway ? `${RESEARCH_NOTICE} Shown anyway although flagged out of distribution.` : RESEARCH_NOTICE),
+    text('CONTAINS', CODES.comment, researchNotice(content.shownAnyway)),
   ];
   const image: Item = {
     RelationshipType: 'CONTAINS', ValueType: 'IMAGE', ConceptNameCodeSequence: [CODES.sourceImage],
     ReferencedSOPSequence: [{ ReferencedSOPClassUID: source.sopClassUid, ReferencedSOPInstanceUID: source.sopInstanceUid }],
   };
-  const d = da(now);
-  const t = tm(now);
+  const d = dicomDate(now);
+  const t = dicomTime(now);
   return {
     SpecificCharacterSet: 'ISO_IR 192',
     SOPClassUID: COMPREHENSIVE_SR,
@@ -271,7 +277,26 @@ export interface ReadReport {
 }
 
 const items = (v: unknown): Item[] => (Array.isArray(v) ? (v as Item[]) : v && typeof v === 'object' ? [v as Item] : []);
-const str = (v: unknown): string => (Array.isArray(v) ? str(v[0]) : v === undefined || v === null ? '' : String(v));
+/** A naturalized attribute as text ('' when absent; the first value of a multi-valued one). */
+export const str = (v: unknown): string => (Array.isArray(v) ? str(v[0]) : v === undefined || v === null ? '' : String(v));
+
+/** A Part 10 file as a naturalized (dcmjs) dataset. */
+export function readDataset(bytes: ArrayBuffer): Record<string, unknown> {
+  const { data } = dcmjs;
+  return data.DicomMetaDictionary.naturalizeDataset(data.DicomMessage.readFile(bytes).dict) as Record<string, unknown>;
+}
+
+/** What every saved object read back says of itself and its source image (`ref`: its reference item). */
+export function instanceIdentity(ds: Record<string, unknown>, ref: Item): Pick<ReadReport, 'sopClassUid' | 'sopInstanceUid' | 'studyInstanceUid' | 'seriesInstanceUid' | 'modality' | 'source'> {
+  return {
+    sopClassUid: str(ds.SOPClassUID),
+    sopInstanceUid: str(ds.SOPInstanceUID),
+    studyInstanceUid: str(ds.StudyInstanceUID),
+    seriesInstanceUid: str(ds.SeriesInstanceUID),
+    modality: str(ds.Modality),
+    source: { sopClassUid: str(ref.ReferencedSOPClassUID), sopInstanceUid: str(ref.ReferencedSOPInstanceUID) },
+  };
+}
 const conceptOf = (it: Item) => items(it.ConceptNameCodeSequence)[0] as Partial<Code> | undefined;
 
 function findItem(tree: Item[], c: Code): Item | undefined {
@@ -286,8 +311,7 @@ function findItem(tree: Item[], c: Code): Item | undefined {
 
 /** Parses a report written by reportBytes (or any SR holding the same concepts). */
 export function readReport(bytes: ArrayBuffer): ReadReport {
-  const { data } = dcmjs;
-  const ds = data.DicomMetaDictionary.naturalizeDataset(data.DicomMessage.readFile(bytes).dict);
+  const ds = readDataset(bytes);
   const tree = items(ds.ContentSequence);
   const textOf = (c: Code) => str(findItem(tree, c)?.TextValue);
   // A value in percent reads back as the fraction it was written from.
@@ -310,12 +334,7 @@ export function readReport(bytes: ArrayBuffer): ReadReport {
   walk(tree);
   const ref = items(findItem(tree, CODES.sourceImage)?.ReferencedSOPSequence)[0] ?? {};
   return {
-    sopClassUid: str(ds.SOPClassUID),
-    sopInstanceUid: str(ds.SOPInstanceUID),
-    studyInstanceUid: str(ds.StudyInstanceUID),
-    seriesInstanceUid: str(ds.SeriesInstanceUID),
-    modality: str(ds.Modality),
-    source: { sopClassUid: str(ref.ReferencedSOPClassUID), sopInstanceUid: str(ref.ReferencedSOPInstanceUID) },
+    ...instanceIdentity(ds, ref),
     algorithmName: textOf(CODES.algorithmName),
     algorithmVersion: textOf(CODES.algorithmVersion),
     bundleSha256: textOf(CODES.bundleSha256),
