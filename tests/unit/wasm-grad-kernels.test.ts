@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/src/runtime/backend.js';
 import { registerTrainingKernels } from '../../trainer/src/runtime/wasm/register.js';
+import { BATCH_NORM_RELU, batchNormRelu } from '../../trainer/src/runtime/wasm/BatchNormRelu.js';
+import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
+import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
 import { values } from '../helpers/values.js';
 
@@ -191,6 +194,94 @@ test('BatchNormalization and ReLU6 gradients (replaced for speed) match the cpu 
   } finally {
     await tf.setBackend('wasm');
   }
+});
+
+test('BatchNorm + ReLU as one op on wasm: values and all five gradients match the two ops on the cpu backend, capped and not', async () => {
+  // 2 x 300 rows (more than one 256-row block of sums) x 12 channels; values spread so the mask cuts at 0 and at 6.
+  const shape = [2, 15, 20, 12];
+  const n = shape.reduce((a, b) => a * b, 1);
+  const on = async (backend: string, max: number, fused: boolean) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor(values(n, 31), shape).mul(6);
+    const mean = tf.tensor1d(values(12, 32));
+    const variance = tf.tensor1d(values(12, 33)).abs().add(0.5) as tf.Tensor1D;
+    const scale = tf.tensor1d(values(12, 34)).add(1.5) as tf.Tensor1D;
+    const offset = tf.tensor1d(values(12, 35)).add(1);
+    const r = tf.tensor(values(n, 36), shape);
+    const f = (xx: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, o: tf.Tensor) => {
+      const p = { mean: m as tf.Tensor1D, variance: v as tf.Tensor1D, scale: g as tf.Tensor1D, offset: o as tf.Tensor1D, varianceEpsilon: 1e-3 };
+      const y = fused ? batchNormRelu(xx, p, max) : undefined;
+      assert.ok(!fused || y, 'the fused op runs on wasm');
+      const out = y ?? tf.clipByValue(tf.batchNorm(xx, p.mean, p.variance, p.offset, p.scale, 1e-3), 0, max);
+      return tf.sum(tf.mul(out, r));
+    };
+    const value = f(x, mean, variance, scale, offset);
+    const gs = tf.grads(f)([x, mean, variance, scale, offset]);
+    const out = { value: (await value.data())[0], grads: await Promise.all(gs.map((g) => g.data() as Promise<Float32Array>)) };
+    tf.dispose([x, mean, variance, scale, offset, r, value, ...gs]);
+    return out;
+  };
+  try {
+    for (const max of [6, Infinity]) {
+      const wasm = await on('wasm', max, true);
+      const cpu = await on('cpu', max, false);
+      assert.ok(Math.abs(wasm.value - cpu.value) <= 1e-4 * Math.abs(cpu.value), `max ${max}: value ${wasm.value} against ${cpu.value}`);
+      ['x', 'mean', 'variance', 'scale', 'offset'].forEach((name, i) => {
+        const e = relativeError(wasm.grads[i], cpu.grads[i]);
+        assert.ok(e <= 1e-5, `max ${max}, ${name}: relative error ${e}`);
+      });
+      // The mask did cut: some x gradients are zero, some are not.
+      const zeros = wasm.grads[0].filter((v) => v === 0).length;
+      assert.ok(zeros > n / 10 && zeros < n, `max ${max}: ${zeros} of ${n} x gradients are zero`);
+    }
+    await tf.setBackend('wasm');
+    // Channels not in fours, or another backend: no fused op (the caller runs the two ops).
+    const odd = tf.ones([2, 3, 3, 5]);
+    const p5 = { mean: tf.zeros([5]), variance: tf.ones([5]), scale: tf.ones([5]), offset: tf.zeros([5]), varianceEpsilon: 1e-3 } as const;
+    assert.equal(batchNormRelu(odd, p5 as never, 6), undefined);
+    tf.dispose([odd, ...Object.values(p5).filter((t): t is tf.Tensor => t instanceof tf.Tensor)]);
+  } finally {
+    await tf.setBackend('wasm');
+  }
+});
+
+test('the training forward runs each BatchNorm + ReLU6 of MobileNetV2 as one op, with the gradients of the layers one by one', async () => {
+  const model = mobileNetV2(0.35, 64);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  // Random BN statistics and parameters, so that the masks cut and no gradient is trivially zero.
+  model.weights.forEach((w, i) => {
+    const v = w.read() as tf.Variable;
+    if (/moving_variance|gamma/.test(v.name)) v.assign(tf.randomUniform(v.shape, 0.5, 1.5, 'float32', i));
+    else if (/moving_mean|beta/.test(v.name)) v.assign(tf.randomUniform(v.shape, -0.3, 0.3, 'float32', i));
+    else if (v.name.includes('kernel')) v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i));
+  });
+  const x = tf.tensor(values(2 * 64 * 64 * 3, 40), [2, 64, 64, 3]);
+  const labels = tf.tensor2d([[1, 0], [0, 1]]);
+  const step = () =>
+    tf.variableGrads(() => {
+      const [probs] = runGraphFrom([model.outputs[0]], new Map([[model.inputs[0].id, x]]), true);
+      return tf.losses.softmaxCrossEntropy(labels, tf.log(tf.clipByValue(probs!, 1e-7, 1))) as tf.Scalar;
+    }, vars);
+  const kernels = (await tf.profile(() => tf.dispose(Object.values(step().grads)))).kernels.map((k) => k.name);
+  const pairs = model.layers.filter((l) => l.getClassName() === 'ReLU').length;
+  assert.equal(kernels.filter((k) => k === BATCH_NORM_RELU).length, pairs, 'one fused op per BatchNorm + ReLU6');
+  assert.ok(!kernels.includes('Relu6'), 'no ReLU6 left on its own');
+  const fused = step();
+  const config = tf.getKernel(BATCH_NORM_RELU, 'wasm')!;
+  tf.unregisterKernel(BATCH_NORM_RELU, 'wasm');
+  let apart: ReturnType<typeof step>;
+  try {
+    apart = step();
+  } finally {
+    tf.registerKernel(config);
+  }
+  assert.equal(fused.value.dataSync()[0], apart.value.dataSync()[0], 'the loss is the same bits');
+  for (const v of vars) {
+    const e = relativeError(fused.grads[v.name].dataSync() as Float32Array, apart.grads[v.name].dataSync() as Float32Array);
+    assert.ok(e <= 1e-4, `${v.name}: relative error ${e}`);
+  }
+  tf.dispose([x, labels, fused.value, apart.value, ...Object.values(fused.grads), ...Object.values(apart.grads)]);
+  model.dispose();
 });
 
 test('ReLU6 (clip and one-op) and ReLU gradients on wasm: bounds, NaN, SIMD body and scalar tail agree with the cpu backend', async () => {

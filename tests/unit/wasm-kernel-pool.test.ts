@@ -15,7 +15,10 @@ import { wasmThreadCount } from '../../trainer/src/runtime/wasm-threads.js';
 import { columnSums } from '../../trainer/src/runtime/wasm/ColumnDot.js';
 import { scaleChannels } from '../../trainer/src/runtime/wasm/ScaleChannels.js';
 import { CLIP_GRAD } from '../../trainer/src/runtime/wasm/ClipByValueGrad.js';
+import { batchNormRelu } from '../../trainer/src/runtime/wasm/BatchNormRelu.js';
+import { BATCH_NORM_RELU_GRAD } from '../../trainer/src/runtime/wasm/BatchNormReluGrad.js';
 import { runTask, slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
+import { TASK_NAMES } from '../../trainer/src/runtime/wasm/tasks.js';
 import { heapMemory, simdHeap } from '../../trainer/src/runtime/wasm/simd.js';
 import type { WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
@@ -34,6 +37,15 @@ const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const tensor = (shape: number[], seed: number) => tf.tensor(values(size(shape), seed), shape);
 const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}) =>
   tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
+
+/** Per-channel BatchNorm statistics and parameters (variance > 0). */
+const bnParams = (c: number) => ({
+  mean: tensor([c], 33) as tf.Tensor1D,
+  variance: tf.abs(tensor([c], 34)).add(0.5) as tf.Tensor1D,
+  scale: tensor([c], 35).add(1) as tf.Tensor1D,
+  offset: tensor([c], 36) as tf.Tensor1D,
+  varianceEpsilon: 1e-3,
+});
 
 /** Each sliced kernel on shapes large enough to be sliced, named after what it covers. */
 const KERNELS: Record<string, () => tf.Tensor> = {
@@ -58,6 +70,13 @@ const KERNELS: Record<string, () => tf.Tensor> = {
   'scale channels': () => scaleChannels(tensor([4, 32, 32, 24], 23), tensor([24], 24) as tf.Tensor1D),
   'zero padding': () => tf.pad(tensor([4, 33, 31, 24], 28), [[0, 0], [0, 1], [1, 1], [0, 0]]),
   'padding with a constant, channels too': () => tf.pad(tensor([3, 20, 21, 30], 29), [[1, 0], [2, 1], [0, 1], [1, 1]], 0.5),
+  'batch norm + relu6': () => batchNormRelu(tensor([4, 32, 32, 24], 30).mul(4), bnParams(24), 6)!,
+  'batch norm + relu6 gradient, several row blocks': () => {
+    const p = bnParams(24);
+    const inputs = { dy: tensor([4, 32, 32, 24], 31), x: tensor([4, 32, 32, 24], 32).mul(4), mean: p.mean, variance: p.variance, scale: p.scale, offset: p.offset };
+    const outs = tf.engine().runKernel(BATCH_NORM_RELU_GRAD, inputs, { varianceEpsilon: p.varianceEpsilon, max: 6 }) as tf.Tensor[];
+    return tf.concat(outs.map((t) => t.flatten()));
+  },
   'clip mask, with a tail': () =>
     run(CLIP_GRAD, { x: tensor([3, 37, 41, 13], 25).mul(8), dy: tensor([3, 37, 41, 13], 26) }, { clipValueMin: 0, clipValueMax: 6 }),
 };
@@ -150,7 +169,7 @@ if (childThreads > 0) {
     assert.equal(two.kernelThreads, 2, 'the kernel pool did not start on the threaded build');
     assert.ok(two.heapBytes[1] > two.heapBytes[0], `the heap did not grow after the pool started (${two.heapBytes})`);
     assert.match(two.workerError ?? 'nothing thrown', /^kernel pool: clipMaskQuads: .*out of bounds/, "a worker's failure reaches the caller");
-    for (const task of ['padRows', 'outerBlocks', 'stemImages', 'depthwiseFilterImages', 'depthwiseInputRows', 'columnBlocks', 'scaleShiftRows', 'clipMaskQuads']) {
+    for (const task of TASK_NAMES) {
       assert.ok((two.sliced[task] ?? 0) > 0, `${task} was never sliced across the pool (${JSON.stringify(two.sliced)})`);
     }
     for (const [name, [withPool, alone]] of Object.entries(two.kernels)) assert.equal(withPool, alone, `${name}: the pool changed the result`);

@@ -29,7 +29,7 @@ function listedFunctions(): Sexp[][] {
       else forms.push(done);
     } else if (stack.length) stack[stack.length - 1].push(t);
   }
-  // The module form's functions are elided ("...the five functions below..."): the funcs are top-level forms.
+  // The module form's functions are elided ("...the seven functions below..."): the funcs are top-level forms.
   return forms.filter((f): f is Sexp[] => Array.isArray(f) && f[0] === 'func');
 }
 
@@ -80,6 +80,8 @@ const OPS: Record<string, { code: number[]; imm?: 'local' | 'label' | 'sleb' | '
   'v128.and': { code: [0xfd, 0x4e] },
   'f32x4.add': { code: [0xfd, 0xe4, 0x01] },
   'f32x4.mul': { code: [0xfd, 0xe6, 0x01] },
+  'f32x4.min': { code: [0xfd, 0xe8, 0x01] },
+  'f32x4.max': { code: [0xfd, 0xe9, 0x01] },
 };
 
 /** One listed function's body bytes: locals, then its instructions, then `end`. */
@@ -176,7 +178,7 @@ function codeBodies(bytes: Uint8Array): number[][] {
 
 test('each function of the SIMD listing assembles to its bytes in the module', () => {
   const funcs = listedFunctions();
-  assert.deepEqual(funcs.map((f) => f[1]), ['$fma', '$clipMask', '$scaleShift', '$outerAcc', '$diagAcc']);
+  assert.deepEqual(funcs.map((f) => f[1]), ['$fma', '$clipMask', '$scaleShift', '$outerAcc', '$diagAcc', '$scaleShiftClip', '$scaleShiftClipBack']);
   for (const shared of [false, true]) {
     const bodies = codeBodies(simdModuleBytes(shared));
     assert.equal(bodies.length, funcs.length);

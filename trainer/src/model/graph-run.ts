@@ -4,6 +4,7 @@
 // The training forward is also where layers are computed in a cheaper-to-differentiate form (one table of
 // overrides below); the gradients themselves are the wasm kernels' work (runtime/wasm/). Browser-safe.
 import * as tf from '@tensorflow/tfjs';
+import { batchNormRelu } from '../runtime/wasm/BatchNormRelu.js';
 import { HEAD_LAYERS } from './backbones.js';
 
 export interface GraphSplit {
@@ -106,21 +107,68 @@ export function relu6Op(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tensor 
   return cfg.maxValue === 6 && !cfg.negativeSlope && !cfg.threshold ? tf.relu6(inputs[0]) : undefined;
 }
 
+/** The weights of a tf.layers BatchNormalization. */
+interface BatchNormLayerLike {
+  gamma?: { read(): tf.Tensor };
+  beta?: { read(): tf.Tensor };
+  movingMean?: { read(): tf.Tensor };
+  movingVariance?: { read(): tf.Tensor };
+}
+
+/**
+ * A ReLU (capped, as MobileNets' ReLU6, or not) whose input is a BatchNormalization's output that nothing else
+ * reads, as one op from the BatchNorm's input (runtime/wasm/BatchNormRelu.ts): one pass forward and one backward
+ * instead of two and four, and the BatchNorm's output is never made. Undefined: not such a pair, or the op cannot
+ * run here; the layers then run one by one (the BatchNorm's input, if evaluated, is kept for that).
+ */
+function batchNormReluPair(layer: tf.layers.Layer, input: tf.SymbolicTensor, evaluate: (t: tf.SymbolicTensor) => tf.Tensor): tf.Tensor | undefined {
+  if (layer.getClassName() !== 'ReLU') return undefined;
+  const relu = layer.getConfig();
+  if (relu.negativeSlope || relu.threshold) return undefined;
+  const bn = input.sourceLayer;
+  if (bn.getClassName() !== 'BatchNormalization' || bn.inboundNodes.length !== 1 || bn.outboundNodes.length !== 1) return undefined;
+  const cfg = bn.getConfig();
+  const w = bn as unknown as BatchNormLayerLike;
+  if (!cfg.center || !cfg.scale || !w.gamma || !w.beta || !w.movingMean || !w.movingVariance) return undefined;
+  const inputs = bn.inboundNodes[0].inputTensors;
+  if (inputs.length !== 1) return undefined;
+  const x = evaluate(inputs[0]);
+  if (cfg.axis !== -1 && cfg.axis !== x.rank - 1) return undefined;
+  const params = {
+    mean: w.movingMean.read() as tf.Tensor1D,
+    variance: w.movingVariance.read() as tf.Tensor1D,
+    scale: w.gamma.read() as tf.Tensor1D,
+    offset: w.beta.read() as tf.Tensor1D,
+    varianceEpsilon: cfg.epsilon as number,
+  };
+  return batchNormRelu(x, params, typeof relu.maxValue === 'number' ? relu.maxValue : Infinity);
+}
+
 /** How the training forward computes layers, first match wins; a layer none matches runs its own apply. */
 export const TRAINING_OVERRIDES: readonly LayerOverride[] = [plainConv, relu6Op];
 
 /**
  * Evaluates `outputs` of a functional model from concrete values of some of its symbolic tensors, by applying
  * the same layer objects to concrete tensors (which adds no inbound nodes). BatchNormalization always runs in
- * inference mode; `training` reaches the other layers (dropout) and sends layers through TRAINING_OVERRIDES.
+ * inference mode; `training` reaches the other layers (dropout), sends layers through TRAINING_OVERRIDES and
+ * computes a BatchNorm + ReLU pair as one op where it can (batchNormReluPair).
  */
 export function runGraphFrom(outputs: tf.SymbolicTensor[], known: Map<number, tf.Tensor>, training: boolean): tf.Tensor[] {
   const values = new Map(known);
+  const requested = new Set(outputs.map((o) => o.id));
   const evaluate = (t: tf.SymbolicTensor): tf.Tensor => {
     const have = values.get(t.id);
     if (have) return have;
     const layer = t.sourceLayer;
     const node = layer.inboundNodes[t.nodeIndex];
+    const [first] = node.inputTensors;
+    if (training && node.inputTensors.length === 1 && !values.has(first.id) && !requested.has(first.id)) {
+      const fused = batchNormReluPair(layer, first, evaluate);
+      if (fused) {
+        node.outputTensors.forEach((o) => values.set(o.id, fused));
+        return fused;
+      }
+    }
     const inputs = node.inputTensors.map(evaluate);
     const isBn = layer.getClassName() === 'BatchNormalization';
     const kwargs = { ...(node.callArgs ?? {}), training: isBn ? false : training };

@@ -10,7 +10,7 @@ import { CLIP_GRAD } from './ClipByValueGrad.js';
 import { BACKEND } from './shared.js';
 
 /** Smallest positive float32: for float32 values, x > 0 exactly when x >= this. */
-const F32_MIN_POSITIVE = 2 ** -149;
+export const F32_MIN_POSITIVE = 2 ** -149;
 
 /** On wasm with float32 data, dx = lo <= x <= hi ? dy : 0 in one SIMD pass; elsewhere tfjs' own gradient. */
 function maskGradient(kernelName: string, original: tf.GradConfig, bounds: (attrs: tf.NamedAttrMap) => tf.NamedAttrMap): tf.GradConfig {

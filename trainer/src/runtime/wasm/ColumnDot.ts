@@ -22,7 +22,7 @@ export function columnSums(t: tf.Tensor, channels: number, times?: tf.Tensor): t
 }
 
 /** Rows summed in float32 per block, blocks added in float64: as accurate as the reference at any batch size. */
-const COLUMN_BLOCK = 256;
+export const COLUMN_BLOCK = 256;
 
 function columnDot({ inputs, backend, attrs }: KernelArgs): Info {
   const b = backend as WasmBackend;

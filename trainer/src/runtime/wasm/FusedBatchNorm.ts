@@ -17,22 +17,32 @@ function batchNorm(args: KernelArgs): Info {
     return builtinKernel('FusedBatchNorm')(args);
   }
   const out = b.makeOutput(x!.shape, 'float32');
+  const ab = channelAffine(b, { mean, variance, scale, offset }, eps, c);
+  const abAt = addressOf(b, ab);
+  const rows = x!.shape.reduce((p, q) => p * q, 1) / c;
+  runTask(heap, 'scaleShiftRows', [addressOf(b, out), addressOf(b, x!), abAt, abAt + 4 * c, c], rows, 2 * rows * c);
+  free(b, ab);
+  return out;
+}
+
+/**
+ * The per-channel a = scale / sqrt(var + eps) and b = offset - mean * a of an inference-mode BatchNorm, as a [2, C]
+ * tensor on the heap (a's row, then b's); computed in float64, stored in float32. Every kernel that applies a
+ * BatchNorm takes them from here, so the forward and the fused gradient (BatchNormRelu*.ts) see the same bits.
+ */
+export function channelAffine(b: WasmBackend, t: { mean: Info; variance: Info; scale?: Info; offset?: Info }, eps: number, c: number): Info {
   const ab = b.makeOutput([2, c], 'float32');
-  const m = b.typedArrayFromHeap(mean) as Float32Array;
-  const v = b.typedArrayFromHeap(variance) as Float32Array;
-  const g = scale ? (b.typedArrayFromHeap(scale) as Float32Array) : null;
-  const o = offset ? (b.typedArrayFromHeap(offset) as Float32Array) : null;
+  const m = b.typedArrayFromHeap(t.mean) as Float32Array;
+  const v = b.typedArrayFromHeap(t.variance) as Float32Array;
+  const g = t.scale ? (b.typedArrayFromHeap(t.scale) as Float32Array) : null;
+  const o = t.offset ? (b.typedArrayFromHeap(t.offset) as Float32Array) : null;
   const abv = b.typedArrayFromHeap(ab) as Float32Array;
   for (let ch = 0; ch < c; ch++) {
     const a = (g ? g[ch] : 1) / Math.sqrt(v[ch] + eps);
     abv[ch] = a;
     abv[c + ch] = (o ? o[ch] : 0) - m[ch] * a;
   }
-  const abAt = addressOf(b, ab);
-  const rows = x!.shape.reduce((p, q) => p * q, 1) / c;
-  runTask(heap, 'scaleShiftRows', [addressOf(b, out), addressOf(b, x!), abAt, abAt + 4 * c, c], rows, 2 * rows * c);
-  free(b, ab);
-  return out;
+  return ab;
 }
 
 export const fusedBatchNormConfig = wasmKernel('FusedBatchNorm', batchNorm, { wrapsBuiltin: true });

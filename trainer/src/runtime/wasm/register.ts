@@ -4,10 +4,15 @@
 //   Grad-CAM differentiates only the head after the explained layer (pooling and dense layers in every bundle the
 //   trainer makes), through ops whose gradients tfjs and the wasm backend already have: it needs nothing more.
 // - training: that, plus the gradient kernels the backend lacks (conv filters, depthwise convs) or runs slowly
-//   (1x1 conv inputs), PadV2 as row copies the kernel pool can share (tasks.ts), and replacements of the costliest tfjs gradients (BatchNorm, ReLU/ReLU6 masks). Those are
-//   registered with tf.registerGradient, which applies to every backend; each file says why that is safe.
+//   (1x1 conv inputs), PadV2 as row copies the kernel pool can share (tasks.ts), replacements of the costliest
+//   tfjs gradients (BatchNorm, ReLU/ReLU6 masks), and the training forward's BatchNorm + ReLU as one kernel with
+//   a one-pass gradient. The gradients are registered with tf.registerGradient, which applies to every backend;
+//   each file says why that is safe.
 // Each kernel is a tf.KernelConfig in a file named after it; the SIMD routines are in simd_module.ts.
 import * as tf from '@tensorflow/tfjs';
+import { batchNormReluConfig } from './BatchNormRelu.js';
+import { batchNormReluGradConfig } from './BatchNormRelu_grad.js';
+import { batchNormReluGradConfig as batchNormReluGradKernel } from './BatchNormReluGrad.js';
 import { clipByValueGradConfig } from './ClipByValueGrad.js';
 import { maskGradConfigs } from './ClipByValue_grad.js';
 import { columnDotConfig } from './ColumnDot.js';
@@ -41,8 +46,11 @@ const TRAINING_KERNELS: WasmKernelConfig[] = [
   depthwiseConv2dNativeBackpropInputConfig,
 ];
 
-/** Helper kernels of the replaced gradients (not tfjs kernel names; not in the returned lists). */
-const GRADIENT_HELPER_KERNELS: WasmKernelConfig[] = [columnDotConfig, scaleChannelsConfig, clipByValueGradConfig];
+/**
+ * Helper kernels of the replaced gradients, and the training forward's BatchNorm + ReLU with its gradient's
+ * kernel (not tfjs kernel names; not in the returned lists).
+ */
+const GRADIENT_HELPER_KERNELS: WasmKernelConfig[] = [columnDotConfig, scaleChannelsConfig, clipByValueGradConfig, batchNormReluConfig, batchNormReluGradKernel];
 
 let inference: string[] | null = null;
 let training: string[] | null = null;
@@ -76,6 +84,7 @@ function registerGradients(): void {
   const relu = tf.getGradient('Relu');
   const relu6 = tf.getGradient('Relu6');
   if (clip && relu && relu6) for (const config of maskGradConfigs({ clip, relu, relu6 })) tf.registerGradient(config);
+  tf.registerGradient(batchNormReluGradConfig);
 }
 
 /**

@@ -10,12 +10,16 @@ export type ClipMask = (out: number, x: number, dy: number, bytes: number, lo: n
 export type ScaleShift = (out: number, x: number, a: number, b: number, rows: number, c: number) => void;
 export type OuterAcc = (out: number, x: number, xStride: number, y: number, yStride: number, rows: number, p: number, q: number) => void;
 export type DiagAcc = (out: number, x: number, xStride: number, y: number, yStride: number, rows: number, c: number) => void;
+export type ScaleShiftClip = (out: number, x: number, a: number, b: number, rows: number, c: number, lo: number, hi: number) => void;
+export type ScaleShiftClipBack = (dx: number, dz: number, x: number, a: number, b: number, sums: number, rows: number, c: number, lo: number, hi: number) => void;
 export interface Simd {
   diagAcc: DiagAcc;
   outerAcc: OuterAcc;
   scaleShift: ScaleShift;
   fma: Fma;
   clipMask: ClipMask;
+  scaleShiftClip: ScaleShiftClip;
+  scaleShiftClipBack: ScaleShiftClipBack;
 }
 
 const simdByMemory = new WeakMap<WebAssembly.Memory, Simd | null>();
@@ -38,6 +42,8 @@ export function bindSimd(memory: WebAssembly.Memory): Simd | null {
         scaleShift: exports.scaleShift as ScaleShift,
         outerAcc: exports.outerAcc as OuterAcc,
         diagAcc: exports.diagAcc as DiagAcc,
+        scaleShiftClip: exports.scaleShiftClip as ScaleShiftClip,
+        scaleShiftClipBack: exports.scaleShiftClipBack as ScaleShiftClipBack,
       };
     } catch {
       fns = null; // an engine without wasm SIMD: the kernels' JS loops still work

@@ -12,10 +12,13 @@
 //     (type (func (param i32 i32 i32 i32 i32 i32)))           ;; 2: scaleShift
 //     (type (func (param i32 i32 i32 i32 i32 i32 i32 i32)))   ;; 3: outerAcc
 //     (type (func (param i32 i32 i32 i32 i32 i32 i32)))       ;; 4: diagAcc
+//     (type (func (param i32 i32 i32 i32 i32 i32 f32 f32)))   ;; 5: scaleShiftClip
+//     (type (func (param i32 i32 i32 i32 i32 i32 i32 i32 f32 f32)))   ;; 6: scaleShiftClipBack
 //     (import "env" "memory" (memory 0))
-//     ...the five functions below, in this order...
+//     ...the seven functions below, in this order...
 //     (export "fma" (func 0)) (export "clipMask" (func 1)) (export "scaleShift" (func 2))
-//     (export "outerAcc" (func 3)) (export "diagAcc" (func 4)))
+//     (export "outerAcc" (func 3)) (export "diagAcc" (func 4)) (export "scaleShiftClip" (func 5))
+//     (export "scaleShiftClipBack" (func 6)))
 
 // Opcodes and short sequences the bodies are written with.
 const get = (i: number) => [0x20, i]; // local.get
@@ -403,6 +406,129 @@ const diagBody = [
   0x0b,
 ];
 
+// scaleShiftClip(out, x, a, b, rows, C, lo, hi): out[r][c] = min(max(x[r][c] * a[c] + b[c], lo), hi) (C a multiple
+// of 4): an inference-mode BatchNorm and the ReLU after it in one pass, the affine part computed exactly as
+// scaleShift computes it.
+//
+//   (func $scaleShiftClip (type 5) (param $out i32) (param $x i32) (param $a i32) (param $b i32)
+//       (param $rows i32) (param $C i32) (param $lo f32) (param $hi f32)
+//     (local $c i32) (local $cEnd i32) (local $lo4 v128) (local $hi4 v128)
+//     (local.set $cEnd (i32.shl (local.get $C) (i32.const 2)))
+//     (local.set $lo4 (f32x4.splat (local.get $lo)))
+//     (local.set $hi4 (f32x4.splat (local.get $hi)))
+//     (block (loop                                                   ;; rows
+//       (br_if 1 (i32.eqz (local.get $rows)))
+//       (local.set $c (i32.const 0))
+//       (block (loop                                                 ;; four channels at a time
+//         (br_if 1 (i32.ge_u (local.get $c) (local.get $cEnd)))
+//         (v128.store align=1 (i32.add (local.get $out) (local.get $c))
+//           (f32x4.min
+//             (f32x4.max
+//               (f32x4.add
+//                 (f32x4.mul (v128.load align=1 (i32.add (local.get $x) (local.get $c)))
+//                            (v128.load align=1 (i32.add (local.get $a) (local.get $c))))
+//                 (v128.load align=1 (i32.add (local.get $b) (local.get $c))))
+//               (local.get $lo4))
+//             (local.get $hi4)))
+//         (local.set $c (i32.add (local.get $c) (i32.const 16)))
+//         (br 0)))
+//       (local.set $out (i32.add (local.get $out) (local.get $cEnd)))     ;; next row of out and x
+//       (local.set $x (i32.add (local.get $x) (local.get $cEnd)))
+//       (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+//       (br 0))))
+// params 0 out, 1 x, 2 a, 3 b, 4 rows, 5 C, 6 lo, 7 hi; i32 locals 8 c, 9 cEnd (bytes); v128 locals 10 lo4, 11 hi4
+const f32x4 = { mul: [0xfd, 0xe6, 0x01], add: [0xfd, 0xe4, 0x01], min: [0xfd, 0xe8, 0x01], max: [0xfd, 0xe9, 0x01], ge: [0xfd, 0x46], le: [0xfd, 0x45] };
+const v128And = [0xfd, 0x4e];
+const ch = (p: number) => [...get(p), ...get(8), add];
+const scaleShiftClipBody = [
+  0x02, 0x02, 0x7f, 0x02, 0x7b,
+  ...get(5), ...i32(2), 0x74, ...set(9), // cEnd = C << 2
+  ...get(6), 0xfd, 0x13, ...set(10), // lo4, hi4: f32x4.splat
+  ...get(7), 0xfd, 0x13, ...set(11),
+  0x02, 0x40, 0x03, 0x40, // rows
+  ...get(4), 0x45, 0x0d, 0x01,
+  ...i32(0), ...set(8),
+  0x02, 0x40, 0x03, 0x40, // four channels at a time
+  ...get(8), ...get(9), 0x4f, 0x0d, 0x01,
+  ...ch(0), ...ch(1), ...v128Load, ...ch(2), ...v128Load, ...f32x4.mul, ...ch(3), ...v128Load, ...f32x4.add,
+  ...get(10), ...f32x4.max, ...get(11), ...f32x4.min, ...v128Store,
+  ...get(8), ...i32(16), add, ...set(8),
+  0x0c, 0x00, 0x0b, 0x0b,
+  ...get(0), ...get(9), add, ...set(0), // next row of out and x
+  ...get(1), ...get(9), add, ...set(1),
+  ...get(4), ...i32(1), 0x6b, ...set(4),
+  0x0c, 0x00, 0x0b, 0x0b,
+  0x0b,
+];
+
+// scaleShiftClipBack(dx, dz, x, a, b, sums, rows, C, lo, hi): the gradient of scaleShiftClip in one pass (C a
+// multiple of 4). y = x * a + b is recomputed as the forward computed it; g = lo <= y <= hi ? dz : 0 (the mask as
+// clipMask makes it); dx = g * a; and two accumulator rows, sums[c] += g and sums[C + c] += g * x (the BatchNorm's
+// offset and scale gradients). The bits of g and of the sums are those of clipMask then fma (columnBlocks) on the
+// same values: g * 1 is g.
+//
+//   (func $scaleShiftClipBack (type 6) (param $dx i32) (param $dz i32) (param $x i32) (param $a i32) (param $b i32)
+//       (param $sums i32) (param $rows i32) (param $C i32) (param $lo f32) (param $hi f32)
+//     (local $c i32) (local $cEnd i32) (local $lo4 v128) (local $hi4 v128) (local $xv v128) (local $g v128)
+//     (local.set $cEnd (i32.shl (local.get $C) (i32.const 2)))
+//     (local.set $lo4 (f32x4.splat (local.get $lo)))
+//     (local.set $hi4 (f32x4.splat (local.get $hi)))
+//     (block (loop                                                   ;; rows
+//       (br_if 1 (i32.eqz (local.get $rows)))
+//       (local.set $c (i32.const 0))
+//       (block (loop                                                 ;; four channels at a time
+//         (br_if 1 (i32.ge_u (local.get $c) (local.get $cEnd)))
+//         (local.set $xv (v128.load align=1 (i32.add (local.get $x) (local.get $c))))
+//         (local.set $g                                              ;; y
+//           (f32x4.add (f32x4.mul (local.get $xv) (v128.load align=1 (i32.add (local.get $a) (local.get $c))))
+//                      (v128.load align=1 (i32.add (local.get $b) (local.get $c)))))
+//         (local.set $g                                              ;; dz where lo <= y <= hi, else 0
+//           (v128.and (v128.load align=1 (i32.add (local.get $dz) (local.get $c)))
+//                     (v128.and (f32x4.ge (local.get $g) (local.get $lo4)) (f32x4.le (local.get $g) (local.get $hi4)))))
+//         (v128.store align=1 (i32.add (local.get $dx) (local.get $c))
+//           (f32x4.mul (local.get $g) (v128.load align=1 (i32.add (local.get $a) (local.get $c)))))
+//         (v128.store align=1 (i32.add (local.get $sums) (local.get $c))
+//           (f32x4.add (v128.load align=1 (i32.add (local.get $sums) (local.get $c))) (local.get $g)))
+//         (v128.store align=1 (i32.add (i32.add (local.get $sums) (local.get $cEnd)) (local.get $c))
+//           (f32x4.add (v128.load align=1 (i32.add (i32.add (local.get $sums) (local.get $cEnd)) (local.get $c)))
+//                      (f32x4.mul (local.get $g) (local.get $xv))))
+//         (local.set $c (i32.add (local.get $c) (i32.const 16)))
+//         (br 0)))
+//       (local.set $dx (i32.add (local.get $dx) (local.get $cEnd)))       ;; next row of dx, dz and x
+//       (local.set $dz (i32.add (local.get $dz) (local.get $cEnd)))
+//       (local.set $x (i32.add (local.get $x) (local.get $cEnd)))
+//       (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+//       (br 0))))
+// params 0 dx, 1 dz, 2 x, 3 a, 4 b, 5 sums, 6 rows, 7 C, 8 lo, 9 hi; i32 locals 10 c, 11 cEnd (bytes); v128 locals
+// 12 lo4, 13 hi4, 14 xv, 15 g
+const bc = (p: number) => [...get(p), ...get(10), add];
+const secondSums = [...get(5), ...get(11), add, ...get(10), add]; // sums + cEnd + c
+const scaleShiftClipBackBody = [
+  0x02, 0x02, 0x7f, 0x04, 0x7b,
+  ...get(7), ...i32(2), 0x74, ...set(11), // cEnd = C << 2
+  ...get(8), 0xfd, 0x13, ...set(12),
+  ...get(9), 0xfd, 0x13, ...set(13),
+  0x02, 0x40, 0x03, 0x40, // rows
+  ...get(6), 0x45, 0x0d, 0x01,
+  ...i32(0), ...set(10),
+  0x02, 0x40, 0x03, 0x40, // four channels at a time
+  ...get(10), ...get(11), 0x4f, 0x0d, 0x01,
+  ...bc(2), ...v128Load, ...set(14), // xv
+  ...get(14), ...bc(3), ...v128Load, ...f32x4.mul, ...bc(4), ...v128Load, ...f32x4.add, ...set(15), // y
+  ...bc(1), ...v128Load, ...get(15), ...get(12), ...f32x4.ge, ...get(15), ...get(13), ...f32x4.le, ...v128And, ...v128And, ...set(15), // g
+  ...bc(0), ...get(15), ...bc(3), ...v128Load, ...f32x4.mul, ...v128Store, // dx = g * a
+  ...bc(5), ...bc(5), ...v128Load, ...get(15), ...f32x4.add, ...v128Store, // sums += g
+  ...secondSums, ...secondSums, ...v128Load, ...get(15), ...get(14), ...f32x4.mul, ...f32x4.add, ...v128Store, // += g * x
+  ...get(10), ...i32(16), add, ...set(10),
+  0x0c, 0x00, 0x0b, 0x0b,
+  ...get(0), ...get(11), add, ...set(0), // next row of dx, dz and x
+  ...get(1), ...get(11), add, ...set(1),
+  ...get(2), ...get(11), add, ...set(2),
+  ...get(6), ...i32(1), 0x6b, ...set(6),
+  0x0c, 0x00, 0x0b, 0x0b,
+  0x0b,
+];
+
 /**
  * The module's bytes: the header, then the type, import, function, export and code sections of the listing at the
  * top. `sharedMemory`: the threaded build's memory is shared and must be imported as shared, with a maximum
@@ -415,11 +541,18 @@ export function simdModuleBytes(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
   const memoryLimits = sharedMemory ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x05, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x06, ...Array(6).fill(0x7f), 0x00, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x07, ...Array(7).fill(0x7f), 0x00]),
+    ...section(1, [
+      0x07, 0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x00, 0x60, 0x06, ...Array(6).fill(0x7f), 0x00,
+      0x60, 0x08, ...Array(8).fill(0x7f), 0x00, 0x60, 0x07, ...Array(7).fill(0x7f), 0x00,
+      0x60, 0x08, ...Array(6).fill(0x7f), 0x7d, 0x7d, 0x00, 0x60, 0x0a, ...Array(8).fill(0x7f), 0x7d, 0x7d, 0x00,
+    ]),
     ...section(2, [0x01, ...str('env'), ...str('memory'), 0x02, ...memoryLimits]),
-    ...section(3, [0x05, 0x00, 0x01, 0x02, 0x03, 0x04]),
-    ...section(7, [0x05, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01, ...str('scaleShift'), 0x00, 0x02, ...str('outerAcc'), 0x00, 0x03, ...str('diagAcc'), 0x00, 0x04]),
-    ...section(10, [0x05, ...fn(fmaBody), ...fn(clipBody), ...fn(scaleShiftBody), ...fn(outerBody), ...fn(diagBody)]),
+    ...section(3, [0x07, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06]),
+    ...section(7, [
+      0x07, ...str('fma'), 0x00, 0x00, ...str('clipMask'), 0x00, 0x01, ...str('scaleShift'), 0x00, 0x02, ...str('outerAcc'), 0x00, 0x03,
+      ...str('diagAcc'), 0x00, 0x04, ...str('scaleShiftClip'), 0x00, 0x05, ...str('scaleShiftClipBack'), 0x00, 0x06,
+    ]),
+    ...section(10, [0x07, ...fn(fmaBody), ...fn(clipBody), ...fn(scaleShiftBody), ...fn(outerBody), ...fn(diagBody), ...fn(scaleShiftClipBody), ...fn(scaleShiftClipBackBody)]),
   ]);
 }
 

@@ -134,6 +134,31 @@ function scaleShiftRows(h: Heap, p: Params, lo: number, hi: number): void {
   h.simd.scaleShift(outAt + 4 * lo * c, xAt + 4 * lo * c, aAt, bAt, hi - lo, c);
 }
 
+/**
+ * scaleShiftClipRows [outAt, xAt, aAt, bAt, channels, lo, hi]: rows [lo, hi) of out = min(max(x * a + b, lo), hi),
+ * a and b per channel (a multiple of 4 channels).
+ */
+function scaleShiftClipRows(h: Heap, p: Params, lo: number, hi: number): void {
+  const [outAt, xAt, aAt, bAt, c, min, max] = p;
+  h.simd.scaleShiftClip(outAt + 4 * lo * c, xAt + 4 * lo * c, aAt, bAt, hi - lo, c, min, max);
+}
+
+/**
+ * scaleShiftClipGradBlocks [dxAt, dzAt, xAt, aAt, bAt, slots, rows, channels, block, lo, hi]: for each block k of
+ * `block` rows, those rows of dx = g * a with g = dz where lo <= x * a + b <= hi (else 0), and slot k (2 x
+ * channels floats) = the per-channel sums of g and of g * x over them.
+ */
+function scaleShiftClipGradBlocks(h: Heap, p: Params, lo: number, hi: number): void {
+  const [dxAt, dzAt, xAt, aAt, bAt, slots, rows, c, block, min, max] = p;
+  const f = floats(h);
+  for (let k = lo; k < hi; k++) {
+    const slot = slots + 8 * k * c;
+    f.fill(0, slot / 4, slot / 4 + 2 * c);
+    const at = 4 * k * block * c;
+    h.simd.scaleShiftClipBack(dxAt + at, dzAt + at, xAt + at, aAt, bAt, slot, Math.min(block, rows - k * block), c, min, max);
+  }
+}
+
 /** clipMaskQuads [outAt, xAt, dyAt, lo, hi]: groups of four [lo, hi) of out = lo <= x <= hi ? dy : 0. */
 function clipMaskQuads(h: Heap, p: Params, lo: number, hi: number): void {
   const [outAt, xAt, yAt, min, max] = p;
@@ -176,7 +201,18 @@ function padRows(h: Heap, p: Params, lo: number, hi: number): void {
   }
 }
 
-export const TASKS = { padRows, outerBlocks, stemImages, depthwiseFilterImages, depthwiseInputRows, columnBlocks, scaleShiftRows, clipMaskQuads } satisfies Record<string, Task>;
+export const TASKS = {
+  padRows,
+  outerBlocks,
+  stemImages,
+  depthwiseFilterImages,
+  depthwiseInputRows,
+  columnBlocks,
+  scaleShiftRows,
+  clipMaskQuads,
+  scaleShiftClipRows,
+  scaleShiftClipGradBlocks,
+} satisfies Record<string, Task>;
 
 export type TaskName = keyof typeof TASKS;
 
