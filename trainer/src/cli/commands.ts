@@ -11,10 +11,23 @@ import { Pipeline } from '../train/pipeline.js';
 import { writeReport } from '../train/report.js';
 import { runPredict } from './predict.js';
 import { requantizeBundle, requantizeLines } from '../train/requantize.js';
+import { compareExperiments, comparisonLines } from '../train/compare.js';
 import { join } from 'node:path';
 
 export async function runCommand(command: string, raw: PipelineOptions | Record<string, unknown>): Promise<void> {
   if (command === 'predict') return runPredict(raw as Record<string, unknown>);
+  if (command === 'compare') {
+    const o = raw as { pairs: string[]; experimentsDir: string; json?: boolean };
+    const pairs = o.pairs.map((p) => {
+      const [reference, candidate, ...rest] = p.split(':');
+      if (!reference || !candidate || rest.length) throw new Error(`compare: '${p}' is not REFERENCE:CANDIDATE`);
+      return [reference, candidate] as const;
+    });
+    const c = compareExperiments(pairs, o.experimentsDir);
+    if (o.json) process.stdout.write(JSON.stringify({ pairs: c.pairs.map(({ reference, candidate, ...rest }) => ({ reference: reference.id, candidate: candidate.id, ...rest })), pooled: c.pooled }, null, 2) + '\n');
+    else process.stdout.write(comparisonLines(c).join('\n') + '\n');
+    return;
+  }
   if (command === 'evaluate') {
     const o = raw as Record<string, unknown>;
     const r = await evaluateBundle({

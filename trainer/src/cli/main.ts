@@ -209,6 +209,14 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action((o: RawOptions) => run('requantize', o));
 
+  program
+    .command('compare')
+    .description("compare experiments that share a test split, image by image (McNemar's exact test), and pooled over several pairs (e.g. one per --seed)")
+    .argument('<pairs...>', 'REFERENCE:CANDIDATE experiment ids, each pair tested on the same split')
+    .option('--experiments-dir <dir>', 'where the experiments are', 'experiments')
+    .option('--json', 'print the comparison as JSON on stdout', false)
+    .action((pairs: string[], o: RawOptions) => run('compare', { ...o, pairs }));
+
   addSegmenterCommand(program);
   return program;
 }
