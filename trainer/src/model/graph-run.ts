@@ -122,26 +122,51 @@ interface BatchNormLayerLike {
  * run here; the layers then run one by one (the BatchNorm's input, if evaluated, is kept for that).
  */
 function batchNormReluPair(layer: tf.layers.Layer, input: tf.SymbolicTensor, evaluate: (t: tf.SymbolicTensor) => tf.Tensor): tf.Tensor | undefined {
-  if (layer.getClassName() !== 'ReLU') return undefined;
+  const pair = pairOf(layer, input);
+  if (!pair) return undefined;
+  const x = evaluate(pair.input);
+  if (pair.axis !== -1 && pair.axis !== x.rank - 1) return undefined;
+  const params = {
+    mean: pair.w.movingMean.read() as tf.Tensor1D,
+    variance: pair.w.movingVariance.read() as tf.Tensor1D,
+    scale: pair.w.gamma.read() as tf.Tensor1D,
+    offset: pair.w.beta.read() as tf.Tensor1D,
+    varianceEpsilon: pair.epsilon,
+  };
+  return batchNormRelu(x, params, pair.max);
+}
+
+interface BatchNormReluPair {
+  /** The BatchNorm's input. */
+  input: tf.SymbolicTensor;
+  w: Required<BatchNormLayerLike>;
+  axis: number;
+  epsilon: number;
+  max: number;
+}
+
+/** Each ReLU layer's pair, or null where it is none: read off the layers' configs once, not at every step. */
+const pairs = new WeakMap<tf.layers.Layer, BatchNormReluPair | null>();
+
+function pairOf(layer: tf.layers.Layer, input: tf.SymbolicTensor): BatchNormReluPair | null {
+  if (layer.getClassName() !== 'ReLU') return null;
+  if (layer.inboundNodes.length !== 1) return findPair(layer, input); // a layer applied twice: per call
+  if (!pairs.has(layer)) pairs.set(layer, findPair(layer, input));
+  return pairs.get(layer)!;
+}
+
+function findPair(layer: tf.layers.Layer, input: tf.SymbolicTensor): BatchNormReluPair | null {
   const relu = layer.getConfig();
-  if (relu.negativeSlope || relu.threshold) return undefined;
+  if (relu.negativeSlope || relu.threshold) return null;
   const bn = input.sourceLayer;
-  if (bn.getClassName() !== 'BatchNormalization' || bn.inboundNodes.length !== 1 || bn.outboundNodes.length !== 1) return undefined;
+  if (bn.getClassName() !== 'BatchNormalization' || bn.inboundNodes.length !== 1 || bn.outboundNodes.length !== 1) return null;
   const cfg = bn.getConfig();
   const w = bn as unknown as BatchNormLayerLike;
-  if (!cfg.center || !cfg.scale || !w.gamma || !w.beta || !w.movingMean || !w.movingVariance) return undefined;
+  if (!cfg.center || !cfg.scale || !w.gamma || !w.beta || !w.movingMean || !w.movingVariance) return null;
   const inputs = bn.inboundNodes[0].inputTensors;
-  if (inputs.length !== 1) return undefined;
-  const x = evaluate(inputs[0]);
-  if (cfg.axis !== -1 && cfg.axis !== x.rank - 1) return undefined;
-  const params = {
-    mean: w.movingMean.read() as tf.Tensor1D,
-    variance: w.movingVariance.read() as tf.Tensor1D,
-    scale: w.gamma.read() as tf.Tensor1D,
-    offset: w.beta.read() as tf.Tensor1D,
-    varianceEpsilon: cfg.epsilon as number,
-  };
-  return batchNormRelu(x, params, typeof relu.maxValue === 'number' ? relu.maxValue : Infinity);
+  if (inputs.length !== 1) return null;
+  const max = typeof relu.maxValue === 'number' ? relu.maxValue : Infinity;
+  return { input: inputs[0], w: w as Required<BatchNormLayerLike>, axis: cfg.axis as number, epsilon: cfg.epsilon as number, max };
 }
 
 /** How the training forward computes layers, first match wins; a layer none matches runs its own apply. */
