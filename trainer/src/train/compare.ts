@@ -39,6 +39,8 @@ export interface Comparison {
   pooled: { n: number; reference: number; candidate: number; fineTuned: number; candidateOnly: number; referenceOnly: number; p: number };
 }
 
+const count = (xs: boolean[]) => xs.filter(Boolean).length;
+
 interface SplitSample {
   path: string;
   label: number;
@@ -82,7 +84,6 @@ export function compareExperiments(pairs: readonly (readonly [string, string])[]
     const referenceOnly = reference.deployed.filter((ok, i) => ok && !candidate.deployed[i]).length;
     return { reference, candidate, candidateOnly, referenceOnly, p: mcnemarExact(candidateOnly, referenceOnly) };
   });
-  const count = (xs: boolean[]) => xs.filter(Boolean).length;
   const sum = (f: (p: PairComparison) => number) => out.reduce((a, p) => a + f(p), 0);
   const candidateOnly = sum((p) => p.candidateOnly);
   const referenceOnly = sum((p) => p.referenceOnly);
@@ -108,10 +109,9 @@ export function comparisonLines(c: Comparison): string[] {
   const model = (t: TestAnswers) => `${t.id} (${t.params.toLocaleString('en-US')} parameters, k ${t.k}, ${t.classifier})`;
   const lines = c.pairs.map((p) => {
     const n = p.reference.labels.length;
-    const right = (t: TestAnswers) => t.deployed.filter(Boolean).length;
     return (
-      `${model(p.reference)} ${acc(right(p.reference), n)} vs ${model(p.candidate)} ${acc(right(p.candidate), n)} on ${n} test images ` +
-      `(fine-tuned softmax ${acc(p.reference.fineTuned.filter(Boolean).length, n)}): right only by the candidate ${p.candidateOnly}, only by the reference ${p.referenceOnly}, McNemar ${pValue(p.p)}`
+      `${model(p.reference)} ${acc(count(p.reference.deployed), n)} vs ${model(p.candidate)} ${acc(count(p.candidate.deployed), n)} on ${n} test images ` +
+      `(fine-tuned softmax ${acc(count(p.reference.fineTuned), n)}): right only by the candidate ${p.candidateOnly}, only by the reference ${p.referenceOnly}, McNemar ${pValue(p.p)}`
     );
   });
   const q = c.pooled;

@@ -1,10 +1,11 @@
 // The gradient of ZerovarBatchNormRelu (BatchNormRelu.ts): one pass (ZerovarBatchNormReluGrad) gives dx and the
-// column sums of the masked dz; the BatchNorm's parameter gradients follow from those sums as in
-// FusedBatchNorm_grad.ts. The kernel exists on wasm only and batchNormRelu calls it only there, so this gradient
+// column sums of the masked dz; the BatchNorm's parameter gradients follow from those sums by
+// FusedBatchNorm_grad.ts's statisticGradients. The kernel exists on wasm only and batchNormRelu calls it only there, so this gradient
 // never meets another backend.
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_RELU } from './BatchNormRelu.js';
 import { BATCH_NORM_RELU_GRAD } from './BatchNormReluGrad.js';
+import { statisticGradients } from './FusedBatchNorm_grad.js';
 
 export const batchNormReluGradConfig: tf.GradConfig = {
   kernelName: BATCH_NORM_RELU,
@@ -15,14 +16,6 @@ export const batchNormReluGradConfig: tf.GradConfig = {
     // Made outside the thunks, so they live until the end of the backward pass.
     const [dx, sumG, sumGX] = tf.engine().runKernel(BATCH_NORM_RELU_GRAD, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
     const inv = tf.rsqrt(tf.add(variance, (attrs as { varianceEpsilon: number }).varianceEpsilon));
-    const factor = tf.mul(inv, scale);
-    const centred = tf.sub(sumGX, tf.mul(mean, sumG)); // sum of g * (x - mean)
-    return {
-      x: () => tf.clone(dx),
-      mean: () => tf.neg(tf.mul(sumG, factor)),
-      variance: () => tf.mul(tf.mul(centred, factor), tf.mul(tf.square(inv), -0.5)),
-      scale: () => tf.mul(centred, inv),
-      offset: () => tf.clone(sumG),
-    };
+    return { x: () => tf.clone(dx), ...statisticGradients(sumG, () => sumGX, mean, inv, tf.mul(inv, scale)) };
   },
 };

@@ -30,11 +30,23 @@ export function fusedBatchNormGradConfig(original: tf.GradConfig): tf.GradConfig
       const sumDy = columnSums(dyT, channels);
       return {
         x: () => scaleChannels(dyT, factor as tf.Tensor1D),
-        mean: () => tf.neg(tf.mul(sumDy, factor)),
-        variance: () => tf.mul(tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, sumDy)), factor), tf.mul(tf.square(inv), -0.5)),
-        scale: () => tf.mul(tf.sub(columnSums(dyT, channels, x), tf.mul(mean, sumDy)), inv),
-        offset: () => tf.clone(sumDy),
+        ...statisticGradients(sumDy, () => columnSums(dyT, channels, x), mean, inv, factor),
       };
     },
+  };
+}
+
+/**
+ * The mean, variance, scale and offset gradients of an inference-mode BatchNorm, from the column sums of the
+ * gradient at its output, g: sum g, and sum g * x (lazily: only the scale and variance gradients need it).
+ * `factor` is inv * scale (inv alone without a scale). Shared with the fused BatchNorm + ReLU (BatchNormRelu_grad.ts).
+ */
+export function statisticGradients(sumG: tf.Tensor, sumGX: () => tf.Tensor, mean: tf.Tensor, inv: tf.Tensor, factor: tf.Tensor) {
+  const centred = () => tf.sub(sumGX(), tf.mul(mean, sumG)); // sum of g * (x - mean)
+  return {
+    mean: () => tf.neg(tf.mul(sumG, factor)),
+    variance: () => tf.mul(tf.mul(centred(), factor), tf.mul(tf.square(inv), -0.5)),
+    scale: () => tf.mul(centred(), inv),
+    offset: () => tf.clone(sumG),
   };
 }
