@@ -10,6 +10,7 @@ import { loadLayersModel } from '../../trainer/src/io/layers-fs.js';
 import { BACKBONES, backboneFromPretrained, buildClassifierModel } from '../../trainer/src/model/backbones.js';
 import {
   fineTune,
+  logitMatching,
   type FineTuneData,
   type FineTuneOptions,
 } from '../../trainer/src/train/finetune.js';
@@ -123,6 +124,32 @@ test('fine-tuning the head on real X-rays learns, records val accuracy and keeps
   const state = await readCheckpointState(join(work, 'learn'));
   assert.equal(state!.epoch, 6);
   assert.equal(state!.bestEpoch, r.bestEpoch);
+});
+
+test('distillation fits the teacher\'s logits, not the labels', async () => {
+  // A teacher that contradicts the labels: the student can only come to disagree with them by fitting it.
+  const n = data.train.y.length;
+  const teacherLogits = data.train.y.map((c) => Float32Array.from(c === 0 ? [-2, 2] : [2, -2]));
+  const model = classifier(4);
+  const lines: string[] = [];
+  const r = await fineTune(model, { train: { ...data.train, teacherLogits }, val: data.val }, options('distill', { epochs: 8, learningRate: 3e-3, logitsLayer: 'logits', log: (l) => lines.push(l) }));
+  // The recorded loss is the logit matching's, and it falls; training accuracy (against the labels) collapses.
+  assert.ok(r.history.at(-1)!.loss < 0.5 * r.history[0].loss, r.history.map((h) => h.loss.toFixed(3)).join(' '));
+  assert.ok(r.history.at(-1)!.accuracy < 0.2, `train accuracy against the labels ${r.history.at(-1)!.accuracy}`);
+  assert.ok(lines.some((l) => /fitting the teacher's logits/.test(l)), lines.join('\n'));
+  // The epoch kept is still the one of best validation accuracy on the labels.
+  assert.equal(r.bestEpoch, r.history.findIndex((h) => h.valAccuracy === Math.max(...r.history.map((x) => x.valAccuracy))) + 1);
+  // A constant added to a row changes no softmax: the matching ignores it.
+  const z = tf.tensor2d([[1, 3], [0.5, -1]]);
+  const shifted = tf.add(z, tf.tensor2d([[5], [-2]]));
+  assert.ok(logitMatching(z, shifted).dataSync()[0] < 1e-10);
+  assert.ok(Math.abs(logitMatching(z, tf.zeros([2, 2])).dataSync()[0] - (1 + 1 + 0.5625 + 0.5625) / 4) < 1e-6);
+  // Teacher logits need the logits layer, and one row per training sample.
+  await assert.rejects(fineTune(classifier(), { train: { ...data.train, teacherLogits }, val: data.val }, options('distill-bad')), /needs logitsLayer/);
+  await assert.rejects(
+    fineTune(classifier(), { train: { ...data.train, teacherLogits: teacherLogits.slice(1) }, val: data.val }, options('distill-bad', { logitsLayer: 'logits' })),
+    new RegExp(`teacher logits must be ${n} rows of 2 values`),
+  );
 });
 
 test('resume after an interruption gives the same history and weights as an uninterrupted run', async () => {

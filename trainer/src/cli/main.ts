@@ -50,6 +50,9 @@ function withPipelineOptions(cmd: Command): Command {
       "with --variance-threshold auto: the looser thresholds tried for fc1 and fc2, each followed by a head-only recovery fine-tune (comma-separated, relative like --variance-threshold; none: no head search)",
       (v: string) => (v === 'none' ? [] : v.split(',').map((x) => nonNegativeNumber('--head-thresholds')(x.trim()))),
     )
+    .addOption(
+      new Option('--head-recovery <fit>', "what the head's recovery fine-tune fits after a head threshold: 'distill', the unpruned network's logits on the training images, or 'labels'").choices(['distill', 'labels']).default(DEFAULTS.headRecovery),
+    )
     .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", nonNegativeNumber('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(
       new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
@@ -102,6 +105,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     trainableFrom: o.trainableFrom as string | undefined,
     varianceThreshold: o.varianceThreshold as PipelineOptions['varianceThreshold'],
     headThresholds: o.headThresholds as number[] | undefined,
+    headRecovery: o.headRecovery as PipelineOptions['headRecovery'],
     deadMargin: o.deadMargin as number,
     kProtocol: o.kProtocol as PipelineOptions['kProtocol'],
     kRule: o.kRule as PipelineOptions['kRule'],

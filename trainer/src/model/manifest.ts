@@ -83,6 +83,8 @@ export interface PruningStats extends PruningSummary {
   /** Each head threshold tried: what it removed, validation accuracy before and after the recovery. */
   headSweep?: HeadPointStats[];
   recoveryEpochs?: number;
+  /** What that recovery fitted: the unpruned network's logits ('distill') or the labels. */
+  recoveryFit?: 'distill' | 'labels';
 }
 
 export interface HeadPointStats {
@@ -489,6 +491,7 @@ const pruningStats = object<PruningStats>({
     threshold: num, unitsRemoved: num, paramsRemoved: num, paramsAfter: num, valAccuracyBefore: num, valAccuracy: num,
   }))),
   recoveryEpochs: optional(num),
+  recoveryFit: optional(oneOf('distill', 'labels')),
 });
 
 const pruning: Check<BundlePruning> = (v, path) =>

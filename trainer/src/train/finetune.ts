@@ -37,6 +37,11 @@ export interface SplitData {
   x: Float32Array[] | InputLoader;
   /** Class index per sample. */
   y: number[];
+  /**
+   * A teacher's logits per sample (distillation, training split only): when given, the loss matches the model's
+   * logits to them instead of fitting the labels (FineTuneOptions.logitsLayer names the logits).
+   */
+  teacherLogits?: Float32Array[];
 }
 
 export interface FineTuneData {
@@ -70,6 +75,8 @@ export interface FineTuneOptions {
   microBatchSize?: number;
   /** Backend the training steps run on (default: the current one, which is restored afterwards). */
   backend?: string;
+  /** The layer whose output is the logits (before the softmax): needed with train.teacherLogits. */
+  logitsLayer?: string;
 }
 
 export interface EpochRecord {
@@ -192,6 +199,19 @@ function crossEntropy(probs: tf.Tensor, labels: tf.Tensor, classes: number): tf.
   return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(probs, eps, 1 - eps))), -1))) as tf.Scalar;
 }
 
+/**
+ * Logit matching (Ba and Caruana's regression on logits, the high-temperature limit of Hinton's distillation):
+ * the mean squared difference between the model's and the teacher's logits, each row centred first because a
+ * softmax ignores a constant added to every logit. Unlike the labels, it keeps a signal on a training split the
+ * teacher fits at 100 %: how sure the teacher is, image by image.
+ */
+export function logitMatching(logits: tf.Tensor, teacher: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const d = tf.sub(logits, teacher);
+    return tf.mean(tf.square(tf.sub(d, tf.mean(d, -1, true)))) as tf.Scalar;
+  });
+}
+
 function regularization(layers: tf.layers.Layer[]): tf.Scalar | null {
   const terms = layers.flatMap((l) => l.calculateLosses());
   return terms.length ? (tf.addN(terms) as tf.Scalar) : null;
@@ -210,6 +230,13 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   const nTrain = data.train.y.length;
   const nVal = data.val.y.length;
   if (nTrain === 0) throw new Error('no training samples');
+  const teacher = data.train.teacherLogits;
+  if (teacher) {
+    if (!opts.logitsLayer) throw new Error('distillation (teacher logits) needs logitsLayer, the layer that outputs the logits');
+    if (teacher.length !== nTrain || teacher.some((r) => r.length !== classes)) {
+      throw new Error(`teacher logits must be ${nTrain} rows of ${classes} values, one per training sample`);
+    }
+  }
 
   const split = splitGraph(model, resolveSplitLayer(model, opts));
   const variables = split.trainableLayers.filter((l) => l.trainable).flatMap((l) => l.trainableWeights);
@@ -217,11 +244,12 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   const vars = variables.map((v) => v.read() as tf.Variable);
   const specs: TensorSpec[] = variables.map((v) => ({ name: v.originalName, shape: v.shape as number[] }));
   const output = model.outputs[0];
+  const logitsOutput = teacher ? (model.getLayer(opts.logitsLayer!).output as tf.SymbolicTensor) : null;
   const inputShape = inputShapeOf(model);
   log(
     `fine-tune: ${split.trainableLayers.length} layers trained from '${model.layers[split.splitIndex].name}' ` +
       `(${specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0)} parameters), ` +
-      `${nTrain} train / ${nVal} val samples`,
+      `${nTrain} train / ${nVal} val samples${teacher ? ", fitting the teacher's logits (distillation)" : ''}`,
   );
 
   // Checkpoint state first: a corrupt or mismatching checkpoint should fail before the expensive forward pass.
@@ -234,6 +262,8 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     nVal,
     labels: sha256(new TextEncoder().encode(JSON.stringify([data.train.y, data.val.y]))).slice(0, 16),
     variables: specs,
+    // Only when distilling, so that earlier checkpoints keep their fingerprint.
+    ...(teacher && { teacher: sha256(new Uint8Array(new Float32Array(teacher.flatMap((r) => Array.from(r))).buffer)).slice(0, 16) }),
   };
   await mkdir(opts.checkpointDir, { recursive: true });
   const state = opts.resume ? await readCheckpointState(opts.checkpointDir) : null;
@@ -331,12 +361,13 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
   if (missing.length && startEpoch < opts.epochs && tf.getBackend() !== 'cpu') await switchToCpu(missing.join(', '));
   // A step's loss is the batch mean of the cross-entropy plus the regularization; over micro-batches the
   // size-weighted mean of each micro-batch's loss is the same, so accumulation gives the whole batch's update.
-  const microLoss = (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D, hits: tf.Scalar[]): tf.Scalar => {
-    const [probs] = runGraphFrom([output], inputs, true);
+  // With a teacher, its logits replace the labels in the loss (the labels still count the hits).
+  const microLoss = (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D, targets: tf.Tensor | null, hits: tf.Scalar[]): tf.Scalar => {
+    const [probs, logits] = runGraphFrom(logitsOutput ? [output, logitsOutput] : [output], inputs, true);
     hits.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs!, -1), labels), 'float32')) as tf.Scalar));
-    const ce = crossEntropy(probs!, labels, classes);
+    const fit = targets ? logitMatching(logits!, targets) : crossEntropy(probs!, labels, classes);
     const reg = regularization(split.trainableLayers);
-    return reg ? tf.add(ce, reg) : ce;
+    return reg ? tf.add(fit, reg) : fit;
   };
   // Values are read with data(), not dataSync(): WebGPU in Node cannot read GPU buffers synchronously.
   const countHits = async (hits: tf.Scalar[]): Promise<number> => {
@@ -344,12 +375,12 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     tf.dispose(hits);
     return c;
   };
-  const step = async (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D): Promise<{ loss: number; correct: number }> => {
+  const step = async (inputs: Map<number, tf.Tensor>, labels: tf.Tensor1D, targets: tf.Tensor | null): Promise<{ loss: number; correct: number }> => {
     const hits: tf.Scalar[] = [];
     const n = labels.shape[0];
     const micro = opts.microBatchSize && opts.microBatchSize < n ? opts.microBatchSize : n;
     if (micro === n) {
-      const cost = optimizer.minimize(() => microLoss(inputs, labels, hits), true, vars)!;
+      const cost = optimizer.minimize(() => microLoss(inputs, labels, targets, hits), true, vars)!;
       const loss = (await cost.data())[0];
       cost.dispose();
       return { loss, correct: await countHits(hits) };
@@ -358,13 +389,14 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
       size: end - start,
       inputs: new Map([...inputs].map(([id, t]) => [id, tf.slice(t, start, end - start)] as const)),
       labels: tf.slice(labels, start, end - start) as tf.Tensor1D,
+      targets: targets ? tf.slice(targets, start, end - start) : null,
     }));
     try {
-      const { loss, grads } = await accumulatedGradients((b) => microLoss(b.inputs, b.labels, hits), vars, batches);
+      const { loss, grads } = await accumulatedGradients((b) => microLoss(b.inputs, b.labels, b.targets, hits), vars, batches);
       applyAccumulated(optimizer, vars, grads);
       return { loss, correct: await countHits(hits) };
     } finally {
-      tf.dispose(batches.flatMap((b) => [...b.inputs.values(), b.labels]));
+      tf.dispose(batches.flatMap((b) => [...b.inputs.values(), b.labels, ...(b.targets ? [b.targets] : [])]));
     }
   };
 
@@ -436,15 +468,16 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
         const idx = order.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
         const inputs = await batchInputs('train', idx);
         const labels = tf.tensor1d(idx.map((i) => data.train.y[i]), 'int32');
+        const targets = teacher ? tf.tensor2d(idx.map((i) => Array.from(teacher[i]))) : null;
         let r: { loss: number; correct: number };
         try {
-          r = await step(inputs, labels);
+          r = await step(inputs, labels, targets);
         } catch (e) {
           if (!isMissingKernelError(e) || tf.getBackend() === 'cpu') throw e;
           await switchToCpu((e as Error).message.split('\n')[0]);
-          r = await step(inputs, labels);
+          r = await step(inputs, labels, targets);
         }
-        tf.dispose([...inputs.values(), labels]);
+        tf.dispose([...inputs.values(), labels, ...(targets ? [targets] : [])]);
         lossSum += r.loss * idx.length;
         correct += r.correct;
         bar?.tick(1, `loss ${(lossSum / Math.min(nTrain, (s + 1) * opts.batchSize)).toFixed(4)}`);

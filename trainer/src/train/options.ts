@@ -35,6 +35,8 @@ export interface PipelineOptions {
   varianceThreshold: number | 'auto';
   /** With 'auto': the head thresholds searched (default HEAD_THRESHOLD_GRID; empty: no head search). */
   headThresholds?: number[];
+  /** What the head's recovery fine-tune fits: the unpruned network's logits ('distill') or the labels. */
+  headRecovery?: 'distill' | 'labels';
   /** Dead ReLU units are removed only if their largest training pre-activation is this many sd below 0 (0: the paper's plain zero-variance rule). */
   deadMargin: number;
   kProtocol: 'validation' | 'paper';
@@ -87,6 +89,7 @@ export const DEFAULTS = {
   // Scores within 0.5 pt on a validation split of a few hundred images differ by one or two images: noise. The
   // smallest such k is as good as the best one can tell and keeps fewer features (fc2 units, classifier inputs).
   kRule: 'compact' as 'best' | 'compact',
+  headRecovery: 'labels' as 'distill' | 'labels',
   seed: 42,
   // Measured on the released raw bundle: uint8 dense kernels change 2 of 480 validation answers and none of the
   // test's, for 0.9 MB less; the choice is re-measured on each run's validation split.

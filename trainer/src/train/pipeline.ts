@@ -22,7 +22,7 @@ import { Progress } from './progress.js';
 import { ImageSet, loadImageSet, predictRows, type SkippedFile } from './images.js';
 import { DEFAULTS, type PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
-import { pruneStep, type PruneResult } from './prune-step.js';
+import { headOutputs, pruneStep, type PruneResult } from './prune-step.js';
 import { recoverHead } from './recover.js';
 import { selectStep, type SelectResult } from './select-step.js';
 import { loadPretrained } from './weights.js';
@@ -329,6 +329,10 @@ export class Pipeline {
     return this.exp.step('prune', async () => {
       const sets = await this.images();
       const model = await loadLayersModel(this.exp.path('finetuned'));
+      // The teacher's logits on the training split, computed once for every head candidate's recovery.
+      let teacher: Float32Array[] | undefined;
+      const teacherLogits = (): Float32Array[] => (teacher ??= headOutputs(model, sets.train, HEAD_LAYERS).logits);
+      const distill = (this.opts.headRecovery ?? DEFAULTS.headRecovery) === 'distill';
       const { pruned, result } = await pruneStep(model, sets, {
         varianceThreshold: this.opts.varianceThreshold,
         deadMargin: this.opts.deadMargin,
@@ -336,7 +340,11 @@ export class Pipeline {
         head: HEAD_LAYERS,
         log: (l) => this.log(l),
         progress: (label, total) => this.progress(label, total),
-        recover: this.opts.headThresholds?.length === 0 ? undefined : (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery')),
+        recover:
+          this.opts.headThresholds?.length === 0
+            ? undefined
+            : (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery'), undefined, distill ? teacherLogits() : undefined),
+        recoveryFit: distill ? 'distill' : 'labels',
         headThresholds: this.opts.headThresholds,
       });
       await saveLayersModel(pruned, this.exp.path('pruned'));

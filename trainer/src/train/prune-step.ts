@@ -56,6 +56,7 @@ export interface PruneResult extends PruningSummary {
   headSweep?: HeadPoint[];
   /** Epochs of the head's recovery fine-tune after the chosen head pruning. */
   recoveryEpochs?: number;
+  recoveryFit?: 'distill' | 'labels';
 }
 
 /** The two head layers the surgery check compares: the penultimate features and the logits. */
@@ -86,6 +87,8 @@ export interface PruneOptions {
   progress?: (label: string, total: number) => (done: number) => void;
   /** With 'auto': fine-tunes a pruned model's head in place, which enables the head threshold search. */
   recover?: Recover;
+  /** What `recover` fits (recorded with the result). */
+  recoveryFit?: 'distill' | 'labels';
   /** The head search's grid (default HEAD_THRESHOLD_GRID). */
   headThresholds?: readonly number[];
 }
@@ -486,7 +489,7 @@ export async function pruneStep(
       testAccuracy: check.testAccuracy,
       maxAbsDiffVal: chosen?.maxAbsDiff,
       ...(headSearch && { headSweep: headSearch.points }),
-      ...(headSearch?.chosen && { headThreshold: headSearch.threshold ?? undefined, recoveryEpochs: headSearch.recoveryEpochs }),
+      ...(headSearch?.chosen && { headThreshold: headSearch.threshold ?? undefined, recoveryEpochs: headSearch.recoveryEpochs, recoveryFit: opts.recoveryFit }),
     },
   };
 }

@@ -79,7 +79,7 @@ function pruningNotes(pr: PruneResult, sel: SelectResult | undefined): string[] 
     const tried = pr.headSweep.map((h) => `${h.threshold}: ${pct(h.paramsRemoved)} removed, validation ${h.valAccuracyBefore.toFixed(4)} -> ${h.valAccuracy.toFixed(4)}`).join('; ');
     out.push(
       `Head (fc1, fc2) threshold ${pr.headThreshold ?? 'none held'}` +
-        `${pr.recoveryEpochs !== undefined ? `, then a head-only recovery fine-tune (best epoch ${pr.recoveryEpochs})` : ''}. Tried (before -> after recovery): ${tried}.`,
+        `${pr.recoveryEpochs !== undefined ? `, then a head-only recovery fine-tune${pr.recoveryFit === 'distill' ? " fitting the unpruned network's logits" : pr.recoveryFit === 'labels' ? ' on the labels' : ''} (best epoch ${pr.recoveryEpochs})` : ''}. Tried (before -> after recovery): ${tried}.`,
     );
   }
   if (sel?.kBest !== undefined && sel.kCompact !== undefined) {
