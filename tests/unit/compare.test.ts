@@ -27,7 +27,7 @@ function experiment(root: string, id: string, paths: string[], labels: number[],
     options: {},
     steps: {
       data: { finishedAt: '', seconds: 0, result: { split: { test: paths.map((path, i) => ({ path, className: String(labels[i]), label: labels[i] })) } } },
-      train: { finishedAt: '', seconds: 0, result: { testScores: labels.map((l, i) => row(l, fineTunedRight[i])) } },
+      train: { finishedAt: '', seconds: 0, result: { testScores: labels.map((l, i) => row(l, fineTunedRight[i])), params: 5678 } },
       select: { finishedAt: '', seconds: 0, result: { testProbabilities: labels.map((l, i) => row(l, deployedRight[i])), compressedParams: 1234, k: 7, deployed: 'logistic' } },
     },
   };
@@ -53,6 +53,12 @@ test('compare: pairs on the same split image by image, pools the pairs, and refu
     assert.equal(lines.length, 3);
     assert.match(lines[0], /ref1 \(1,234 parameters, k 7, logistic\) 0\.8000 vs cand1 .* 0\.6000 on 5 test images \(fine-tuned softmax 0\.8000\)/);
     assert.match(lines[2], /^pooled, 10 test images: reference 0\.9000, candidate 0\.7000/);
+
+    // ID@softmax: the experiment's fine-tuned network as the reference (ref1's softmax misses image e only).
+    const s = compareExperiments([['ref1@softmax', 'cand1']], root);
+    assert.deepEqual([s.pairs[0].candidateOnly, s.pairs[0].referenceOnly], [1, 2]); // cand1 gets e, misses b and d
+    assert.equal(s.pairs[0].reference.classifier, 'softmax');
+    assert.match(comparisonLines(s)[0], /^ref1@softmax \(5,678 parameters, fine-tuned softmax\) 0\.8000 vs cand1/);
 
     experiment(root, 'other-split', ['x.png', ...paths.slice(1)], labels, labels.map(() => true), labels.map(() => true));
     assert.throws(() => compareExperiments([['ref1', 'other-split']], root), /not tested on the same split/);

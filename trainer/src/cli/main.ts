@@ -216,7 +216,7 @@ export function buildProgram(run: (command: string, opts: PipelineOptions | RawO
   program
     .command('compare')
     .description("compare experiments that share a test split, image by image (McNemar's exact test), and pooled over several pairs (e.g. one per --seed)")
-    .argument('<pairs...>', 'REFERENCE:CANDIDATE experiment ids, each pair tested on the same split')
+    .argument('<pairs...>', "REFERENCE:CANDIDATE experiment ids, each pair tested on the same split; ID@softmax: that experiment's fine-tuned network itself")
     .option('--experiments-dir <dir>', 'where the experiments are', 'experiments')
     .option('--json', 'print the comparison as JSON on stdout', false)
     .action((pairs: string[], o: RawOptions) => run('compare', { ...o, pairs }));

@@ -1,7 +1,9 @@
 // Paired comparison of experiments that share a test split: the same test images, classified by two pipelines
 // (another compression rule, another k, the same rule on another fine-tuning), compared image by image with
 // McNemar's exact test, and pooled over several such pairs (one per split seed). A test split of 600 images
-// cannot tell half a point apart; a paired test over several splits can, and says when it cannot.
+// cannot tell half a point apart; a paired test over several splits can, and says when it cannot. `ID@softmax`
+// stands for that experiment's fine-tuned network itself (its softmax, before any pruning or selection): the
+// reference "the compression must not cost accuracy" is measured against.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { argmax } from '../stats/metrics.js';
@@ -46,13 +48,20 @@ interface SplitSample {
   label: number;
 }
 
-/** The test answers an experiment recorded (its select step done), or an error naming what is missing. */
-export function readTestAnswers(experimentsDir: string, id: string): TestAnswers {
+export const SOFTMAX_SUFFIX = '@softmax';
+
+/**
+ * The test answers an experiment recorded (its select step done), or an error naming what is missing. With the
+ * '@softmax' suffix: the fine-tuned network's own answers, as the deployed ones.
+ */
+export function readTestAnswers(experimentsDir: string, name: string): TestAnswers {
+  const softmax = name.endsWith(SOFTMAX_SUFFIX);
+  const id = softmax ? name.slice(0, -SOFTMAX_SUFFIX.length) : name;
   const file = join(resolve(experimentsDir), id, 'state.json');
   if (!existsSync(file)) throw new Error(`compare: no experiment '${id}' (no ${file})`);
   const state = readJson<ExperimentState>(file);
   const data = state.steps.data?.result as { split?: { test?: SplitSample[] } } | undefined;
-  const train = state.steps.train?.result as { testScores?: number[][] } | undefined;
+  const train = state.steps.train?.result as { testScores?: number[][]; params?: number } | undefined;
   const select = state.steps.select?.result as { testProbabilities?: number[][]; compressedParams?: number; k?: number; deployed?: string } | undefined;
   const test = data?.split?.test;
   if (!test || !train?.testScores || !select?.testProbabilities) {
@@ -60,15 +69,15 @@ export function readTestAnswers(experimentsDir: string, id: string): TestAnswers
   }
   const labels = test.map((s) => s.label);
   const right = (rows: number[][]) => rows.map((r, i) => argmax(r) === labels[i]);
+  const fineTuned = right(train.testScores);
   return {
-    id,
+    id: name,
     paths: test.map((s) => s.path),
     labels,
-    fineTuned: right(train.testScores),
-    deployed: right(select.testProbabilities),
-    params: select.compressedParams ?? 0,
-    k: select.k ?? 0,
-    classifier: select.deployed ?? '',
+    fineTuned,
+    ...(softmax
+      ? { deployed: fineTuned, params: train.params ?? 0, k: 0, classifier: 'softmax' }
+      : { deployed: right(select.testProbabilities), params: select.compressedParams ?? 0, k: select.k ?? 0, classifier: select.deployed ?? '' }),
   };
 }
 
@@ -106,7 +115,8 @@ const pValue = (p: number) => (p < 0.001 ? 'p < 0.001' : `p = ${p.toFixed(3)}`);
 /** The comparison as the lines `zerovar compare` prints. */
 export function comparisonLines(c: Comparison): string[] {
   const acc = (k: number, n: number) => (k / n).toFixed(4);
-  const model = (t: TestAnswers) => `${t.id} (${t.params.toLocaleString('en-US')} parameters, k ${t.k}, ${t.classifier})`;
+  const model = (t: TestAnswers) =>
+    `${t.id} (${t.params.toLocaleString('en-US')} parameters, ${t.classifier === 'softmax' ? 'fine-tuned softmax' : `k ${t.k}, ${t.classifier}`})`;
   const lines = c.pairs.map((p) => {
     const n = p.reference.labels.length;
     return (
