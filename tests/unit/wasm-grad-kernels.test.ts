@@ -10,10 +10,16 @@ import { BATCH_NORM_RELU, batchNormRelu } from '../../trainer/src/runtime/wasm/B
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
 import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
+import { nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
+import { useNativeGemm } from '../../trainer/src/runtime/wasm/shared.js';
 import { values } from '../helpers/values.js';
+
+const NOT_BUILT = 'the OpenBLAS addon is not built: npm run build:native (it needs g++ and libopenblas-dev, which .ci/run installs)';
 
 const NAMES = [
   'PadV2',
+  'Conv2D',
+  'FusedConv2D',
   'Conv2DBackpropFilter',
   'Conv2DBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
@@ -38,7 +44,7 @@ interface Case {
 }
 
 /** dL/dx and dL/dfilter of sum(conv(x, filter) * r) on the given backend (r: fixed random weights). */
-async function gradients(backend: string, c: Case): Promise<{ dx: Float32Array; dw: Float32Array; leaked: number }> {
+async function gradients(backend: string, c: Case): Promise<{ y: Float32Array; dx: Float32Array; dw: Float32Array; leaked: number }> {
   await tf.setBackend(backend);
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
   const x = tf.tensor4d(values(size(c.x), 1), c.x);
@@ -47,7 +53,9 @@ async function gradients(backend: string, c: Case): Promise<{ dx: Float32Array; 
     c.kind === 'conv'
       ? tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad)
       : tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.pad);
-  const outShape = tf.tidy(() => conv(x, w).shape);
+  const yt = conv(x, w);
+  const [outShape, y] = [yt.shape, (await yt.data()) as Float32Array];
+  yt.dispose();
   const r = tf.tensor(values(size(outShape), 3), outShape);
   const before = tf.engine().backend.numDataIds();
   const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(conv(xx, ww), r)))([x, w]);
@@ -55,7 +63,7 @@ async function gradients(backend: string, c: Case): Promise<{ dx: Float32Array; 
   tf.dispose([dx!, dw!]);
   const leaked = tf.engine().backend.numDataIds() - before;
   tf.dispose([x, w, r]);
-  return { ...out, leaked };
+  return { ...out, y, leaked };
 }
 
 function relativeError(got: Float32Array, want: Float32Array): number {
@@ -135,16 +143,24 @@ test('Identity on wasm shares the data under a reference count: the clone outliv
   tf.dispose([same, ints, s]);
 });
 
-for (const c of CASES) {
-  const label = `${c.kind} x=[${c.x}] filter=[${c.filter}] stride ${c.stride} ${c.pad}`;
+// Convs run with either matrix products: the OpenBLAS addon's (the default where it is built) and XNNPACK's.
+const PRODUCTS = ['openblas', 'xnnpack'] as const;
+
+for (const c of CASES) for (const products of c.kind === 'conv' ? PRODUCTS : (['xnnpack'] as const)) {
+  const label = `${c.kind} x=[${c.x}] filter=[${c.filter}] stride ${c.stride} ${c.pad}${c.kind === 'conv' ? ` (${products} products)` : ''}`;
   test(`gradients on wasm match the cpu backend: ${label}`, async () => {
+    const { addon } = nativeGemm();
+    if (products === 'openblas') assert.ok(addon, NOT_BUILT);
+    useNativeGemm(products === 'openblas' ? addon : null);
     try {
       const wasm = await gradients('wasm', c);
       const cpu = await gradients('cpu', c);
+      assert.ok(relativeError(wasm.y, cpu.y) <= 1e-5, `output relative error ${relativeError(wasm.y, cpu.y)}`);
       assert.ok(relativeError(wasm.dx, cpu.dx) <= 1e-5, `dx relative error ${relativeError(wasm.dx, cpu.dx)}`);
       assert.ok(relativeError(wasm.dw, cpu.dw) <= 1e-5, `dfilter relative error ${relativeError(wasm.dw, cpu.dw)}`);
       assert.equal(wasm.leaked, 0, 'the wasm kernels free their intermediate buffers');
     } finally {
+      useNativeGemm(addon);
       await tf.setBackend('wasm');
     }
   });

@@ -1,7 +1,9 @@
 // The kernel pool (runtime/wasm-pool.ts) on the threaded wasm build: each of the project's sliced kernels gives the
 // same bits with the pool as on the calling thread alone, and so does a training step of a small MobileNetV2 (its
 // loss and every gradient); the step on the threaded build with the pool gives the same bits as on the
-// single-threaded build. Each side runs in a fresh child process (the build is chosen once per process), which
+// single-threaded build. The pool's own kernels are checked with XNNPACK's matrix products (with OpenBLAS's, the
+// 1x1 filter gradient is a product, not a pool task); the step is also run on OpenBLAS's products, which must give
+// the same bits on both builds too (tests/unit/native-gemm.test.ts covers their thread counts). Each side runs in a fresh child process (the build is chosen once per process), which
 // prints its results as JSON and must exit by itself (the pool's workers must not keep it alive).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +22,8 @@ import { BATCH_NORM_RELU_GRAD } from '../../trainer/src/runtime/wasm/BatchNormRe
 import { runTask, slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
 import { TASK_NAMES } from '../../trainer/src/runtime/wasm/tasks.js';
 import { heapMemory, simdHeap } from '../../trainer/src/runtime/wasm/simd.js';
-import type { WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
+import { useNativeGemm, type WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
+import { nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
 import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { values } from '../helpers/values.js';
@@ -107,6 +110,8 @@ interface ChildResult {
   /** Kernel name -> [hash with the pool, hash without]. */
   kernels: Record<string, [string, string]>;
   step: { pool: { loss: string; grads: string[] }; alone: { loss: string; grads: string[] } };
+  /** The step with OpenBLAS's products on as many threads as the kernels (null: the addon is not built). */
+  nativeStep: { loss: string; grads: string[] } | null;
   sliced: Record<string, number>;
 }
 
@@ -127,6 +132,8 @@ async function child(threads: number): Promise<ChildResult> {
   assert.equal(await initBackend('wasm', { threads }), 'wasm');
   const memory = heapMemory(tf.backend() as unknown as WasmBackend)!;
   const heapAtStart = memory.buffer.byteLength;
+  const { addon } = nativeGemm();
+  useNativeGemm(null);
   const kernels: Record<string, [string, string]> = {};
   for (const [name, f] of Object.entries(KERNELS)) {
     const withPool = tf.tidy(() => digest(f()));
@@ -139,11 +146,14 @@ async function child(threads: number): Promise<ChildResult> {
   useKernelPool(false);
   const alone = trainingStep();
   useKernelPool(true);
+  useNativeGemm(addon);
+  const nativeStep = addon ? trainingStep() : null;
+  useNativeGemm(null);
   const heapBytes: [number, number] = [heapAtStart, memory.buffer.byteLength];
   const sliced = slicedTaskRuns();
   // Last: the slice past the heap may write over the heap's top.
   const workerError = threads > 1 ? sliceOutOfTheHeap() : null;
-  return { threads: wasmThreadCount(), kernelThreads: wasmKernelThreads().threads, heapBytes, workerError, kernels, step: { pool, alone }, sliced };
+  return { threads: wasmThreadCount(), kernelThreads: wasmKernelThreads().threads, heapBytes, workerError, kernels, step: { pool, alone }, nativeStep, sliced };
 }
 
 function spawnChild(threads: number): ChildResult {
@@ -183,5 +193,8 @@ if (childThreads > 0) {
     for (const [name, [got]] of Object.entries(two.kernels)) assert.equal(got, one.kernels[name][0], `${name}: the threaded build differs from the single-threaded one`);
     assert.equal(two.step.pool.loss, one.step.pool.loss, 'the loss differs between 2 threads and 1');
     two.step.pool.grads.forEach((g, i) => assert.equal(g, one.step.pool.grads[i], `gradient ${i} differs between 2 threads and 1`));
+    assert.ok(two.nativeStep && one.nativeStep, 'the OpenBLAS addon is not built: npm run build:native (it needs g++ and libopenblas-dev, which .ci/run installs)');
+    assert.deepEqual(two.nativeStep, one.nativeStep, 'on OpenBLAS products, the step differs between 2 threads and 1');
+    assert.notDeepEqual(two.nativeStep, two.step.pool, 'the OpenBLAS step ran on XNNPACK products');
   });
 }

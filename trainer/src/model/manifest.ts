@@ -176,6 +176,8 @@ export interface RuntimeProvenance {
   threads: number;
   /** Threads the project's own wasm kernels used (the kernel pool's, the calling one included). */
   kernelThreads: number;
+  /** What computed the training kernels' matrix products on wasm: 'OpenBLAS 0.3.21 (Haswell) on 1 thread', or XNNPACK's. */
+  matrixProducts?: string;
   /** Present when --threads auto chose the count. */
   threadsProbe?: ThreadsProbe;
 }
@@ -590,6 +592,7 @@ const manifestShape = object<BundleManifest>({
       backend: str,
       threads: num,
       kernelThreads: num,
+      matrixProducts: optional(str),
       threadsProbe: optional(object<ThreadsProbe>({ model: str, stepMs: recordOf(num), chosen: num })),
     })),
   }),

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from './wasm/register.js';
 import { heapMemory } from './wasm/simd.js';
-import type { WasmBackend } from './wasm/shared.js';
+import { useNativeGemm, type WasmBackend } from './wasm/shared.js';
+import { matrixProductsLine, nativeGemm } from './native-gemm.js';
 import { startKernelPool } from './wasm-pool.js';
 import { prepareWasmThreads, wasmThreadCount } from './wasm-threads.js';
 import { initWebGPUBackend, mayHaveGpu, softwareFromEnv, webgpuProblems, type WebGPUInfo } from './webgpu.js';
@@ -34,8 +35,9 @@ export function wasmKernelThreads(): { threads: number; error?: string } {
 export function wasmThreadsLine(): string {
   const n = wasmThreadCount();
   const plural = `${n} thread${n > 1 ? 's' : ''}`;
-  if (n <= 1) return plural;
-  return `${plural} (the project's kernels on ${kernelPoolError ? `one: ${kernelPoolError}` : kernelThreads})`;
+  const products = `matrix products: ${matrixProductsLine(kernelThreads)}`;
+  if (n <= 1) return `${plural}, ${products}`;
+  return `${plural} (the project's kernels on ${kernelPoolError ? `one: ${kernelPoolError}` : kernelThreads}), ${products}`;
 }
 
 /** Starts the kernel pool on the threaded build's heap; a pool that cannot start leaves the kernels on one thread. */
@@ -68,6 +70,10 @@ async function initCpuBackend(b: 'wasm' | 'cpu', threads: number): Promise<boole
     registerTrainingKernels(); // training through convs stays on wasm
     // The project's own kernels on every thread of the threaded build (XNNPACK's pool serves only its own ops).
     await startPool();
+    // The matrix products on OpenBLAS where its addon was built, on as many threads as the kernels.
+    const { addon } = nativeGemm();
+    addon?.threads(kernelThreads);
+    useNativeGemm(addon);
     return tf.getBackend() === b;
   } catch {
     return false;

@@ -29,7 +29,8 @@ function trainingNote(trainableFrom: string | null | undefined, freezeBackbone: 
 function runtimeNote(r: TrainResult['runtime']): string {
   if (!r) return '';
   const threads = r.backend === 'wasm' ? `, ${r.threads} thread${r.threads > 1 ? 's' : ''}${r.threads > 1 ? ` (the project's kernels on ${r.kernelThreads})` : ''}` : '';
-  return `Trained on ${r.backend}${threads}${r.threadsProbe ? `, chosen by --threads auto: ${probeSummary(r.threadsProbe)}` : ''}.`;
+  const products = r.matrixProducts ? `; matrix products: ${r.matrixProducts}` : '';
+  return `Trained on ${r.backend}${threads}${products}${r.threadsProbe ? `, chosen by --threads auto: ${probeSummary(r.threadsProbe)}` : ''}.`;
 }
 
 function versions(): Record<string, string> {

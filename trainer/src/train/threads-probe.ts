@@ -8,6 +8,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeProvenance, ThreadsProbe } from '../model/manifest.js';
 import { wasmKernelThreads } from '../runtime/backend.js';
+import { matrixProductsLine } from '../runtime/native-gemm.js';
 import { wasmThreadCount } from '../runtime/wasm-threads.js';
 import type { ProbeCase } from './threads-probe-child.js';
 
@@ -114,6 +115,7 @@ export function trainingRuntime(trainBackend: string, probe: ThreadsProbe | unde
     backend: trainBackend,
     threads: wasm ? wasmThreadCount() : 1,
     kernelThreads: wasm ? wasmKernelThreads().threads : 1,
+    ...(wasm && { matrixProducts: matrixProductsLine(wasmKernelThreads().threads) }),
     ...(probe ? { threadsProbe: probe } : {}),
   };
 }

@@ -1,10 +1,10 @@
-// Conv2DBackpropInput for the wasm backend: 1x1 stride-1 convs (most of a MobileNet's) as one matmul with the
-// transposed filter, and stride-1 convs with symmetric padding (the segmenter's 3x3 'same' convs) as a forward
+// Conv2DBackpropInput for the wasm backend: 1x1 stride-1 convs (most of a MobileNet's) as one matrix product with
+// the transposed filter (OpenBLAS's where it is in use, else XNNPACK's), and stride-1 convs with symmetric padding (the segmenter's 3x3 'same' convs) as a forward
 // conv with the flipped filter, both on the backend's XNNPACK path; everything else goes to the backend's own
 // kernel, whose backprop loop is 5-10x slower than a forward conv.
 import * as tf from '@tensorflow/tfjs';
 import { isPlainPointwise } from './conv_util.js';
-import { builtinKernel, free, kernelOf, matmul, transpose2d, view, wasmKernel, type Info, type KernelArgs, type Pad, type Rounding, type WasmBackend } from './shared.js';
+import { builtinKernel, free, gemm, kernelOf, view, wasmKernel, type Info, type KernelArgs, type Pad, type Rounding, type WasmBackend } from './shared.js';
 
 function conv2dBackpropInput(args: KernelArgs): Info {
   const { inputs, backend, attrs } = args;
@@ -15,10 +15,8 @@ function conv2dBackpropInput(args: KernelArgs): Info {
   if (channelsLast) {
     const c = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode);
     if (isPlainPointwise(c)) {
-      const m = c.batchSize * c.inHeight * c.inWidth;
-      const wT = transpose2d(b, filter, c.inChannels, c.outChannels);
-      const dx = matmul(b, dy, wT, m, c.outChannels, c.inChannels);
-      free(b, wT);
+      // dx = dy W^T, the filter [Cin, Cout] read transposed.
+      const dx = gemm(b, dy, filter, c.batchSize * c.inHeight * c.inWidth, c.outChannels, c.inChannels, { transB: true });
       return view(dx, a.inputShape);
     }
     const p = c.padInfo;

@@ -4,7 +4,7 @@
 //   Grad-CAM differentiates only the head after the explained layer (pooling and dense layers in every bundle the
 //   trainer makes), through ops whose gradients tfjs and the wasm backend already have: it needs nothing more.
 // - training: that, plus the gradient kernels the backend lacks (conv filters, depthwise convs) or runs slowly
-//   (1x1 conv inputs), PadV2 as row copies the kernel pool can share (tasks.ts), replacements of the costliest
+//   (1x1 conv inputs), 1x1 convs on OpenBLAS where its addon is built (Node), PadV2 as row copies the kernel pool can share (tasks.ts), replacements of the costliest
 //   tfjs gradients (BatchNorm, ReLU/ReLU6 masks), and the training forward's BatchNorm + ReLU as one kernel with
 //   a one-pass gradient. The gradients are registered with tf.registerGradient, which applies to every backend;
 //   each file says why that is safe.
@@ -16,11 +16,13 @@ import { batchNormReluGradConfig as batchNormReluGradKernel } from './BatchNormR
 import { clipByValueGradConfig } from './ClipByValueGrad.js';
 import { maskGradConfigs } from './ClipByValue_grad.js';
 import { columnDotConfig } from './ColumnDot.js';
+import { conv2DConfig } from './Conv2D.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
 import { fusedBatchNormConfig } from './FusedBatchNorm.js';
+import { fusedConv2DConfig } from './FusedConv2D.js';
 import { fusedBatchNormGradConfig } from './FusedBatchNorm_grad.js';
 import { castConfig, identityConfig } from './Identity.js';
 import { padV2Config } from './PadV2.js';
@@ -37,13 +39,15 @@ export function wasmSimdKernelsBound(): boolean {
 /** Forward kernels: classification and Grad-CAM. */
 const INFERENCE_KERNELS: WasmKernelConfig[] = [fusedBatchNormConfig, sliceConfig, identityConfig, castConfig];
 
-/** Gradient kernels, for training, and PadV2, whose rows the trainer's kernel pool shares. */
+/** Gradient kernels, for training, PadV2, whose rows the trainer's kernel pool shares, and the 1x1 convs' native products. */
 const TRAINING_KERNELS: WasmKernelConfig[] = [
   padV2Config,
   conv2DBackpropInputConfig,
   conv2DBackpropFilterConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
+  conv2DConfig,
+  fusedConv2DConfig,
 ];
 
 /**

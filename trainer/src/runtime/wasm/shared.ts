@@ -63,6 +63,48 @@ export function free(b: WasmBackend, ...infos: Info[]): void {
   for (const i of infos) b.disposeData(i.dataId);
 }
 
+/**
+ * C[M, N] = op(A) op(B) on row-major matrices at float offsets of the wasm heap (a Float32Array over it): the
+ * OpenBLAS addon's signature (runtime/native-gemm.ts). op(A) is [M, K], stored [K, M] when transposed; op(B) is
+ * [K, N], stored [N, K] when transposed.
+ */
+export interface NativeGemm {
+  sgemm(heap: Float32Array, a: number, b: number, c: number, m: number, n: number, k: number, transA: boolean, transB: boolean): void;
+}
+
+let native: NativeGemm | null = null;
+
+/** The matrix products of `gemm` from now on: the addon's, or (null) XNNPACK's. Node only sets one. */
+export function useNativeGemm(g: NativeGemm | null): void {
+  native = g;
+}
+
+export function nativeGemmInUse(): boolean {
+  return native !== null;
+}
+
+/**
+ * op(A) [M, K] x op(B) [K, N] as a new [M, N] tensor: the native products where they are in use (no transpose
+ * copies: the flags say how each operand is stored), else transposes and the backend's XNNPACK matmul.
+ */
+export function gemm(b: WasmBackend, a: Info, bm: Info, m: number, k: number, n: number, t: { transA?: boolean; transB?: boolean } = {}): Info {
+  if (native) {
+    const out = b.makeOutput([m, n], 'float32');
+    // The heap's buffer is taken after the allocation, which may have grown (and so replaced) it.
+    const o = b.typedArrayFromHeap(out) as Float32Array;
+    const heap = new Float32Array(o.buffer);
+    const at = (i: Info) => (b.typedArrayFromHeap(i) as Float32Array).byteOffset / 4;
+    native.sgemm(heap, at(a), at(bm), o.byteOffset / 4, m, n, k, !!t.transA, !!t.transB);
+    return out;
+  }
+  const aa = t.transA ? transpose2d(b, a, k, m) : a;
+  const bb = t.transB ? transpose2d(b, bm, n, k) : bm;
+  const out = matmul(b, aa, bb, m, k, n);
+  if (aa !== a) free(b, aa);
+  if (bb !== bm) free(b, bb);
+  return out;
+}
+
 /** [M, K] x [K, N] on the backend's XNNPACK path. */
 export function matmul(b: WasmBackend, a: Info, bm: Info, m: number, k: number, n: number): Info {
   return kernelOf('BatchMatMul')({
