@@ -7,6 +7,8 @@
 //   node --import tsx tests/bench/gemm-case.ts '[[m, k, n], ...]'
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/src/runtime/backend.js';
+import { nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
+import { gemm, type Info, type WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
 
 export interface GemmResult {
   m: number;
@@ -14,6 +16,9 @@ export interface GemmResult {
   n: number;
   ms: number;
   gflops: number;
+  /** The OpenBLAS addon's products (the trainer's where it is built), on 1 and 2 threads. */
+  blasGflops?: number;
+  blas2Gflops?: number;
 }
 
 async function main(): Promise<void> {
@@ -34,7 +39,21 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) once();
     const ms = (performance.now() - t0) / reps;
-    out.push({ m, k, n, ms, gflops: (2 * m * k * n) / ms / 1e6 });
+    const gflops = (t: number) => (2 * m * k * n) / t / 1e6;
+    // The same product through the trainer's gemm on the addon, where it is built.
+    const addon = nativeGemm().addon;
+    const blas = (threads: number): number | undefined => {
+      if (!addon) return undefined;
+      addon.threads(threads);
+      const be = tf.backend() as unknown as WasmBackend & { disposeData(id: object): boolean };
+      const run = () => be.disposeData(gemm(be, a as unknown as Info, b as unknown as Info, m, k, n).dataId);
+      run();
+      const t1 = performance.now();
+      for (let i = 0; i < reps; i++) run();
+      addon.threads(1);
+      return gflops((performance.now() - t1) / reps);
+    };
+    out.push({ m, k, n, ms, gflops: gflops(ms), blasGflops: blas(1), blas2Gflops: blas(2) });
     a.dispose();
     b.dispose();
   }

@@ -15,6 +15,8 @@ import { slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
 import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
+import { matrixProductsLine } from '../../trainer/src/runtime/native-gemm.js';
+import { nativeGemmInUse, useNativeGemm } from '../../trainer/src/runtime/wasm/shared.js';
 
 export interface Case {
   backend: 'wasm' | 'cpu' | 'webgpu';
@@ -28,6 +30,8 @@ export interface Case {
   iters: number;
   /** Also profile one training step kernel by kernel. */
   profile?: boolean;
+  /** wasm: 'xnnpack' runs the matrix products on XNNPACK even where the OpenBLAS addon is built (the baseline). */
+  products?: 'xnnpack';
 }
 
 export interface KernelShare {
@@ -60,6 +64,8 @@ export interface Result {
   threads?: number;
   kernelThreads?: number;
   kernelPoolError?: string;
+  /** wasm: what computed the 1x1 convs' products (matrixProductsLine). */
+  products?: string;
   profile?: Profile;
 }
 
@@ -92,6 +98,7 @@ export async function runCase(c: Case): Promise<Result> {
   const backend = await initBackend(c.backend as BackendName, { threads: c.threads });
   if (backend !== c.backend) throw new Error(`backend ${c.backend} unavailable (got ${backend})`);
   if ((c.threads ?? 1) > 1 && wasmThreadCount() !== c.threads) throw new Error(`${c.threads} wasm threads unavailable (got ${wasmThreadCount()})`);
+  if (c.products === 'xnnpack') useNativeGemm(null);
   const model = mobileNetV2(c.alpha, c.size);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const x = tf.randomUniform([c.batch, c.size, c.size, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
@@ -149,6 +156,7 @@ export async function runCase(c: Case): Promise<Result> {
     heapMB: wasmHeapBytes() / 2 ** 20,
     adapter: backendInfo().adapter,
     ...(pool ? { threads: wasmThreadCount(), kernelThreads: pool.threads, kernelPoolError: pool.error } : {}),
+    ...(pool ? { products: nativeGemmInUse() ? matrixProductsLine(pool.threads) : "XNNPACK's" } : {}),
     ...(c.profile ? { profile: await profileKernels(trainStep, trainMsPerImg * c.batch) } : {}),
   };
 }

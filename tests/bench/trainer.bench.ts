@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { mayHaveGpu } from '../../trainer/src/runtime/webgpu.js';
+import { matrixProductsLine, nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
 import type { Case, Result } from './trainer-case.js';
 import type { GemmResult } from './gemm-case.js';
 import { BUSY_PER_CORE, cores, cpuSnapshot, loadAverage, loadBusy, loadLine, othersBusy, othersCores } from './machine-load.js';
@@ -74,6 +75,8 @@ function buildCases(quick: boolean, profile: boolean): { cases: Case[]; gpuNote:
         const micro = size >= 224 && batch > 8 ? 8 : batch;
         // One thread (the single-threaded build), then two (the threaded build: XNNPACK's pool and the kernel pool).
         for (const threads of [1, 2]) cases.push({ backend: 'wasm', threads, alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2, profile: profile && batch === 8 });
+        // The baseline where the OpenBLAS addon is built: one thread, XNNPACK's products.
+        if (nativeGemm().addon) cases.push({ backend: 'wasm', threads: 1, alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2, products: 'xnnpack' });
       }
     }
   }
@@ -95,7 +98,8 @@ function buildCases(quick: boolean, profile: boolean): { cases: Case[]; gpuNote:
 
 function label(c: Case): string {
   const batch = c.micro < c.batch ? `${c.batch}=${c.batch / c.micro}x${c.micro}` : String(c.batch);
-  return `${c.backend.padEnd(7)} ${pad(c.threads ? String(c.threads) : '', 3)} ${pad(String(c.alpha), 5)} ${pad(String(c.size), 4)} ${pad(batch, 6)}`;
+  const products = c.backend !== 'wasm' ? '' : c.products === 'xnnpack' || !nativeGemm().addon ? 'xnn' : 'blas';
+  return `${c.backend.padEnd(7)} ${pad(c.threads ? String(c.threads) : '', 3)} ${pad(products, 4)} ${pad(String(c.alpha), 5)} ${pad(String(c.size), 4)} ${pad(batch, 6)}`;
 }
 
 /** The goal column of a wasm row: the training ratio against its target, and train/fwd against 4. */
@@ -132,11 +136,17 @@ function printGemmCeiling(py: string | null): void {
     console.log(`  tfjs wasm: ${ours.error}`);
     return;
   }
-  console.log(`  ${'m x k x n'.padEnd(18)} ${pad('tfjs wasm GFLOP/s', 18)} ${pad('PyTorch GFLOP/s', 16)} ${pad('PyTorch / tfjs', 15)}`);
+  console.log(
+    `  ${'m x k x n'.padEnd(18)} ${pad('XNNPACK GFLOP/s', 16)} ${pad('OpenBLAS', 9)} ${pad('on 2 thr', 9)} ${pad('PyTorch', 8)} ${pad('PyTorch / XNNPACK', 18)} ${pad('/ OpenBLAS', 11)}`,
+  );
   for (const [i, r] of (ours.results ?? []).entries()) {
     const t = theirs?.ok ? theirs.results?.[i] : undefined;
-    console.log(`  ${`${r.m} x ${r.k} x ${r.n}`.padEnd(18)} ${pad(fmt(r.gflops), 18)} ${pad(fmt(t?.gflops), 16)} ${pad(fmt(ratio(t?.gflops, r.gflops), 2), 15)}`);
+    console.log(
+      `  ${`${r.m} x ${r.k} x ${r.n}`.padEnd(18)} ${pad(fmt(r.gflops), 16)} ${pad(fmt(r.blasGflops), 9)} ${pad(fmt(r.blas2Gflops), 9)} ${pad(fmt(t?.gflops), 8)} ` +
+        `${pad(fmt(ratio(t?.gflops, r.gflops), 2), 18)} ${pad(fmt(ratio(t?.gflops, r.blasGflops), 2), 11)}`,
+    );
   }
+  console.log("  OpenBLAS: the trainer's products where its addon is built (npm run build:native), on 1 thread and on 2.");
   if (!theirs) console.log('  (no PyTorch: no ratios)');
   else if (!theirs.ok) console.log(`  PyTorch: ${theirs.error}`);
   console.log("  Such products (the 1x1 convs' forward, input and filter gradients) are most of a wasm training step; where");
@@ -160,7 +170,7 @@ async function main(): Promise<void> {
   console.log(`trainer benchmark: MobileNetV2, random init, 2 classes; training step = full fine-tune, plain SGD, BN frozen; ${py ? 'PyTorch CPU baseline with 2 threads' : 'no PyTorch baseline'}`);
   if (gpuNote) console.log(gpuNote);
   const head =
-    'backend thr alpha   px  batch | fwd ms/img train ms/img train/fwd RSS MB heap MB |' +
+    'backend thr prod alpha   px  batch | fwd ms/img train ms/img train/fwd RSS MB heap MB |' +
     ' torch fwd torch train torch t/f torch RSS | fwd ratio train ratio goal         | load1 others';
   console.log(head);
   console.log('-'.repeat(head.length));
@@ -204,6 +214,7 @@ async function main(): Promise<void> {
   for (const e of poolErrors) console.log(`kernel pool did not start (the project's kernels ran on one thread): ${e}`);
   console.log('ms/img: wall time per image of a batch. train/fwd: training step over forward pass (goal <= 4). ratio: tfjs over PyTorch.');
   console.log('thr: wasm threads (1: the single-threaded build; 2: the threaded build, XNNPACK and the kernel pool on 2 threads).');
+  console.log(`prod: the 1x1 convs' matrix products: blas, ${nativeGemm().addon ? matrixProductsLine(1).replace(/ on 1 thread$/, '') : 'OpenBLAS (not built here)'} on the row's threads; xnn, XNNPACK's (the baseline).`);
   console.log('goal: training ratio within 1.5x of PyTorch at batch 8, at most 1x at 0.35 / 224 px / batch 32; t/f>4 where train/fwd exceeds 4.');
   console.log('RSS: whole process peak; heap: the wasm heap (never shrinks: the high-water mark of a step, at most one micro-batch of activations).');
   console.log(`load1: 1-minute load average after the row (counts the benchmark's own threads); others: cores' worth of CPU other processes took during it (BUSY above ${BUSY_PER_CORE} per core).`);
