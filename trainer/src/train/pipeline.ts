@@ -343,7 +343,7 @@ export class Pipeline {
         recover:
           this.opts.headThresholds?.length === 0
             ? undefined
-            : (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery'), undefined, distill ? teacherLogits() : undefined),
+            : (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery'), { teacherLogits: distill ? teacherLogits() : undefined }),
         recoveryFit: distill ? 'distill' : 'labels',
         headThresholds: this.opts.headThresholds,
       });

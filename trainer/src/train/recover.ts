@@ -21,8 +21,7 @@ export async function recoverHead(
   sets: { train: ImageSet; val: ImageSet },
   o: Pick<PipelineOptions, 'batchSize' | 'learningRate' | 'seed'>,
   scratchDir: string,
-  epochs = RECOVERY_EPOCHS,
-  teacherLogits?: Float32Array[],
+  { epochs = RECOVERY_EPOCHS, teacherLogits }: { epochs?: number; teacherLogits?: Float32Array[] } = {},
 ): Promise<{ valAccuracy: number; epochs: number }> {
   // A fresh run each time: the checkpoints of one candidate must not resume another.
   await rm(scratchDir, { recursive: true, force: true });
