@@ -7,7 +7,7 @@
 //   node --import tsx tests/bench/gemm-case.ts '[[m, k, n], ...]'
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/src/runtime/backend.js';
-import { nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
+import { nativeKernels } from '../../trainer/src/runtime/native-kernels.js';
 import { gemm, type Info, type WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
 
 export interface GemmResult {
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const ms = (performance.now() - t0) / reps;
     const gflops = (t: number) => (2 * m * k * n) / t / 1e6;
     // The same product through the trainer's gemm on the addon, where it is built.
-    const addon = nativeGemm().addon;
+    const addon = nativeKernels().addon;
     const blas = (threads: number): number | undefined => {
       if (!addon) return undefined;
       addon.threads(threads);

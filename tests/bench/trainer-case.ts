@@ -15,12 +15,12 @@ import { slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from '../../trainer/src/train/accumulate.js';
 import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
-import { matrixProductsLine } from '../../trainer/src/runtime/native-gemm.js';
-import { nativeGemmInUse, useNativeGemm } from '../../trainer/src/runtime/wasm/shared.js';
+import { matrixProductsLine } from '../../trainer/src/runtime/native-kernels.js';
+import { nativeGemmInUse } from '../../trainer/src/runtime/wasm/shared.js';
 
 export interface Case {
   backend: 'wasm' | 'cpu' | 'webgpu';
-  /** wasm threads (1: the single-threaded build). */
+  /** wasm: the training kernels' threads (the native addon's where it is built, else the wasm build's). */
   threads?: number;
   alpha: number;
   size: number;
@@ -30,8 +30,8 @@ export interface Case {
   iters: number;
   /** Also profile one training step kernel by kernel. */
   profile?: boolean;
-  /** wasm: 'xnnpack' runs the matrix products on XNNPACK even where the OpenBLAS addon is built (the baseline). */
-  products?: 'xnnpack';
+  /** wasm: 'wasm' leaves the native addon out where it is built (XNNPACK's products, the wasm kernels: the baseline). */
+  kernels?: 'wasm';
 }
 
 export interface KernelShare {
@@ -47,7 +47,7 @@ export interface Profile {
   kernels: KernelShare[];
   /** Share of the (unprofiled) step's wall time spent outside kernels: the engine's bookkeeping, JS glue. */
   outside: number;
-  /** Runs of the project's kernel tasks sliced across the kernel pool during the profiled step. */
+  /** Runs of the project's kernel tasks sliced across the kernel pool or the addon's threads during the profiled step. */
   sliced: Record<string, number>;
 }
 
@@ -64,7 +64,7 @@ export interface Result {
   threads?: number;
   kernelThreads?: number;
   kernelPoolError?: string;
-  /** wasm: what computed the 1x1 convs' products (matrixProductsLine). */
+  /** wasm: what computed the 1x1 convs' products (matrixProductsLine), 'XNNPACK's' without the addon. */
   products?: string;
   profile?: Profile;
 }
@@ -95,10 +95,11 @@ async function profileKernels(f: () => Promise<void>, stepMs: number): Promise<P
 }
 
 export async function runCase(c: Case): Promise<Result> {
-  const backend = await initBackend(c.backend as BackendName, { threads: c.threads });
+  const backend = await initBackend(c.backend as BackendName, { threads: c.threads, native: c.kernels !== 'wasm' });
   if (backend !== c.backend) throw new Error(`backend ${c.backend} unavailable (got ${backend})`);
-  if ((c.threads ?? 1) > 1 && wasmThreadCount() !== c.threads) throw new Error(`${c.threads} wasm threads unavailable (got ${wasmThreadCount()})`);
-  if (c.products === 'xnnpack') useNativeGemm(null);
+  if (backend === 'wasm' && (c.threads ?? 1) > 1 && wasmKernelThreads().threads !== c.threads) {
+    throw new Error(`${c.threads} training threads unavailable (got ${wasmKernelThreads().threads})`);
+  }
   const model = mobileNetV2(c.alpha, c.size);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const x = tf.randomUniform([c.batch, c.size, c.size, 3], -1, 1, 'float32', 1) as tf.Tensor4D;

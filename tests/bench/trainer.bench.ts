@@ -1,6 +1,6 @@
 // Trainer benchmark: forward and full fine-tune training-step cost of MobileNetV2 (alpha 0.35 and 1.0, random
-// init, 2 classes) on the tfjs backends (wasm with 1 and 2 threads, the pure-JS cpu backend, WebGPU where an
-// adapter exists), against PyTorch on the CPU with the same architecture, input and batch, with each row's ratio
+// init, 2 classes) on the tfjs backends (wasm with 1 and 2 threads of the native addon, and one thread of the wasm
+// kernels alone as the baseline; the pure-JS cpu backend; WebGPU where an adapter exists), against PyTorch on the CPU with the same architecture, input and batch, with each row's ratio
 // to PyTorch and the issue's goals. Every case runs in a fresh process (trainer-case.ts), so peak memory is per case
 // and an out-of-memory case cannot take the others down. The load average is printed at the start and the end,
 // and each row says how much CPU other processes took while it ran: figures measured beside another job are
@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { mayHaveGpu } from '../../trainer/src/runtime/webgpu.js';
-import { matrixProductsLine, nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
+import { matrixProductsLine, nativeKernels } from '../../trainer/src/runtime/native-kernels.js';
 import type { Case, Result } from './trainer-case.js';
 import type { GemmResult } from './gemm-case.js';
 import { BUSY_PER_CORE, cores, cpuSnapshot, loadAverage, loadBusy, loadLine, othersBusy, othersCores } from './machine-load.js';
@@ -73,10 +73,11 @@ function buildCases(quick: boolean, profile: boolean): { cases: Case[]; gpuNote:
       for (const batch of batches) {
         // Batch 32 at 224 px goes through 8-image micro-batches (same update, bounded wasm heap).
         const micro = size >= 224 && batch > 8 ? 8 : batch;
-        // One thread (the single-threaded build), then two (the threaded build: XNNPACK's pool and the kernel pool).
+        // One thread, then two: the native addon's where it is built, else the single-threaded and threaded builds.
         for (const threads of [1, 2]) cases.push({ backend: 'wasm', threads, alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2, profile: profile && batch === 8 });
-        // The baseline where the OpenBLAS addon is built: one thread, XNNPACK's products.
-        if (nativeGemm().addon) cases.push({ backend: 'wasm', threads: 1, alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2, products: 'xnnpack' });
+        // The baseline where the addon is built: one thread of the wasm kernels and XNNPACK's products (the browser's
+        // kernels, and the trainer's before the addon).
+        if (nativeKernels().addon) cases.push({ backend: 'wasm', threads: 1, alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2, kernels: 'wasm' });
       }
     }
   }
@@ -98,8 +99,8 @@ function buildCases(quick: boolean, profile: boolean): { cases: Case[]; gpuNote:
 
 function label(c: Case): string {
   const batch = c.micro < c.batch ? `${c.batch}=${c.batch / c.micro}x${c.micro}` : String(c.batch);
-  const products = c.backend !== 'wasm' ? '' : c.products === 'xnnpack' || !nativeGemm().addon ? 'xnn' : 'blas';
-  return `${c.backend.padEnd(7)} ${pad(c.threads ? String(c.threads) : '', 3)} ${pad(products, 4)} ${pad(String(c.alpha), 5)} ${pad(String(c.size), 4)} ${pad(batch, 6)}`;
+  const kernels = c.backend !== 'wasm' ? '' : c.kernels === 'wasm' || !nativeKernels().addon ? 'wasm' : 'nat';
+  return `${c.backend.padEnd(7)} ${pad(c.threads ? String(c.threads) : '', 3)} ${pad(kernels, 4)} ${pad(String(c.alpha), 5)} ${pad(String(c.size), 4)} ${pad(batch, 6)}`;
 }
 
 /** The goal column of a wasm row: the training ratio against its target, and train/fwd against 4. */
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
   console.log(`trainer benchmark: MobileNetV2, random init, 2 classes; training step = full fine-tune, plain SGD, BN frozen; ${py ? 'PyTorch CPU baseline with 2 threads' : 'no PyTorch baseline'}`);
   if (gpuNote) console.log(gpuNote);
   const head =
-    'backend thr prod alpha   px  batch | fwd ms/img train ms/img train/fwd RSS MB heap MB |' +
+    'backend thr kern alpha   px  batch | fwd ms/img train ms/img train/fwd RSS MB heap MB |' +
     ' torch fwd torch train torch t/f torch RSS | fwd ratio train ratio goal         | load1 others';
   console.log(head);
   console.log('-'.repeat(head.length));
@@ -213,8 +214,8 @@ async function main(): Promise<void> {
   for (const a of adapters) console.log(`webgpu adapter: ${a}`);
   for (const e of poolErrors) console.log(`kernel pool did not start (the project's kernels ran on one thread): ${e}`);
   console.log('ms/img: wall time per image of a batch. train/fwd: training step over forward pass (goal <= 4). ratio: tfjs over PyTorch.');
-  console.log('thr: wasm threads (1: the single-threaded build; 2: the threaded build, XNNPACK and the kernel pool on 2 threads).');
-  console.log(`prod: the 1x1 convs' matrix products: blas, ${nativeGemm().addon ? matrixProductsLine(1).replace(/ on 1 thread$/, '') : 'OpenBLAS (not built here)'} on the row's threads; xnn, XNNPACK's (the baseline).`);
+  console.log("thr: the training kernels' threads (nat: the addon's, the wasm build single-threaded; wasm: the wasm build's, 2 being the threaded build with the kernel pool).");
+  console.log(`kern: nat, the native addon (${nativeKernels().addon ? matrixProductsLine(1).replace(/ on 1 thread$/, '') : 'not built here'} products, the kernels' tasks compiled); wasm, XNNPACK's products and the wasm kernels (the baseline).`);
   console.log('goal: training ratio within 1.5x of PyTorch at batch 8, at most 1x at 0.35 / 224 px / batch 32; t/f>4 where train/fwd exceeds 4.');
   console.log('RSS: whole process peak; heap: the wasm heap (never shrinks: the high-water mark of a step, at most one micro-batch of activations).');
   console.log(`load1: 1-minute load average after the row (counts the benchmark's own threads); others: cores' worth of CPU other processes took during it (BUSY above ${BUSY_PER_CORE} per core).`);

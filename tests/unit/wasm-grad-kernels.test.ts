@@ -10,8 +10,8 @@ import { BATCH_NORM_RELU, batchNormRelu } from '../../trainer/src/runtime/wasm/B
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
 import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { fineTune, missingGradientKernels } from '../../trainer/src/train/finetune.js';
-import { nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
-import { useNativeGemm } from '../../trainer/src/runtime/wasm/shared.js';
+import { nativeKernels } from '../../trainer/src/runtime/native-kernels.js';
+import { useNativeKernels } from '../../trainer/src/runtime/wasm/shared.js';
 import { values } from '../helpers/values.js';
 
 const NOT_BUILT = 'the OpenBLAS addon is not built: npm run build:native (it needs g++ and libopenblas-dev, which .ci/run installs)';
@@ -24,6 +24,7 @@ const NAMES = [
   'Conv2DBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
+  'DepthwiseConv2dNative',
   'FusedBatchNorm',
   'Slice',
   'Identity',
@@ -143,15 +144,16 @@ test('Identity on wasm shares the data under a reference count: the clone outliv
   tf.dispose([same, ints, s]);
 });
 
-// Convs run with either matrix products: the OpenBLAS addon's (the default where it is built) and XNNPACK's.
-const PRODUCTS = ['openblas', 'xnnpack'] as const;
+// Every case runs on the native addon (its OpenBLAS products and compiled tasks: the default where it is built)
+// and on the wasm kernels alone (XNNPACK's products and the SIMD routines, as in the browser).
+const KERNELS = ['native', 'wasm'] as const;
 
-for (const c of CASES) for (const products of c.kind === 'conv' ? PRODUCTS : (['xnnpack'] as const)) {
-  const label = `${c.kind} x=[${c.x}] filter=[${c.filter}] stride ${c.stride} ${c.pad}${c.kind === 'conv' ? ` (${products} products)` : ''}`;
+for (const c of CASES) for (const kernels of KERNELS) {
+  const label = `${c.kind} x=[${c.x}] filter=[${c.filter}] stride ${c.stride} ${c.pad} (${kernels} kernels)`;
   test(`gradients on wasm match the cpu backend: ${label}`, async () => {
-    const { addon } = nativeGemm();
-    if (products === 'openblas') assert.ok(addon, NOT_BUILT);
-    useNativeGemm(products === 'openblas' ? addon : null);
+    const { addon } = nativeKernels();
+    if (kernels === 'native') assert.ok(addon, NOT_BUILT);
+    useNativeKernels(kernels === 'native' ? addon : null);
     try {
       const wasm = await gradients('wasm', c);
       const cpu = await gradients('cpu', c);
@@ -160,7 +162,7 @@ for (const c of CASES) for (const products of c.kind === 'conv' ? PRODUCTS : (['
       assert.ok(relativeError(wasm.dw, cpu.dw) <= 1e-5, `dfilter relative error ${relativeError(wasm.dw, cpu.dw)}`);
       assert.equal(wasm.leaked, 0, 'the wasm kernels free their intermediate buffers');
     } finally {
-      useNativeGemm(addon);
+      useNativeKernels(addon);
       await tf.setBackend('wasm');
     }
   });

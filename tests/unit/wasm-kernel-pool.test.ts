@@ -1,10 +1,11 @@
 // The kernel pool (runtime/wasm-pool.ts) on the threaded wasm build: each of the project's sliced kernels gives the
 // same bits with the pool as on the calling thread alone, and so does a training step of a small MobileNetV2 (its
 // loss and every gradient); the step on the threaded build with the pool gives the same bits as on the
-// single-threaded build. The pool's own kernels are checked with XNNPACK's matrix products (with OpenBLAS's, the
-// 1x1 filter gradient is a product, not a pool task); the step is also run on OpenBLAS's products, which must give
-// the same bits on both builds too (tests/unit/native-gemm.test.ts covers their thread counts). Each side runs in a fresh child process (the build is chosen once per process), which
-// prints its results as JSON and must exit by itself (the pool's workers must not keep it alive).
+// single-threaded build. The pool's own kernels are checked on the wasm routines and XNNPACK's matrix products (the
+// native addon would take their tasks). The same kernels and step then run on the addon (its OpenBLAS products and
+// compiled tasks) on its 1 thread and its 2, which must give the same bits, on both builds; every compiled task must
+// have been sliced across its threads. Each side runs in a fresh child process (the build is chosen once per
+// process), which prints its results as JSON and must exit by itself (neither pool's workers may keep it alive).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,8 +23,8 @@ import { BATCH_NORM_RELU_GRAD } from '../../trainer/src/runtime/wasm/BatchNormRe
 import { runTask, slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
 import { TASK_NAMES } from '../../trainer/src/runtime/wasm/tasks.js';
 import { heapMemory, simdHeap } from '../../trainer/src/runtime/wasm/simd.js';
-import { useNativeGemm, type WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
-import { nativeGemm } from '../../trainer/src/runtime/native-gemm.js';
+import { useNativeKernels, type WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
+import { nativeKernels } from '../../trainer/src/runtime/native-kernels.js';
 import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
 import { runGraphFrom } from '../../trainer/src/model/graph-run.js';
 import { values } from '../helpers/values.js';
@@ -62,6 +63,7 @@ const KERNELS: Record<string, () => tf.Tensor> = {
     run('DepthwiseConv2dNativeBackpropFilter', { x: tensor([4, 24, 24, 32], 7), dy: tensor([4, 24, 24, 32], 8) }, { strides: 1, pad: 'same', filterShape: [3, 3, 32, 1] }),
   'depthwise filter, odd channels, stride 2': () =>
     run('DepthwiseConv2dNativeBackpropFilter', { x: tensor([5, 25, 25, 21], 9), dy: tensor([5, 13, 13, 21], 10) }, { strides: 2, pad: 'same', filterShape: [3, 3, 21, 1] }),
+  'depthwise conv, stride 2': () => tf.depthwiseConv2d(tensor([4, 25, 25, 32], 37) as tf.Tensor4D, tensor([3, 3, 32, 1], 38) as tf.Tensor4D, 2, 'same'),
   'depthwise input, stride 1': () =>
     run('DepthwiseConv2dNativeBackpropInput', { dy: tensor([4, 24, 24, 32], 11), filter: tensor([3, 3, 32, 1], 12) }, { strides: 1, pad: 'same', inputShape: [4, 24, 24, 32] }),
   'depthwise input, stride 2, odd rows': () =>
@@ -100,6 +102,8 @@ function trainingStep(): { loss: string; grads: string[] } {
   return out;
 }
 
+type Step = { loss: string; grads: string[] };
+
 interface ChildResult {
   threads: number;
   kernelThreads: number;
@@ -110,8 +114,9 @@ interface ChildResult {
   /** Kernel name -> [hash with the pool, hash without]. */
   kernels: Record<string, [string, string]>;
   step: { pool: { loss: string; grads: string[] }; alone: { loss: string; grads: string[] } };
-  /** The step with OpenBLAS's products on as many threads as the kernels (null: the addon is not built). */
-  nativeStep: { loss: string; grads: string[] } | null;
+  /** The native addon (null: not built): kernel name -> [hash on its 1 thread, on its 2], and the step on 1 and 2. */
+  native: { kernels: Record<string, [string, string]>; step: [Step, Step]; sliced: Record<string, number>; tasks: string[] } | null;
+  /** Runs sliced across the kernel pool (before the addon ran anything). */
   sliced: Record<string, number>;
 }
 
@@ -129,11 +134,12 @@ function sliceOutOfTheHeap(): string | null {
 }
 
 async function child(threads: number): Promise<ChildResult> {
-  assert.equal(await initBackend('wasm', { threads }), 'wasm');
+  assert.equal(await initBackend('wasm', { threads, native: false }), 'wasm');
   const memory = heapMemory(tf.backend() as unknown as WasmBackend)!;
   const heapAtStart = memory.buffer.byteLength;
-  const { addon } = nativeGemm();
-  useNativeGemm(null);
+  const { addon } = nativeKernels();
+  // The pool's own kernels run on the wasm routines and XNNPACK's products (the addon would take their tasks).
+  useNativeKernels(null);
   const kernels: Record<string, [string, string]> = {};
   for (const [name, f] of Object.entries(KERNELS)) {
     const withPool = tf.tidy(() => digest(f()));
@@ -146,14 +152,29 @@ async function child(threads: number): Promise<ChildResult> {
   useKernelPool(false);
   const alone = trainingStep();
   useKernelPool(true);
-  useNativeGemm(addon);
-  const nativeStep = addon ? trainingStep() : null;
-  useNativeGemm(null);
   const heapBytes: [number, number] = [heapAtStart, memory.buffer.byteLength];
   const sliced = slicedTaskRuns();
+  // The same kernels and step on the addon, on its 1 thread and its 2.
+  let native: ChildResult['native'] = null;
+  if (addon) {
+    const onAddon = <T>(threads: number, f: () => T): T => {
+      useNativeKernels(addon, threads);
+      try {
+        return f();
+      } finally {
+        useNativeKernels(null);
+      }
+    };
+    const nativeKernelsHashes: Record<string, [string, string]> = {};
+    for (const [name, f] of Object.entries(KERNELS)) nativeKernelsHashes[name] = [onAddon(1, () => tf.tidy(() => digest(f()))), onAddon(2, () => tf.tidy(() => digest(f())))];
+    const step: [Step, Step] = [onAddon(1, trainingStep), onAddon(2, trainingStep)];
+    const after = slicedTaskRuns();
+    const nativeSliced = Object.fromEntries(Object.entries(after).map(([t, n]) => [t, n - (sliced[t] ?? 0)]).filter(([, n]) => (n as number) > 0));
+    native = { kernels: nativeKernelsHashes, step, sliced: nativeSliced, tasks: addon.tasks() };
+  }
   // Last: the slice past the heap may write over the heap's top.
   const workerError = threads > 1 ? sliceOutOfTheHeap() : null;
-  return { threads: wasmThreadCount(), kernelThreads: wasmKernelThreads().threads, heapBytes, workerError, kernels, step: { pool, alone }, nativeStep, sliced };
+  return { threads: wasmThreadCount(), kernelThreads: wasmKernelThreads().threads, heapBytes, workerError, kernels, step: { pool, alone }, native, sliced };
 }
 
 function spawnChild(threads: number): ChildResult {
@@ -193,8 +214,14 @@ if (childThreads > 0) {
     for (const [name, [got]] of Object.entries(two.kernels)) assert.equal(got, one.kernels[name][0], `${name}: the threaded build differs from the single-threaded one`);
     assert.equal(two.step.pool.loss, one.step.pool.loss, 'the loss differs between 2 threads and 1');
     two.step.pool.grads.forEach((g, i) => assert.equal(g, one.step.pool.grads[i], `gradient ${i} differs between 2 threads and 1`));
-    assert.ok(two.nativeStep && one.nativeStep, 'the OpenBLAS addon is not built: npm run build:native (it needs g++ and libopenblas-dev, which .ci/run installs)');
-    assert.deepEqual(two.nativeStep, one.nativeStep, 'on OpenBLAS products, the step differs between 2 threads and 1');
-    assert.notDeepEqual(two.nativeStep, two.step.pool, 'the OpenBLAS step ran on XNNPACK products');
+    assert.ok(two.native && one.native, 'the native addon is not built: npm run build:native (it needs g++ and libopenblas-dev, which .ci/run installs)');
+    for (const r of [one, two]) {
+      for (const [name, [t1, t2]] of Object.entries(r.native!.kernels)) assert.equal(t2, t1, `${name}: the addon's 2 threads changed the result (${r.threads}-thread build)`);
+      for (const task of r.native!.tasks) assert.ok((r.native!.sliced[task] ?? 0) > 0, `${task} was never sliced across the addon's threads (${JSON.stringify(r.native!.sliced)})`);
+      assert.deepEqual(r.native!.step[1], r.native!.step[0], `on the addon, the step differs between its 2 threads and 1 (${r.threads}-thread build)`);
+    }
+    for (const [name, [got]] of Object.entries(two.native!.kernels)) assert.equal(got, one.native!.kernels[name][0], `${name}: on the addon, the threaded build differs from the single-threaded one`);
+    assert.deepEqual(two.native!.step[0], one.native!.step[0], 'on the addon, the step differs between the two builds');
+    assert.notDeepEqual(two.native!.step[0], two.step.pool, 'the step on the addon ran on the wasm kernels');
   });
 }

@@ -1,5 +1,5 @@
-// Builds trainer/native/gemm.cc (the OpenBLAS matrix products of the training kernels) into
-// trainer/native/build/gemm.node with the system's C++ compiler. Run by `npm install` (postinstall) and by
+// Builds trainer/native/*.cc (the training kernels' OpenBLAS matrix products and their tasks compiled for this CPU)
+// into trainer/native/build/kernels.node with the system's C++ compiler. Run by `npm install` (postinstall) and by
 // `npm run build:native`. Optional: without a compiler or OpenBLAS the trainer runs on XNNPACK's products alone,
 // so a failed build warns and exits 0, unless ZEROVAR_NATIVE_REQUIRED=1 (CI) makes it an error.
 import { execFileSync } from 'node:child_process';
@@ -8,9 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = join(here, '..', 'native', 'gemm.cc');
+const sources = ['addon.cc', 'gemm.cc', 'tasks.cc'].map((f) => join(here, '..', 'native', f));
 const outDir = join(here, '..', 'native', 'build');
-const out = join(outDir, 'gemm.node');
+const out = join(outDir, 'kernels.node');
 
 function run(cmd, args) {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
@@ -48,16 +48,19 @@ function build() {
   const cxx = process.env.CXX ?? 'g++';
   mkdirSync(outDir, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
-  run(cxx, ['-O2', '-shared', '-fPIC', '-std=c++17', `-I${headers}`, source, ...blas, '-o', tmp]);
+  // For this CPU (the addon is built where it runs, at install); a * b + c never contracted into one rounding, so
+  // the tasks give the wasm routines' bits where those round each step (tasks.cc).
+  const flags = ['-O3', '-march=native', '-ffp-contract=off', '-fno-math-errno', '-pthread', '-shared', '-fPIC', '-std=c++17'];
+  run(cxx, [...flags, `-I${headers}`, ...sources, ...blas, '-o', tmp]);
   renameSync(tmp, out);
 }
 
 try {
   build();
-  console.log(`zerovar: built ${out} (OpenBLAS matrix products for training)`);
+  console.log(`zerovar: built ${out} (OpenBLAS matrix products and native kernels for training)`);
 } catch (e) {
   const why = String(e?.stderr || e?.message || e).split('\n')[0];
-  const line = `zerovar: the OpenBLAS matrix products were not built (${why}); training runs on XNNPACK's alone, which is slower. Install g++ and libopenblas-dev, then: npm run build:native`;
+  const line = `zerovar: the native training kernels were not built (${why}); training runs on XNNPACK's products and the wasm kernels alone, which is slower. Install g++ and libopenblas-dev, then: npm run build:native`;
   if (process.env.ZEROVAR_NATIVE_REQUIRED === '1') {
     console.error(line);
     process.exit(1);

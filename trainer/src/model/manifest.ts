@@ -174,8 +174,10 @@ export interface RuntimeProvenance {
   backend: string;
   /** wasm threads (XNNPACK's pool); 1 on other backends. */
   threads: number;
-  /** Threads the project's own wasm kernels used (the kernel pool's, the calling one included). */
+  /** Threads the project's own kernels used, the calling one included (the native addon's, or the kernel pool's). */
   kernelThreads: number;
+  /** Whether the native addon ran the products and the kernels' tasks (absent in bundles made before it did). */
+  nativeKernels?: boolean;
   /** What computed the training kernels' matrix products on wasm: 'OpenBLAS 0.3.21 (Haswell) on 1 thread', or XNNPACK's. */
   matrixProducts?: string;
   /** Present when --threads auto chose the count. */
@@ -592,6 +594,7 @@ const manifestShape = object<BundleManifest>({
       backend: str,
       threads: num,
       kernelThreads: num,
+      nativeKernels: optional(bool),
       matrixProducts: optional(str),
       threadsProbe: optional(object<ThreadsProbe>({ model: str, stepMs: recordOf(num), chosen: num })),
     })),

@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from './wasm/register.js';
 import { heapMemory } from './wasm/simd.js';
-import { useNativeGemm, type WasmBackend } from './wasm/shared.js';
-import { matrixProductsLine, nativeGemm } from './native-gemm.js';
+import { nativeGemmInUse, useNativeKernels, type WasmBackend } from './wasm/shared.js';
+import { matrixProductsLine, nativeKernels } from './native-kernels.js';
 import { startKernelPool } from './wasm-pool.js';
 import { prepareWasmThreads, wasmThreadCount } from './wasm-threads.js';
 import { initWebGPUBackend, mayHaveGpu, softwareFromEnv, webgpuProblems, type WebGPUInfo } from './webgpu.js';
@@ -24,20 +24,30 @@ let kernelThreads = 1;
 let kernelPoolError: string | undefined;
 
 /**
- * Threads the project's own wasm kernels use (the kernel pool's, the calling one included: 1 without a pool), and
- * why there is no pool where the threaded build has more than one thread.
+ * Threads the project's own kernels use, the calling one included: the native addon's where it is built, else the
+ * kernel pool's (1 without a pool); and why there is no pool where the threaded build has more than one thread.
  */
 export function wasmKernelThreads(): { threads: number; error?: string } {
   return kernelPoolError ? { threads: kernelThreads, error: kernelPoolError } : { threads: kernelThreads };
 }
 
-/** '2 threads (the project's kernels on 2)' for the log: the wasm build's threads and the kernel pool's. */
+/**
+ * For the log: with the native addon, '2 threads (native kernels: OpenBLAS 0.3.21 (Haswell) products and compiled
+ * tasks; the wasm build single-threaded)'; without it, the wasm build's threads and the kernel pool's.
+ */
 export function wasmThreadsLine(): string {
+  const plural = (n: number) => `${n} thread${n > 1 ? 's' : ''}`;
+  if (nativeKernelsInUse()) {
+    return `${plural(kernelThreads)} (native kernels: ${matrixProductsLine(kernelThreads).replace(/ on \d+ threads?$/, '')} products and compiled tasks; the wasm build single-threaded)`;
+  }
   const n = wasmThreadCount();
-  const plural = `${n} thread${n > 1 ? 's' : ''}`;
   const products = `matrix products: ${matrixProductsLine(kernelThreads)}`;
-  if (n <= 1) return `${plural}, ${products}`;
-  return `${plural} (the project's kernels on ${kernelPoolError ? `one: ${kernelPoolError}` : kernelThreads}), ${products}`;
+  if (n <= 1) return `${plural(n)}, ${products}`;
+  return `${plural(n)} (the project's kernels on ${kernelPoolError ? `one: ${kernelPoolError}` : kernelThreads}), ${products}`;
+}
+
+function nativeKernelsInUse(): boolean {
+  return nativeGemmInUse();
 }
 
 /** Starts the kernel pool on the threaded build's heap; a pool that cannot start leaves the kernels on one thread. */
@@ -61,19 +71,24 @@ function chose(name: string, gpu?: WebGPUInfo): string {
   return name;
 }
 
-async function initCpuBackend(b: 'wasm' | 'cpu', threads: number): Promise<boolean> {
+async function initCpuBackend(b: 'wasm' | 'cpu', threads: number, native: boolean): Promise<boolean> {
   try {
-    if (b === 'wasm') await prepareWasmThreads(threads);
+    // With the native addon, its threads take the products and the project's kernels, and the wasm build stays
+    // single-threaded: the threaded build's XNNPACK workers and engine costs only competed with them for the same
+    // cores (npm run bench -- trainer measured both). Without it, the threaded build and the kernel pool.
+    const addon = b === 'wasm' && native ? nativeKernels().addon : null;
+    if (b === 'wasm') await prepareWasmThreads(addon ? 1 : threads);
     if (!(await tf.setBackend(b))) return false;
     await tf.ready();
     if (b !== 'wasm') return tf.getBackend() === b;
     registerTrainingKernels(); // training through convs stays on wasm
-    // The project's own kernels on every thread of the threaded build (XNNPACK's pool serves only its own ops).
-    await startPool();
-    // The matrix products on OpenBLAS where its addon was built, on as many threads as the kernels.
-    const { addon } = nativeGemm();
-    addon?.threads(kernelThreads);
-    useNativeGemm(addon);
+    if (addon) {
+      kernelThreads = threads;
+      useNativeKernels(addon, threads);
+    } else {
+      // The project's own kernels on every thread of the threaded build (XNNPACK's pool serves only its own ops).
+      await startPool();
+    }
     return tf.getBackend() === b;
   } catch {
     return false;
@@ -89,18 +104,21 @@ function noWebGPU(): Error {
  * Makes the backend current that everything but fine-tuning runs on, and returns its name.
  * - 'auto': wasm, else cpu. Statistics, surgery, Grad-CAM and export read tensors synchronously, which WebGPU in
  *   Node cannot do; fine-tuning alone moves to a GPU (see trainingBackend).
- * - `threads` > 1: the threaded wasm build (an XNNPACK pool; decided when the wasm backend is first created).
+ * - `threads` > 1: the native addon's kernels on that many threads where it is built; else the threaded wasm build
+ *   (an XNNPACK pool and the kernel pool; decided when the wasm backend is first created).
+ * - `native: false`: leave the addon out (the wasm kernels and, with `threads` > 1, the threaded build), as tests
+ *   of those paths need.
  * - 'webgpu': WebGPU or an error naming what is missing (for code that reads only with data()). A hardware
  *   adapter; a software one (llvmpipe, SwiftShader) only with ZEROVAR_WEBGPU_SOFTWARE=1, for testing the path.
  */
-export async function initBackend(name: BackendName = 'auto', opts: { threads?: number } = {}): Promise<string> {
+export async function initBackend(name: BackendName = 'auto', opts: { threads?: number; native?: boolean } = {}): Promise<string> {
   if (name === 'webgpu') {
     const gpu = await initWebGPUBackend();
     if (!gpu) throw noWebGPU();
     return chose('webgpu', gpu);
   }
   const order: ('wasm' | 'cpu')[] = name === 'auto' ? ['wasm', 'cpu'] : [name];
-  for (const b of order) if (await initCpuBackend(b, opts.threads ?? 1)) return chose(b);
+  for (const b of order) if (await initCpuBackend(b, opts.threads ?? 1, opts.native ?? true)) return chose(b);
   throw new Error(`no tfjs backend could be initialised (tried ${order.join(', ')})`);
 }
 

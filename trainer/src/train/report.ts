@@ -28,7 +28,9 @@ function trainingNote(trainableFrom: string | null | undefined, freezeBackbone: 
 /** 'Trained on wasm, 2 threads (--threads auto: 1 thread 180 ms, 2 threads 120 ms per step of ...).' */
 function runtimeNote(r: TrainResult['runtime']): string {
   if (!r) return '';
-  const threads = r.backend === 'wasm' ? `, ${r.threads} thread${r.threads > 1 ? 's' : ''}${r.threads > 1 ? ` (the project's kernels on ${r.kernelThreads})` : ''}` : '';
+  const plural = (n: number) => `${n} thread${n > 1 ? 's' : ''}`;
+  const threads =
+    r.backend !== 'wasm' ? '' : r.nativeKernels ? `, the native kernels on ${plural(r.kernelThreads)}` : `, ${plural(r.threads)}${r.threads > 1 ? ` (the project's kernels on ${r.kernelThreads})` : ''}`;
   const products = r.matrixProducts ? `; matrix products: ${r.matrixProducts}` : '';
   return `Trained on ${r.backend}${threads}${products}${r.threadsProbe ? `, chosen by --threads auto: ${probeSummary(r.threadsProbe)}` : ''}.`;
 }

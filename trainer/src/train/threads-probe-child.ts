@@ -1,7 +1,7 @@
 // One side of the --threads auto probe (threads-probe.ts), in a process of its own (the wasm build is chosen once
 // per process): the wasm backend with the given threads, then warm-up and timed full fine-tune steps of MobileNetV2
 // on random inputs (softmax cross-entropy, plain SGD, the trainer's training forward). Prints one JSON line:
-// { ok, threads, kernelThreads, stepMs } (stepMs: each timed step), or { ok: false, error }.
+// { ok, threads, wasmThreads, stepMs } (threads: the training kernels'; stepMs: each timed step), or { ok: false, error }.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, wasmKernelThreads } from '../runtime/backend.js';
 import { wasmThreadCount } from '../runtime/wasm-threads.js';
@@ -16,7 +16,7 @@ export interface ProbeCase {
   steps: number;
 }
 
-async function probe(c: ProbeCase): Promise<{ threads: number; kernelThreads: number; stepMs: number[] }> {
+async function probe(c: ProbeCase): Promise<{ threads: number; wasmThreads: number; stepMs: number[] }> {
   if ((await initBackend('wasm', { threads: c.threads })) !== 'wasm') throw new Error('the wasm backend is unavailable');
   const model = mobileNetV2(c.alpha, c.size);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -38,7 +38,8 @@ async function probe(c: ProbeCase): Promise<{ threads: number; kernelThreads: nu
     step();
     stepMs.push(performance.now() - t0);
   }
-  return { threads: wasmThreadCount(), kernelThreads: wasmKernelThreads().threads, stepMs };
+  // The threads the training kernels ran on: the native addon's, else the wasm build's.
+  return { threads: wasmKernelThreads().threads, wasmThreads: wasmThreadCount(), stepMs };
 }
 
 try {

@@ -8,8 +8,9 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeProvenance, ThreadsProbe } from '../model/manifest.js';
 import { wasmKernelThreads } from '../runtime/backend.js';
-import { matrixProductsLine } from '../runtime/native-gemm.js';
+import { matrixProductsLine } from '../runtime/native-kernels.js';
 import { wasmThreadCount } from '../runtime/wasm-threads.js';
+import { nativeGemmInUse } from '../runtime/wasm/shared.js';
 import type { ProbeCase } from './threads-probe-child.js';
 
 export type { RuntimeProvenance, ThreadsProbe };
@@ -115,7 +116,7 @@ export function trainingRuntime(trainBackend: string, probe: ThreadsProbe | unde
     backend: trainBackend,
     threads: wasm ? wasmThreadCount() : 1,
     kernelThreads: wasm ? wasmKernelThreads().threads : 1,
-    ...(wasm && { matrixProducts: matrixProductsLine(wasmKernelThreads().threads) }),
+    ...(wasm && { nativeKernels: nativeGemmInUse(), matrixProducts: matrixProductsLine(wasmKernelThreads().threads) }),
     ...(probe ? { threadsProbe: probe } : {}),
   };
 }

@@ -1,4 +1,4 @@
-// FusedConv2D for the wasm backend where the OpenBLAS products are in use (Node, native-gemm.ts): a 1x1 stride-1
+// FusedConv2D for the wasm backend where the OpenBLAS products are in use (Node, native-kernels.ts): a 1x1 stride-1
 // conv without bias or activation (every pointwise conv of a MobileNet: BatchNorm follows) is one [N*H*W, Cin] x
 // [Cin, Cout] product, faster on OpenBLAS than XNNPACK's conv (npm run bench -- trainer). Everything else, and
 // every conv where the products are XNNPACK's, goes to the backend's own kernel. Conv2D.ts does the same for the

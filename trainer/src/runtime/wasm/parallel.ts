@@ -1,8 +1,9 @@
-// Runs a kernel's task (tasks.ts) over its range of pieces: on the calling thread alone, or sliced across the
-// kernel pool where one is installed on the same heap (the trainer's Node worker threads on the threaded build's
-// shared memory, runtime/wasm-pool.ts). The viewer and the single-threaded build never install one: the kernels
-// then run exactly as before, the whole range on the calling thread. Slices are contiguous and every task gives
-// each output value to one piece, so the results are the same bits however the range is sliced.
+// Runs a kernel's task (tasks.ts) over its range of pieces: on the calling thread alone, sliced across the kernel
+// pool where one is installed on the same heap (the trainer's Node worker threads on the threaded build's shared
+// memory, runtime/wasm-pool.ts), or by the native addon's compiled copy of the task on its own threads (Node, where
+// the addon is built: runtime/native-kernels.ts). The viewer never installs either: the kernels then run exactly as
+// before, the whole range on the calling thread. Slices are contiguous and every task gives each output value to
+// one piece, so the results are the same bits however the range is sliced.
 import type { Heap } from './simd.js';
 import { TASKS, type Params, type TaskName } from './tasks.js';
 
@@ -18,11 +19,21 @@ export interface KernelPool {
   wait(): void;
 }
 
-let pool: KernelPool | null = null;
-/** Runs of each task that were sliced across the pool (for tests and profiles: did the pool take part?). */
-const sliced = new Map<TaskName, number>();
+/**
+ * The native addon's tasks: run(heap, index, params, total, parts) computes pieces [0, total) of task tasks()[index]
+ * on the wasm heap in `parts` slices across the addon's threads, or throws before writing anything.
+ */
+export interface NativeTasks {
+  tasks(): string[];
+  run(heap: Float32Array, task: number, params: Float64Array, total: number, parts: number): void;
+}
 
-/** How many runs of each task were sliced across the pool so far. */
+let pool: KernelPool | null = null;
+let native: { run: NativeTasks['run']; index: Map<string, number>; threads: number } | null = null;
+/** Runs of each task that were sliced across the pool or the addon's threads (for tests and profiles: did they take part?). */
+const sliced = new Map<string, number>();
+
+/** How many runs of each task were sliced across the pool or the addon's threads so far. */
 export function slicedTaskRuns(): Record<string, number> {
   return Object.fromEntries(sliced);
 }
@@ -30,6 +41,37 @@ export function slicedTaskRuns(): Record<string, number> {
 /** Installs (or, with null, removes) the pool the kernels slice their tasks across. */
 export function setKernelPool(p: KernelPool | null): void {
   pool = p;
+}
+
+/**
+ * Hands the tasks the addon has to it from now on (null: none), on `threads` threads. Tasks it lacks keep their
+ * wasm routines (and the kernel pool, where there is one).
+ */
+export function useNativeTasks(n: NativeTasks | null, threads = 1): void {
+  native = n ? { run: n.run.bind(n), index: new Map(n.tasks().map((t, i) => [t, i])), threads } : null;
+}
+
+/** The tasks the addon runs now (none without it). */
+export function nativeTaskNames(): string[] {
+  return native ? [...native.index.keys()] : [];
+}
+
+/** Whether the addon runs task `name` now (some, like depthwiseForwardRows, exist only there). */
+export function hasNativeTask(name: string): boolean {
+  return native?.index.has(name) ?? false;
+}
+
+/**
+ * Runs pieces [0, total) of task `name` on the addon's threads, if it has the task (else returns false, having
+ * done nothing): sliced where the work (values touched) is worth a thread.
+ */
+export function runNativeTask(memory: WebAssembly.Memory, name: string, params: Params, total: number, work: number): boolean {
+  const compiled = native?.index.get(name);
+  if (!native || compiled === undefined) return false;
+  const parts = Math.max(1, Math.min(native.threads, total, Math.floor(work / MIN_NATIVE_SLICE_WORK)));
+  if (parts > 1) sliced.set(name, (sliced.get(name) ?? 0) + 1);
+  native.run(new Float32Array(memory.buffer), compiled, Float64Array.from(params), total, parts);
+  return true;
 }
 
 /** Threads the kernels on `memory` use (1 without a pool on that heap). */
@@ -42,6 +84,9 @@ export function kernelThreads(memory: WebAssembly.Memory | null): number {
  * tens of microseconds.
  */
 export const MIN_SLICE_WORK = 1 << 16;
+
+/** The same for the addon's threads, which spin a little between jobs and so wake in about a microsecond. */
+export const MIN_NATIVE_SLICE_WORK = 1 << 14;
 
 /** [lo, hi) of `total` pieces in `parts` contiguous slices, as even as whole pieces allow. */
 export function splitRange(total: number, parts: number): [number, number][] {
@@ -60,6 +105,7 @@ export function splitRange(total: number, parts: number): [number, number][] {
  * whole, here.
  */
 export function runTask(heap: Heap, task: TaskName, params: Params, total: number, work: number): void {
+  if (runNativeTask(heap.memory, task, params, total, work)) return;
   const threads = kernelThreads(heap.memory);
   const parts = Math.min(threads, total, Math.floor(work / MIN_SLICE_WORK));
   if (parts <= 1 || !pool) {

@@ -4,7 +4,8 @@
 //   Grad-CAM differentiates only the head after the explained layer (pooling and dense layers in every bundle the
 //   trainer makes), through ops whose gradients tfjs and the wasm backend already have: it needs nothing more.
 // - training: that, plus the gradient kernels the backend lacks (conv filters, depthwise convs) or runs slowly
-//   (1x1 conv inputs), 1x1 convs on OpenBLAS where its addon is built (Node), PadV2 as row copies the kernel pool can share (tasks.ts), replacements of the costliest
+//   (1x1 conv inputs), 1x1 convs on OpenBLAS and depthwise convs on the native tasks where the addon is built
+//   (Node), PadV2 as row copies the kernel pool can share (tasks.ts), replacements of the costliest
 //   tfjs gradients (BatchNorm, ReLU/ReLU6 masks), and the training forward's BatchNorm + ReLU as one kernel with
 //   a one-pass gradient. The gradients are registered with tf.registerGradient, which applies to every backend;
 //   each file says why that is safe.
@@ -19,6 +20,7 @@ import { columnDotConfig } from './ColumnDot.js';
 import { conv2DConfig } from './Conv2D.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
+import { depthwiseConv2dNativeConfig } from './DepthwiseConv2dNative.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput.js';
 import { fusedBatchNormConfig } from './FusedBatchNorm.js';
@@ -39,7 +41,7 @@ export function wasmSimdKernelsBound(): boolean {
 /** Forward kernels: classification and Grad-CAM. */
 const INFERENCE_KERNELS: WasmKernelConfig[] = [fusedBatchNormConfig, sliceConfig, identityConfig, castConfig];
 
-/** Gradient kernels, for training, PadV2, whose rows the trainer's kernel pool shares, and the 1x1 convs' native products. */
+/** Gradient kernels, for training, PadV2, whose rows the trainer's kernel pool shares, and the convs the native addon takes. */
 const TRAINING_KERNELS: WasmKernelConfig[] = [
   padV2Config,
   conv2DBackpropInputConfig,
@@ -48,6 +50,7 @@ const TRAINING_KERNELS: WasmKernelConfig[] = [
   depthwiseConv2dNativeBackpropInputConfig,
   conv2DConfig,
   fusedConv2DConfig,
+  depthwiseConv2dNativeConfig,
 ];
 
 /**

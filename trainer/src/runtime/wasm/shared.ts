@@ -2,6 +2,7 @@
 // tensor data on its heap, the backend's own matmul and transpose, heap addresses for the SIMD routines, and the
 // backend kernels that ours replace and fall back to.
 import * as tf from '@tensorflow/tfjs';
+import { useNativeTasks, type NativeTasks } from './parallel.js';
 
 export type Info = tf.TensorInfo;
 export type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
@@ -65,7 +66,7 @@ export function free(b: WasmBackend, ...infos: Info[]): void {
 
 /**
  * C[M, N] = op(A) op(B) on row-major matrices at float offsets of the wasm heap (a Float32Array over it): the
- * OpenBLAS addon's signature (runtime/native-gemm.ts). op(A) is [M, K], stored [K, M] when transposed; op(B) is
+ * native addon's signature (runtime/native-kernels.ts). op(A) is [M, K], stored [K, M] when transposed; op(B) is
  * [K, N], stored [N, K] when transposed.
  */
 export interface NativeGemm {
@@ -77,6 +78,16 @@ let native: NativeGemm | null = null;
 /** The matrix products of `gemm` from now on: the addon's, or (null) XNNPACK's. Node only sets one. */
 export function useNativeGemm(g: NativeGemm | null): void {
   native = g;
+}
+
+/**
+ * The native addon's products and tasks from now on, on `threads` threads (null: XNNPACK's products and the wasm
+ * routines, as in the browser).
+ */
+export function useNativeKernels(k: (NativeGemm & NativeTasks & { threads(n: number): void }) | null, threads = 1): void {
+  k?.threads(threads);
+  useNativeGemm(k);
+  useNativeTasks(k, threads);
 }
 
 export function nativeGemmInUse(): boolean {

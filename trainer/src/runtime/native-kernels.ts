@@ -1,14 +1,17 @@
-// The OpenBLAS matrix products of the training kernels (trainer/native/gemm.cc, built at install): loaded once in
-// Node where the build succeeded, handed to the wasm kernels (wasm/shared.ts's gemm), and named in the logs. Where
-// it is absent (no compiler or OpenBLAS at install, ZEROVAR_NATIVE_GEMM=0) the kernels use XNNPACK's matmul.
+// The training kernels' native addon (trainer/native/, built at install): OpenBLAS matrix products and the wasm
+// kernels' tasks compiled for this CPU, on the addon's own threads. Loaded once in Node where the build succeeded,
+// handed to the wasm kernels (wasm/shared.ts's gemm, wasm/parallel.ts's runTask), and named in the logs. Where it
+// is absent (no compiler or OpenBLAS at install, ZEROVAR_NATIVE_GEMM=0) the kernels use XNNPACK's matmul and the
+// wasm SIMD routines.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { NativeTasks } from './wasm/parallel.js';
 import type { NativeGemm } from './wasm/shared.js';
 
-const ADDON = fileURLToPath(new URL('../../native/build/gemm.node', import.meta.url));
+const ADDON = fileURLToPath(new URL('../../native/build/kernels.node', import.meta.url));
 
-interface Addon extends NativeGemm {
+export interface Addon extends NativeGemm, NativeTasks {
   threads(n: number): void;
   config(): string;
 }
@@ -16,7 +19,7 @@ interface Addon extends NativeGemm {
 let loaded: { addon: Addon | null; why?: string } | null = null;
 
 /** The addon, or null with the reason (not built, turned off, failed to load). */
-export function nativeGemm(): { addon: Addon | null; why?: string } {
+export function nativeKernels(): { addon: Addon | null; why?: string } {
   if (loaded) return loaded;
   if (process.env.ZEROVAR_NATIVE_GEMM === '0') return (loaded = { addon: null, why: 'turned off (ZEROVAR_NATIVE_GEMM=0)' });
   if (!existsSync(ADDON)) return (loaded = { addon: null, why: 'not built (npm run build:native)' });
@@ -27,9 +30,9 @@ export function nativeGemm(): { addon: Addon | null; why?: string } {
   }
 }
 
-/** 'OpenBLAS 0.3.29 (Haswell, 2 threads)' or 'XNNPACK (OpenBLAS not built ...)', for the logs and the report. */
+/** 'OpenBLAS 0.3.29 (Haswell) on 2 threads' or "XNNPACK's (OpenBLAS not built ...)", for the logs and the report. */
 export function matrixProductsLine(threads: number): string {
-  const { addon, why } = nativeGemm();
+  const { addon, why } = nativeKernels();
   if (!addon) return `XNNPACK's (OpenBLAS ${why})`;
   const config = addon.config();
   const version = /OpenBLAS\s+([\d.]+)/.exec(config)?.[1];

@@ -1,0 +1,396 @@
+// The wasm kernels' tasks (trainer/src/runtime/wasm/tasks.ts) compiled for this CPU: the same pieces, parameters
+// and outputs, each piece computed whole by one thread in a fixed order, so the bits do not depend on how many
+// threads share a task. Byte addresses and sizes arrive as a Float64Array; every operand a task would touch is
+// checked against the heap before any piece runs. Compiled without contraction of a * b + c into one rounding, so
+// the BatchNorm's affine map gives the bits the wasm routines give, and the ReLU mask its gradient recomputes is
+// the forward's.
+#include "kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace zerovar {
+namespace {
+
+// ConvInfo's sizes, strides, dilations and leading padding, in tap_runs.ts's order.
+struct Geometry {
+  int64_t batch, H, W, oh, ow, fh, fw, sh, sw, dh, dw, padTop, padLeft;
+};
+constexpr int kGeometryLength = 13;
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The filter taps' runs along output rows [y0, y1): tap_runs.ts's forEachTapRun for one image, in the same order.
+struct TapRun {
+  int64_t y, tap, iy, x0, x1, ix0;
+};
+
+template <typename Visit>
+void ForEachTapRun(const Geometry& g, int64_t y0, int64_t y1, const Visit& visit) {
+  for (int64_t y = y0; y < y1; y++) {
+    for (int64_t i = 0; i < g.fh; i++) {
+      const int64_t iy = y * g.sh - g.padTop + i * g.dh;
+      if (iy < 0 || iy >= g.H) continue;
+      for (int64_t j = 0; j < g.fw; j++) {
+        const int64_t offset = j * g.dw - g.padLeft;
+        // Output columns whose input column x * stride + offset lies in [0, W).
+        const int64_t x0 = std::max<int64_t>(0, -FloorDiv(offset, g.sw));
+        const int64_t x1 = std::min(g.ow, FloorDiv(g.W - 1 - offset, g.sw) + 1);
+        if (x1 > x0) visit(TapRun{y, i * g.fw + j, iy, x0, x1, x0 * g.sw + offset});
+      }
+    }
+  }
+}
+
+struct Task {
+  const char* name;
+  int params;
+  // Checks the parameters for pieces [0, total); returns an error or nullptr.
+  const char* (*check)(const Heap& h, const double* p, int64_t count, int64_t total);
+  void (*run)(const Heap& h, const double* p, int64_t lo, int64_t hi);
+};
+
+bool IsCount(double v) { return v >= 0 && v <= 9.0e15 && std::floor(v) == v; }
+int64_t I(double v) { return static_cast<int64_t>(v); }
+
+// A geometry whose runs stay inside the image (every size positive, strides and dilations at least 1).
+bool ReadGeometry(const double* p, Geometry* g) {
+  for (int k = 0; k < kGeometryLength; k++)
+    if (!IsCount(p[k]) && k < 11) return false;
+  *g = Geometry{I(p[0]), I(p[1]), I(p[2]), I(p[3]), I(p[4]), I(p[5]), I(p[6]), I(p[7]), I(p[8]), I(p[9]), I(p[10]), I(p[11]), I(p[12])};
+  if (std::floor(p[11]) != p[11] || std::floor(p[12]) != p[12]) return false;
+  return g->batch > 0 && g->H > 0 && g->W > 0 && g->oh > 0 && g->ow > 0 && g->fh > 0 && g->fw > 0 && g->sh > 0 && g->sw > 0 && g->dh > 0 && g->dw > 0 &&
+         g->H < (1 << 20) && g->W < (1 << 20) && g->oh < (1 << 20) && g->ow < (1 << 20) && g->fh < 64 && g->fw < 64 && std::fabs(p[11]) < 1024 && std::fabs(p[12]) < 1024 &&
+         g->sh < 1024 && g->sw < 1024 && g->dh < 1024 && g->dw < 1024;
+}
+
+// depthwiseFilterImages [slots, x, dy, channels, ...geometry]: per image n, slot n (taps x channels) = x * dy summed
+// along every tap run, in float32, in the runs' order.
+const char* CheckDepthwiseFilter(const Heap& h, const double* p, int64_t, int64_t total) {
+  Geometry g;
+  if (!ReadGeometry(p + 4, &g) || !IsCount(p[3]) || p[3] < 1) return "depthwiseFilterImages: bad geometry";
+  const int64_t c = I(p[3]);
+  if (total > g.batch) return "depthwiseFilterImages: more pieces than images";
+  if (!h.Has(p[0], total * g.fh * g.fw * c) || !h.Has(p[1], g.batch * g.H * g.W * c) || !h.Has(p[2], g.batch * g.oh * g.ow * c))
+    return "depthwiseFilterImages: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void DepthwiseFilter(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  Geometry g;
+  ReadGeometry(p + 4, &g);
+  const int64_t c = I(p[3]), size = g.fh * g.fw * c;
+  for (int64_t n = lo; n < hi; n++) {
+    float* __restrict slot = h.At(p[0]) + n * size;
+    std::fill(slot, slot + size, 0.0f);
+    const float* xImage = h.At(p[1]) + n * g.H * g.W * c;
+    const float* yImage = h.At(p[2]) + n * g.oh * g.ow * c;
+    ForEachTapRun(g, 0, g.oh, [&](const TapRun& r) {
+      float* __restrict acc = slot + r.tap * c;
+      const float* __restrict x = xImage + (r.iy * g.W + r.ix0) * c;
+      const float* __restrict y = yImage + (r.y * g.ow + r.x0) * c;
+      const int64_t xStep = g.sw * c;
+      for (int64_t k = 0; k < r.x1 - r.x0; k++, x += xStep, y += c)
+        for (int64_t ch = 0; ch < c; ch++) acc[ch] += x[ch] * y[ch];
+    });
+  }
+}
+
+// depthwiseInputRows [dx, dy, filter, channels, ...geometry]: input rows [lo, hi) of the batch (row n * H + iy),
+// zeroed, then dy * filter added along every tap run that lands in them, in the runs' order.
+const char* CheckDepthwiseInput(const Heap& h, const double* p, int64_t, int64_t total) {
+  Geometry g;
+  if (!ReadGeometry(p + 4, &g) || !IsCount(p[3]) || p[3] < 1) return "depthwiseInputRows: bad geometry";
+  const int64_t c = I(p[3]);
+  if (total > g.batch * g.H) return "depthwiseInputRows: more pieces than input rows";
+  if (!h.Has(p[0], g.batch * g.H * g.W * c) || !h.Has(p[1], g.batch * g.oh * g.ow * c) || !h.Has(p[2], g.fh * g.fw * c))
+    return "depthwiseInputRows: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void DepthwiseInput(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  Geometry g;
+  ReadGeometry(p + 4, &g);
+  const int64_t c = I(p[3]), rowSize = g.W * c;
+  float* dx = h.At(p[0]);
+  const float* dy = h.At(p[1]);
+  const float* w = h.At(p[2]);
+  std::fill(dx + lo * rowSize, dx + hi * rowSize, 0.0f);
+  for (int64_t n = lo / g.H; n <= (hi - 1) / g.H; n++) {
+    ForEachTapRun(g, 0, g.oh, [&](const TapRun& r) {
+      const int64_t row = n * g.H + r.iy;
+      if (row < lo || row >= hi) return;
+      float* __restrict out = dx + row * rowSize + r.ix0 * c;
+      const float* __restrict y = dy + ((n * g.oh + r.y) * g.ow + r.x0) * c;
+      const float* __restrict f = w + r.tap * c;
+      const int64_t outStep = g.sw * c;
+      for (int64_t k = 0; k < r.x1 - r.x0; k++, out += outStep, y += c)
+        for (int64_t ch = 0; ch < c; ch++) out[ch] += y[ch] * f[ch];
+    });
+  }
+}
+
+// depthwiseForwardRows [out, x, filter, channels, ...geometry]: output rows [lo, hi) of the batch (row n * oh + y)
+// = the sum over the filter's taps of x * filter, tap by tap in the runs' order.
+const char* CheckDepthwiseForward(const Heap& h, const double* p, int64_t, int64_t total) {
+  Geometry g;
+  if (!ReadGeometry(p + 4, &g) || !IsCount(p[3]) || p[3] < 1) return "depthwiseForwardRows: bad geometry";
+  const int64_t c = I(p[3]);
+  if (total > g.batch * g.oh) return "depthwiseForwardRows: more pieces than output rows";
+  if (!h.Has(p[0], g.batch * g.oh * g.ow * c) || !h.Has(p[1], g.batch * g.H * g.W * c) || !h.Has(p[2], g.fh * g.fw * c))
+    return "depthwiseForwardRows: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void DepthwiseForward(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  Geometry g;
+  ReadGeometry(p + 4, &g);
+  const int64_t c = I(p[3]), rowSize = g.ow * c;
+  float* out = h.At(p[0]);
+  const float* x = h.At(p[1]);
+  const float* w = h.At(p[2]);
+  std::fill(out + lo * rowSize, out + hi * rowSize, 0.0f);
+  for (int64_t row = lo; row < hi; row++) {
+    const int64_t n = row / g.oh;
+    ForEachTapRun(g, row % g.oh, row % g.oh + 1, [&](const TapRun& r) {
+      float* __restrict o = out + row * rowSize + r.x0 * c;
+      const float* __restrict in = x + ((n * g.H + r.iy) * g.W + r.ix0) * c;
+      const float* __restrict f = w + r.tap * c;
+      const int64_t inStep = g.sw * c;
+      for (int64_t k = 0; k < r.x1 - r.x0; k++, o += c, in += inStep)
+        for (int64_t ch = 0; ch < c; ch++) o[ch] += in[ch] * f[ch];
+    });
+  }
+}
+
+// stemImages [slots, x, dy, cin, cout, ...geometry]: per image n, slot n (taps x cin x cout) = x^T dy along every tap
+// run: a k x k conv's filter gradient over that image.
+const char* CheckStem(const Heap& h, const double* p, int64_t, int64_t total) {
+  Geometry g;
+  if (!ReadGeometry(p + 5, &g) || !IsCount(p[3]) || !IsCount(p[4]) || p[3] < 1 || p[4] < 1) return "stemImages: bad geometry";
+  const int64_t cin = I(p[3]), cout = I(p[4]);
+  if (total > g.batch) return "stemImages: more pieces than images";
+  if (!h.Has(p[0], total * g.fh * g.fw * cin * cout) || !h.Has(p[1], g.batch * g.H * g.W * cin) || !h.Has(p[2], g.batch * g.oh * g.ow * cout))
+    return "stemImages: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void Stem(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  Geometry g;
+  ReadGeometry(p + 5, &g);
+  const int64_t cin = I(p[3]), cout = I(p[4]), size = g.fh * g.fw * cin * cout;
+  for (int64_t n = lo; n < hi; n++) {
+    float* slot = h.At(p[0]) + n * size;
+    std::fill(slot, slot + size, 0.0f);
+    const float* xImage = h.At(p[1]) + n * g.H * g.W * cin;
+    const float* yImage = h.At(p[2]) + n * g.oh * g.ow * cout;
+    ForEachTapRun(g, 0, g.oh, [&](const TapRun& r) {
+      float* tapOut = slot + r.tap * cin * cout;
+      const float* x = xImage + (r.iy * g.W + r.ix0) * cin;
+      const float* y = yImage + (r.y * g.ow + r.x0) * cout;
+      for (int64_t k = 0; k < r.x1 - r.x0; k++, x += g.sw * cin, y += cout)
+        for (int64_t a = 0; a < cin; a++) {
+          float* __restrict out = tapOut + a * cout;
+          const float* __restrict yr = y;
+          const float xa = x[a];
+          for (int64_t q = 0; q < cout; q++) out[q] += xa * yr[q];
+        }
+    });
+  }
+}
+
+// scaleShiftRows [out, x, a, b, channels] and scaleShiftClipRows [out, x, a, b, channels, lo, hi]: rows [lo, hi) of
+// out = x * a + b (then clipped to [lo, hi]), a and b per channel.
+const char* CheckRows(const Heap& h, const double* p, int64_t, int64_t total) {
+  if (!IsCount(p[4]) || p[4] < 1) return "scaleShift: bad channel count";
+  const int64_t c = I(p[4]);
+  if (!h.Has(p[0], total * c) || !h.Has(p[1], total * c) || !h.Has(p[2], c) || !h.Has(p[3], c)) return "scaleShift: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void ScaleShift(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  const int64_t c = I(p[4]);
+  const float* __restrict a = h.At(p[2]);
+  const float* __restrict b = h.At(p[3]);
+  for (int64_t r = lo; r < hi; r++) {
+    float* __restrict out = h.At(p[0]) + r * c;
+    const float* __restrict x = h.At(p[1]) + r * c;
+    for (int64_t ch = 0; ch < c; ch++) out[ch] = x[ch] * a[ch] + b[ch];
+  }
+}
+
+void ScaleShiftClip(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  const int64_t c = I(p[4]);
+  const float* __restrict a = h.At(p[2]);
+  const float* __restrict b = h.At(p[3]);
+  const float min = static_cast<float>(p[5]), max = static_cast<float>(p[6]);
+  for (int64_t r = lo; r < hi; r++) {
+    float* __restrict out = h.At(p[0]) + r * c;
+    const float* __restrict x = h.At(p[1]) + r * c;
+    for (int64_t ch = 0; ch < c; ch++) {
+      const float z = x[ch] * a[ch] + b[ch];
+      out[ch] = std::min(std::max(z, min), max);
+    }
+  }
+}
+
+// scaleShiftClipGradBlocks [dx, dz, x, a, b, slots, rows, channels, block, lo, hi]: per block k of rows, those rows of
+// dx = g * a with g = dz where lo <= x * a + b <= hi (else 0), and slot k (2 x channels) = the sums of g and g * x.
+const char* CheckClipGrad(const Heap& h, const double* p, int64_t, int64_t total) {
+  if (!IsCount(p[6]) || !IsCount(p[7]) || !IsCount(p[8]) || p[7] < 1 || p[8] < 1) return "scaleShiftClipGradBlocks: bad sizes";
+  const int64_t rows = I(p[6]), c = I(p[7]), block = I(p[8]);
+  if (total > (rows + block - 1) / block) return "scaleShiftClipGradBlocks: more pieces than blocks";
+  if (!h.Has(p[0], rows * c) || !h.Has(p[1], rows * c) || !h.Has(p[2], rows * c) || !h.Has(p[3], c) || !h.Has(p[4], c) || !h.Has(p[5], total * 2 * c))
+    return "scaleShiftClipGradBlocks: operands out of the heap's bounds";
+  return nullptr;
+}
+
+// One row of ClipGrad, apart so that the compiler sees the operands cannot overlap (and vectorizes it).
+void ClipGradRow(float* __restrict dx, const float* __restrict dz, const float* __restrict x, const float* __restrict a, const float* __restrict b,
+                 float* __restrict sumG, float* __restrict sumGX, int64_t c, float min, float max) {
+  for (int64_t ch = 0; ch < c; ch++) {
+    const float z = x[ch] * a[ch] + b[ch], d = dz[ch];
+    const float g = ((z >= min) & (z <= max)) ? d : 0.0f;
+    dx[ch] = g * a[ch];
+    sumG[ch] += g;
+    sumGX[ch] += g * x[ch];
+  }
+}
+
+void ClipGrad(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  const int64_t rows = I(p[6]), c = I(p[7]), block = I(p[8]);
+  const float min = static_cast<float>(p[9]), max = static_cast<float>(p[10]);
+  for (int64_t k = lo; k < hi; k++) {
+    float* sums = h.At(p[5]) + k * 2 * c;
+    std::fill(sums, sums + 2 * c, 0.0f);
+    for (int64_t r = k * block; r < std::min(rows, (k + 1) * block); r++)
+      ClipGradRow(h.At(p[0]) + r * c, h.At(p[1]) + r * c, h.At(p[2]) + r * c, h.At(p[3]), h.At(p[4]), sums, sums + c, c, min, max);
+  }
+}
+
+// columnBlocks [slots, a, b, bStep, rows, channels, block]: per block k of rows, slot k (channels) = the per-channel
+// sum of a * b over those rows (b's rows bStep bytes apart: 0 for one row used by all).
+const char* CheckColumns(const Heap& h, const double* p, int64_t, int64_t total) {
+  if (!IsCount(p[3]) || !IsCount(p[4]) || !IsCount(p[5]) || !IsCount(p[6]) || p[5] < 1 || p[6] < 1 || I(p[3]) % 4 != 0) return "columnBlocks: bad sizes";
+  const int64_t bStep = I(p[3]) / 4, rows = I(p[4]), c = I(p[5]), block = I(p[6]);
+  if (total > (rows + block - 1) / block) return "columnBlocks: more pieces than blocks";
+  if (!h.Has(p[0], total * c) || !h.Has(p[1], rows * c) || !h.Has(p[2], std::max<int64_t>(rows - 1, 0) * bStep + c)) return "columnBlocks: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void Columns(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  const int64_t bStep = I(p[3]) / 4, rows = I(p[4]), c = I(p[5]), block = I(p[6]);
+  for (int64_t k = lo; k < hi; k++) {
+    float* __restrict slot = h.At(p[0]) + k * c;
+    std::fill(slot, slot + c, 0.0f);
+    for (int64_t r = k * block; r < std::min(rows, (k + 1) * block); r++) {
+      const float* __restrict a = h.At(p[1]) + r * c;
+      const float* __restrict b = h.At(p[2]) + r * bStep;
+      for (int64_t ch = 0; ch < c; ch++) slot[ch] += a[ch] * b[ch];
+    }
+  }
+}
+
+// padRows [out, x, value, d, inner, inLen, outLen, before, then (inDim, outDim, before) for each dim < d]: output
+// rows [lo, hi) of a constant padding, as tasks.ts's padRows: the input row copied between runs of `value`, or a
+// row of `value` where it lies in an outer dimension's padding.
+const char* CheckPad(const Heap& h, const double* p, int64_t count, int64_t total) {
+  for (int k = 3; k < 8; k++)
+    if (!IsCount(p[k])) return "padRows: bad sizes";
+  const int64_t d = I(p[3]), inner = I(p[4]), inLen = I(p[5]), outLen = I(p[6]), before = I(p[7]);
+  if (d > 4 || count < 8 + 3 * d || before + inLen > outLen) return "padRows: bad sizes";
+  int64_t inRows = 1, outRows = 1;
+  for (int64_t i = 0; i < d; i++) {
+    const double* dim = p + 8 + 3 * i;
+    if (!IsCount(dim[0]) || !IsCount(dim[1]) || !IsCount(dim[2]) || dim[2] + dim[0] > dim[1]) return "padRows: bad sizes";
+    inRows *= I(dim[0]);
+    outRows *= I(dim[1]);
+  }
+  if (total > outRows) return "padRows: more pieces than output rows";
+  if (!h.Has(p[0], outRows * outLen * inner) || !h.Has(p[1], inRows * inLen * inner)) return "padRows: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void Pad(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  const int64_t d = I(p[3]), inner = I(p[4]), inLen = I(p[5]), outLen = I(p[6]), before = I(p[7]);
+  const float value = static_cast<float>(p[2]);
+  const int64_t outRow = outLen * inner, inRow = inLen * inner, head = before * inner;
+  for (int64_t r = lo; r < hi; r++) {
+    float* o = h.At(p[0]) + r * outRow;
+    int64_t rest = r, src = 0, stride = 1;
+    bool inside = true;
+    for (int64_t i = d - 1; i >= 0 && inside; i--) {
+      const int64_t inDim = I(p[8 + 3 * i]), outDim = I(p[9 + 3 * i]), b = I(p[10 + 3 * i]);
+      const int64_t c = rest % outDim;
+      rest /= outDim;
+      inside = c >= b && c - b < inDim;
+      src += (c - b) * stride;
+      stride *= inDim;
+    }
+    if (!inside) {
+      std::fill(o, o + outRow, value);
+      continue;
+    }
+    std::fill(o, o + head, value);
+    std::memcpy(o + head, h.At(p[1]) + src * inRow, static_cast<size_t>(inRow) * sizeof(float));
+    std::fill(o + head + inRow, o + outRow, value);
+  }
+}
+
+// clipMaskQuads [out, x, dy, lo, hi]: groups of four [lo, hi) of out = lo <= x <= hi ? dy : 0.
+const char* CheckClipMask(const Heap& h, const double* p, int64_t, int64_t total) {
+  if (!h.Has(p[0], 4 * total) || !h.Has(p[1], 4 * total) || !h.Has(p[2], 4 * total)) return "clipMaskQuads: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void ClipMask(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  float* __restrict out = h.At(p[0]);
+  const float* __restrict x = h.At(p[1]);
+  const float* __restrict dy = h.At(p[2]);
+  const float min = static_cast<float>(p[3]), max = static_cast<float>(p[4]);
+  for (int64_t i = 4 * lo; i < 4 * hi; i++) {
+    const float d = dy[i];
+    out[i] = ((x[i] >= min) & (x[i] <= max)) ? d : 0.0f;
+  }
+}
+
+const Task kTasks[] = {
+    {"depthwiseFilterImages", 4 + kGeometryLength, CheckDepthwiseFilter, DepthwiseFilter},
+    {"depthwiseInputRows", 4 + kGeometryLength, CheckDepthwiseInput, DepthwiseInput},
+    {"depthwiseForwardRows", 4 + kGeometryLength, CheckDepthwiseForward, DepthwiseForward},
+    {"stemImages", 5 + kGeometryLength, CheckStem, Stem},
+    {"scaleShiftRows", 5, CheckRows, ScaleShift},
+    {"scaleShiftClipRows", 7, CheckRows, ScaleShiftClip},
+    {"scaleShiftClipGradBlocks", 11, CheckClipGrad, ClipGrad},
+    {"columnBlocks", 7, CheckColumns, Columns},
+    {"clipMaskQuads", 5, CheckClipMask, ClipMask},
+    {"padRows", 8, CheckPad, Pad},
+};
+constexpr int kTaskCount = sizeof(kTasks) / sizeof(kTasks[0]);
+
+}  // namespace
+
+bool Heap::Has(double address, int64_t floats) const {
+  return IsCount(address) && I(address) % 4 == 0 && floats >= 0 && I(address) / 4 + floats <= static_cast<int64_t>(length);
+}
+
+int TaskCount() { return kTaskCount; }
+const char* TaskName(int task) { return kTasks[task].name; }
+
+const char* RunTask(const Heap& h, int task, const double* p, int64_t count, int64_t total, int64_t parts) {
+  const Task& t = kTasks[task];
+  if (total < 0) return "task: negative piece count";
+  if (count < t.params) return "task: too few parameters";
+  if (const char* why = t.check(h, p, count, total)) return why;
+  if (total == 0) return nullptr;
+  // Contiguous slices, as even as whole pieces allow: each piece's outputs are the same whoever computes them.
+  parts = std::max<int64_t>(1, std::min(parts, total));
+  Pool::Get().Run(static_cast<int>(parts), [&](int i) {
+    const int64_t lo = i * total / parts, hi = (i + 1) * total / parts;
+    if (hi > lo) t.run(h, p, lo, hi);
+  });
+  return nullptr;
+}
+
+}  // namespace zerovar
