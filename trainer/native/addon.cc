@@ -21,6 +21,12 @@ bool Int(napi_env env, napi_value v, int64_t* out) {
   return napi_get_value_int64(env, v, out) == napi_ok || Fail(env, "gemm: expected integer arguments");
 }
 
+// Exactly `n` arguments into argv, else a thrown error `message`.
+bool Args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, const char* message) {
+  size_t argc = n;
+  return (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc == n) || Fail(env, message);
+}
+
 // The data and length of `v` if it is a typed array of `type`, else a thrown error `message`.
 bool TypedArray(napi_env env, napi_value v, napi_typedarray_type type, void** data, size_t* length, const char* message) {
   bool isTyped = false;
@@ -33,12 +39,8 @@ bool TypedArray(napi_env env, napi_value v, napi_typedarray_type type, void** da
 // sgemm(heap, aOffset, bOffset, cOffset, M, N, K, transA, transB): C[M, N] = op(A) op(B), where op(A) is
 // [M, K] (A stored [K, M] when transposed) and op(B) is [K, N] (B stored [N, K] when transposed).
 napi_value Sgemm(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value argv[9];
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 9) {
-    Fail(env, "gemm: sgemm takes 9 arguments");
-    return nullptr;
-  }
+  if (!Args(env, info, 9, argv, "gemm: sgemm takes 9 arguments")) return nullptr;
   size_t length = 0;
   void* data = nullptr;
   if (!TypedArray(env, argv[0], napi_float32_array, &data, &length, "gemm: the heap must be a Float32Array")) return nullptr;
@@ -91,12 +93,8 @@ napi_value Tasks(napi_env env, napi_callback_info) {
 // run(heap, task, params, total, parts): pieces [0, total) of kernel task `task` (tasks()' index) with its numbers
 // in `params` (a Float64Array), in `parts` slices on the pool's threads.
 napi_value RunTaskFn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 5) {
-    Fail(env, "run takes 5 arguments");
-    return nullptr;
-  }
+  if (!Args(env, info, 5, argv, "run takes 5 arguments")) return nullptr;
   size_t length = 0, count = 0;
   void* data = nullptr;
   void* params = nullptr;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 namespace zerovar {
 namespace {
@@ -65,16 +66,36 @@ bool ReadGeometry(const double* p, Geometry* g) {
          g->sh < 1024 && g->sw < 1024 && g->dh < 1024 && g->dw < 1024;
 }
 
+// What a depthwise task's operands and pieces are: the three operands in parameter order, then its pieces (images
+// for a filter gradient's slots, else rows of the input or the output), so one check serves the three tasks.
+enum Extent { kInput, kOutput, kFilter, kSlots };
+struct DepthwiseLayout {
+  const char* name;
+  Extent operands[3];
+  Extent pieces;
+};
+
+// Checks a depthwise task [a, b, d, channels, ...geometry] against its layout.
+const char* CheckDepthwise(const DepthwiseLayout& l, const Heap& h, const double* p, int64_t total) {
+  static thread_local std::string error;
+  const auto fail = [&](const char* why) { return (error = std::string(l.name) + ": " + why).c_str(); };
+  Geometry g;
+  if (!ReadGeometry(p + 4, &g) || !IsCount(p[3]) || p[3] < 1) return fail("bad geometry");
+  const int64_t c = I(p[3]), taps = g.fh * g.fw * c;
+  const int64_t pieces = l.pieces == kInput ? g.batch * g.H : l.pieces == kOutput ? g.batch * g.oh : g.batch;
+  if (total > pieces) return fail("more pieces than the task has");
+  const auto floats = [&](Extent e) {
+    return e == kInput ? g.batch * g.H * g.W * c : e == kOutput ? g.batch * g.oh * g.ow * c : e == kFilter ? taps : total * taps;
+  };
+  for (int k = 0; k < 3; k++)
+    if (!h.Has(p[k], floats(l.operands[k]))) return fail("operands out of the heap's bounds");
+  return nullptr;
+}
+
 // depthwiseFilterImages [slots, x, dy, channels, ...geometry]: per image n, slot n (taps x channels) = x * dy summed
 // along every tap run, in float32, in the runs' order.
 const char* CheckDepthwiseFilter(const Heap& h, const double* p, int64_t, int64_t total) {
-  Geometry g;
-  if (!ReadGeometry(p + 4, &g) || !IsCount(p[3]) || p[3] < 1) return "depthwiseFilterImages: bad geometry";
-  const int64_t c = I(p[3]);
-  if (total > g.batch) return "depthwiseFilterImages: more pieces than images";
-  if (!h.Has(p[0], total * g.fh * g.fw * c) || !h.Has(p[1], g.batch * g.H * g.W * c) || !h.Has(p[2], g.batch * g.oh * g.ow * c))
-    return "depthwiseFilterImages: operands out of the heap's bounds";
-  return nullptr;
+  return CheckDepthwise({"depthwiseFilterImages", {kSlots, kInput, kOutput}, kSlots}, h, p, total);
 }
 
 void DepthwiseFilter(const Heap& h, const double* p, int64_t lo, int64_t hi) {
@@ -100,13 +121,7 @@ void DepthwiseFilter(const Heap& h, const double* p, int64_t lo, int64_t hi) {
 // depthwiseInputRows [dx, dy, filter, channels, ...geometry]: input rows [lo, hi) of the batch (row n * H + iy),
 // zeroed, then dy * filter added along every tap run that lands in them, in the runs' order.
 const char* CheckDepthwiseInput(const Heap& h, const double* p, int64_t, int64_t total) {
-  Geometry g;
-  if (!ReadGeometry(p + 4, &g) || !IsCount(p[3]) || p[3] < 1) return "depthwiseInputRows: bad geometry";
-  const int64_t c = I(p[3]);
-  if (total > g.batch * g.H) return "depthwiseInputRows: more pieces than input rows";
-  if (!h.Has(p[0], g.batch * g.H * g.W * c) || !h.Has(p[1], g.batch * g.oh * g.ow * c) || !h.Has(p[2], g.fh * g.fw * c))
-    return "depthwiseInputRows: operands out of the heap's bounds";
-  return nullptr;
+  return CheckDepthwise({"depthwiseInputRows", {kInput, kOutput, kFilter}, kInput}, h, p, total);
 }
 
 void DepthwiseInput(const Heap& h, const double* p, int64_t lo, int64_t hi) {
@@ -134,13 +149,7 @@ void DepthwiseInput(const Heap& h, const double* p, int64_t lo, int64_t hi) {
 // depthwiseForwardRows [out, x, filter, channels, ...geometry]: output rows [lo, hi) of the batch (row n * oh + y)
 // = the sum over the filter's taps of x * filter, tap by tap in the runs' order.
 const char* CheckDepthwiseForward(const Heap& h, const double* p, int64_t, int64_t total) {
-  Geometry g;
-  if (!ReadGeometry(p + 4, &g) || !IsCount(p[3]) || p[3] < 1) return "depthwiseForwardRows: bad geometry";
-  const int64_t c = I(p[3]);
-  if (total > g.batch * g.oh) return "depthwiseForwardRows: more pieces than output rows";
-  if (!h.Has(p[0], g.batch * g.oh * g.ow * c) || !h.Has(p[1], g.batch * g.H * g.W * c) || !h.Has(p[2], g.fh * g.fw * c))
-    return "depthwiseForwardRows: operands out of the heap's bounds";
-  return nullptr;
+  return CheckDepthwise({"depthwiseForwardRows", {kOutput, kInput, kFilter}, kOutput}, h, p, total);
 }
 
 void DepthwiseForward(const Heap& h, const double* p, int64_t lo, int64_t hi) {

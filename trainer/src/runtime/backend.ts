@@ -37,17 +37,13 @@ export function wasmKernelThreads(): { threads: number; error?: string } {
  */
 export function wasmThreadsLine(): string {
   const plural = (n: number) => `${n} thread${n > 1 ? 's' : ''}`;
-  if (nativeKernelsInUse()) {
+  if (nativeGemmInUse()) {
     return `${plural(kernelThreads)} (native kernels: ${matrixProductsLine(kernelThreads).replace(/ on \d+ threads?$/, '')} products and compiled tasks; the wasm build single-threaded)`;
   }
   const n = wasmThreadCount();
   const products = `matrix products: ${matrixProductsLine(kernelThreads)}`;
   if (n <= 1) return `${plural(n)}, ${products}`;
   return `${plural(n)} (the project's kernels on ${kernelPoolError ? `one: ${kernelPoolError}` : kernelThreads}), ${products}`;
-}
-
-function nativeKernelsInUse(): boolean {
-  return nativeGemmInUse();
 }
 
 /** Starts the kernel pool on the threaded build's heap; a pool that cannot start leaves the kernels on one thread. */
@@ -86,6 +82,9 @@ async function initCpuBackend(b: 'wasm' | 'cpu', threads: number, native: boolea
       kernelThreads = threads;
       useNativeKernels(addon, threads);
     } else {
+      // An earlier initBackend in this process may have installed the addon: the wasm kernels alone from here.
+      useNativeKernels(null);
+      kernelThreads = 1;
       // The project's own kernels on every thread of the threaded build (XNNPACK's pool serves only its own ops).
       await startPool();
     }

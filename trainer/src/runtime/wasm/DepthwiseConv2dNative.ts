@@ -2,7 +2,7 @@
 // as the addon's depthwiseForwardRows task, shared across its threads, where XNNPACK's kernel runs on one thread of
 // the single-threaded build. Without the addon (the viewer, a machine without a compiler), with a channel
 // multiplier or other than float32 NHWC data: the backend's own kernel.
-import { depthwiseInfo, type DepthwiseAttrs } from './conv_util.js';
+import { depthwiseInfo, isChannelsLast, type DepthwiseAttrs } from './conv_util.js';
 import { hasNativeTask, runNativeTask } from './parallel.js';
 import { addressOf, builtinKernel, wasmKernel, type Info, type KernelArgs, type WasmBackend } from './shared.js';
 import { heapMemory } from './simd.js';
@@ -14,9 +14,8 @@ function depthwiseConv2d(args: KernelArgs): Info {
   const b = args.backend as WasmBackend;
   const { x, filter } = args.inputs as { x: Info; filter: Info };
   const a = args.attrs as unknown as DepthwiseAttrs;
-  const channelsLast = a.dataFormat === undefined || a.dataFormat === 'NHWC' || a.dataFormat === 'channelsLast';
   const memory = heapMemory(b);
-  if (!hasNativeTask(TASK) || !memory || !channelsLast || x.dtype !== 'float32' || filter.dtype !== 'float32' || filter.shape[3] !== 1) {
+  if (!hasNativeTask(TASK) || !memory || !isChannelsLast(a.dataFormat) || x.dtype !== 'float32' || filter.dtype !== 'float32' || filter.shape[3] !== 1) {
     return builtinKernel('DepthwiseConv2dNative')(args);
   }
   const c = depthwiseInfo(x.shape, filter.shape, a, 'DepthwiseConv2dNative');

@@ -4,7 +4,7 @@
 // every conv where the products are XNNPACK's, goes to the backend's own kernel. Conv2D.ts does the same for the
 // plain op.
 import * as tf from '@tensorflow/tfjs';
-import { isPlainPointwise } from './conv_util.js';
+import { isChannelsLast, isPlainPointwise } from './conv_util.js';
 import { builtinKernel, gemm, nativeGemmInUse, view, wasmKernel, type Info, type KernelArgs, type Pad, type Rounding, type WasmBackend } from './shared.js';
 
 export interface ConvAttrs {
@@ -17,7 +17,7 @@ export interface ConvAttrs {
 
 /** The conv as one native product, or null where that does not apply (not 1x1 stride 1 NHWC, dilated, no addon). */
 export function pointwiseConv(b: WasmBackend, x: Info, filter: Info, a: ConvAttrs): Info | null {
-  const channelsLast = a.dataFormat === undefined || a.dataFormat === 'NHWC' || a.dataFormat === 'channelsLast';
+  const channelsLast = isChannelsLast(a.dataFormat);
   const d = a.dilations ?? 1;
   const dilated = Array.isArray(d) ? d.some((v) => v !== 1) : d !== 1;
   if (!nativeGemmInUse() || !channelsLast || dilated || x.dtype !== 'float32') return null;

@@ -4,8 +4,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvInfo, Pad, Rounding } from './shared.js';
 
+/** Whether a conv's data format attribute means NHWC (absent: the default, NHWC). */
+export function isChannelsLast(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC' || dataFormat === 'channelsLast';
+}
+
 export function requireChannelsLast(dataFormat: unknown, kernel: string): void {
-  if (dataFormat !== undefined && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
+  if (!isChannelsLast(dataFormat)) {
     throw new Error(`${kernel} on wasm: only NHWC data is supported (got ${String(dataFormat)})`);
   }
 }

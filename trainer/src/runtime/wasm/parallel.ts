@@ -51,11 +51,6 @@ export function useNativeTasks(n: NativeTasks | null, threads = 1): void {
   native = n ? { run: n.run.bind(n), index: new Map(n.tasks().map((t, i) => [t, i])), threads } : null;
 }
 
-/** The tasks the addon runs now (none without it). */
-export function nativeTaskNames(): string[] {
-  return native ? [...native.index.keys()] : [];
-}
-
 /** Whether the addon runs task `name` now (some, like depthwiseForwardRows, exist only there). */
 export function hasNativeTask(name: string): boolean {
   return native?.index.has(name) ?? false;
