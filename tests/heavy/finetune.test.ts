@@ -260,7 +260,11 @@ test('micro-batches accumulate into the same updates as whole batches when train
   const micro = await run('micro-5', 5);
   const before = classifier(7).getLayer('block_16_project').getWeights()[0].dataSync();
   assert.ok(whole.weights.some((v, i) => Math.abs(v - before[i]) > 1e-6), 'the backbone block was trained');
-  // The update's relative error: summation order differs, so equal up to rounding.
+  // The update's relative error. The sums run in another order, and the native addon's products round a row by
+  // where it falls in OpenBLAS's tiles (its place in the batch): so a micro-batch's activations differ from the
+  // whole batch's in the last bit, and now and then one crosses a ReLU6 edge. Seen: 0.7 % of the update after 2
+  // epochs on one CPU, 7e-7 on another. A wrong weighting moves it by far more: weights of 1 / 4 for the four
+  // micro-batches, 61 %; the last micro-batch dropped, 43 %.
   const relErr = (a: ArrayLike<number>, b: ArrayLike<number>, ref: ArrayLike<number>) => {
     let num = 0;
     let den = 0;
@@ -271,10 +275,10 @@ test('micro-batches accumulate into the same updates as whole batches when train
     return Math.sqrt(num / den);
   };
   const fc2Before = classifier(7).getLayer('fc2').getWeights()[0].dataSync();
-  assert.ok(relErr(whole.weights, micro.weights, before) < 1e-4, `backbone update error ${relErr(whole.weights, micro.weights, before)}`);
-  assert.ok(relErr(whole.fc2, micro.fc2, fc2Before) < 1e-4, `fc2 update error ${relErr(whole.fc2, micro.fc2, fc2Before)}`);
+  assert.ok(relErr(whole.weights, micro.weights, before) < 2e-2, `backbone update error ${relErr(whole.weights, micro.weights, before)}`);
+  assert.ok(relErr(whole.fc2, micro.fc2, fc2Before) < 2e-2, `fc2 update error ${relErr(whole.fc2, micro.fc2, fc2Before)}`);
   for (const [a, b] of whole.r.history.map((h, i) => [h, micro.r.history[i]] as const)) {
-    assert.ok(Math.abs(a.loss - b.loss) < 1e-4, `loss ${a.loss} vs ${b.loss}`);
+    assert.ok(Math.abs(a.loss - b.loss) < 2e-3, `loss ${a.loss} vs ${b.loss}`); // the wrong weightings: 0.44, 0.38
     assert.equal(a.accuracy, b.accuracy);
   }
   tf.dispose(saved.flat());
