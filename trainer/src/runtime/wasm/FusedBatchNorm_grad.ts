@@ -3,13 +3,23 @@
 // batch x rows x columns with Sum (a transpose first, on wasm): most of a MobileNetV2 training step. Broadcasting
 // the per-channel factor and taking column sums gives the same values.
 //
-// A gradient is registered for every backend, not per backend. That is safe here: on wasm the column sums and the
-// channel scaling run the helper kernels; on any other backend they are a matmul with ones and a broadcast tf.mul,
-// ordinary ops that compute the same values as tfjs' gradient; statistics that are not per channel over the last
-// axis get tfjs' own gradient, which the replacement keeps and calls.
+// A gradient is registered for every backend, not per backend. That is safe here: on wasm one kernel call (the
+// BatchNorm + ReLU gradient's, nothing masked) gives dx and every parameter's gradient in one pass over dy and x;
+// elsewhere the column sums and the channel scaling are a matmul with ones and a broadcast tf.mul, ordinary ops that
+// compute the same values as tfjs' gradient; statistics that are not per channel over the last axis get tfjs' own
+// gradient, which the replacement keeps and calls.
 import * as tf from '@tensorflow/tfjs';
+import { BATCH_NORM_RELU_GRAD } from './BatchNormReluGrad.js';
 import { columnSums } from './ColumnDot.js';
 import { scaleChannels } from './ScaleChannels.js';
+import { BACKEND, type WasmBackend } from './shared.js';
+import { simdHeap } from './simd.js';
+
+/** Whether the one-pass gradient kernel takes this BatchNorm: float32 channels in fours, on wasm with SIMD. */
+function onePass(x: tf.Tensor): boolean {
+  return tf.getBackend() === BACKEND && !!tf.getKernel(BATCH_NORM_RELU_GRAD, BACKEND) && x.dtype === 'float32' && x.shape[x.rank - 1] % 4 === 0 &&
+    !!simdHeap(tf.backend() as unknown as WasmBackend);
+}
 
 /** The replacement gradient config; `original` (tfjs' own) takes the cases it does not cover. */
 export function fusedBatchNormGradConfig(original: tf.GradConfig): tf.GradConfig {
@@ -23,6 +33,12 @@ export function fusedBatchNormGradConfig(original: tf.GradConfig): tf.GradConfig
       const channels = x.shape[x.shape.length - 1];
       if (mean.rank !== 1 || mean.shape[0] !== channels || x.rank < 2) return original.gradFunc(dy, saved, attrs);
       const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
+      if (onePass(x)) {
+        // On wasm: the one-pass kernel of the BatchNorm + ReLU gradient with nothing masked.
+        const inputs = { dy: dyT, x, mean, variance, ...(scale ? { scale } : {}) };
+        const [dx, dMean, dVariance, dScale, dOffset] = tf.engine().runKernel(BATCH_NORM_RELU_GRAD, inputs, { varianceEpsilon: eps, min: -Infinity, max: Infinity }) as tf.Tensor[];
+        return { x: () => dx, mean: () => dMean, variance: () => dVariance, scale: () => dScale, offset: () => dOffset };
+      }
       const inv = tf.rsqrt(tf.add(variance, eps));
       const factor = scale ? tf.mul(inv, scale) : inv;
       // The column sums of dy serve the offset, scale, mean and variance gradients: computed once, here (tensors
@@ -39,7 +55,7 @@ export function fusedBatchNormGradConfig(original: tf.GradConfig): tf.GradConfig
 /**
  * The mean, variance, scale and offset gradients of an inference-mode BatchNorm, from the column sums of the
  * gradient at its output, g: sum g, and sum g * x (lazily: only the scale and variance gradients need it).
- * `factor` is inv * scale (inv alone without a scale). Shared with the fused BatchNorm + ReLU (BatchNormRelu_grad.ts).
+ * `factor` is inv * scale (inv alone without a scale). ZerovarBatchNormReluGrad computes the same per channel.
  */
 export function statisticGradients(sumG: tf.Tensor, sumGX: () => tf.Tensor, mean: tf.Tensor, inv: tf.Tensor, factor: tf.Tensor) {
   const centred = () => tf.sub(sumGX(), tf.mul(mean, sumG)); // sum of g * (x - mean)
