@@ -6,6 +6,7 @@ BatchNorm with frozen statistics and no dropout (model.eval(), gradients on). Pr
 import argparse
 import json
 import resource
+import statistics
 import time
 
 import torch
@@ -40,11 +41,15 @@ def main() -> None:
         opt.step()
 
     def per_image_ms(f, n: int) -> float:
+        # The median of n timed calls after a warm-up, as trainer-case.ts times the tfjs side: one call slowed by
+        # the virtual machine's neighbours moves a mean, not a median.
         f()  # warm-up
-        t0 = time.perf_counter()
+        times = []
         for _ in range(n):
+            t0 = time.perf_counter()
             f()
-        return (time.perf_counter() - t0) * 1000 / n / a.batch
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1000 / a.batch
 
     fwd = per_image_ms(forward, a.iters + 1)
     trn = per_image_ms(train, a.iters)

@@ -140,11 +140,19 @@ export async function runCase(c: Case): Promise<Result> {
     sample();
     y.dispose();
   };
+  // The median of n timed calls after a warm-up (operator creation, JIT, shader compilation), as
+  // torch_baseline.py times PyTorch: one call slowed by the machine's neighbours moves a mean, not a median.
   const time = async (f: () => Promise<void>, n: number): Promise<number> => {
-    await f(); // warm-up: operator creation, JIT, shader compilation
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await f();
-    return (performance.now() - t0) / n / c.batch;
+    await f();
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await f();
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const mid = times.length >> 1;
+    return (times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2) / c.batch;
   };
   const forwardMsPerImg = await time(forward, c.iters + 1);
   const trainMsPerImg = await time(trainStep, c.iters);

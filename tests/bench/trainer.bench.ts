@@ -1,10 +1,12 @@
 // Trainer benchmark: forward and full fine-tune training-step cost of MobileNetV2 (alpha 0.35 and 1.0, random
 // init, 2 classes) on the tfjs backends (wasm with 1 and 2 threads of the native addon, and one thread of the wasm
-// kernels alone as the baseline; the pure-JS cpu backend; WebGPU where an adapter exists), against PyTorch on the CPU with the same architecture, input and batch, with each row's ratio
-// to PyTorch and the issue's goals. Every case runs in a fresh process (trainer-case.ts), so peak memory is per case
-// and an out-of-memory case cannot take the others down. The load average is printed at the start and the end,
-// and each row says how much CPU other processes took while it ran: figures measured beside another job are
-// marked and warned about, as they are not comparable with a quiet machine's.
+// kernels alone as the baseline; the pure-JS cpu backend; WebGPU where an adapter exists), against PyTorch on the
+// CPU with the same architecture, input and batch, with each row's ratio to PyTorch and the issue's goals. Each
+// figure is the median of several steps after a warm-up, on both sides. Every case runs in a fresh process
+// (trainer-case.ts), so peak memory is per case and an out-of-memory case cannot take the others down. The load
+// average is printed at the start and the end, and each row says how much CPU other processes took while it ran:
+// figures measured beside another job are marked and warned about, as they are not comparable with a quiet
+// machine's.
 //
 // After the table, the matrix-multiply ceiling: one-thread GEMM throughput of tfjs wasm against PyTorch on the
 // shapes MobileNetV2's pointwise convolutions take (gemm-case.ts, torch_gemm.py).
@@ -74,10 +76,10 @@ function buildCases(quick: boolean, profile: boolean): { cases: Case[]; gpuNote:
         // Batch 32 at 224 px goes through 8-image micro-batches (same update, bounded wasm heap).
         const micro = size >= 224 && batch > 8 ? 8 : batch;
         // One thread, then two: the native addon's where it is built, else the single-threaded and threaded builds.
-        for (const threads of [1, 2]) cases.push({ backend: 'wasm', threads, alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2, profile: profile && batch === 8 });
+        for (const threads of [1, 2]) cases.push({ backend: 'wasm', threads, alpha, size, batch, micro, iters: batch >= 32 ? 3 : 5, profile: profile && batch === 8 });
         // The baseline where the addon is built: one thread of the wasm kernels and XNNPACK's products (the browser's
         // kernels, and the trainer's before the addon).
-        if (nativeKernels().addon) cases.push({ backend: 'wasm', threads: 1, alpha, size, batch, micro, iters: batch >= 32 ? 1 : 2, kernels: 'wasm' });
+        if (nativeKernels().addon) cases.push({ backend: 'wasm', threads: 1, alpha, size, batch, micro, iters: batch >= 32 ? 3 : 5, kernels: 'wasm' });
       }
     }
   }
@@ -213,7 +215,7 @@ async function main(): Promise<void> {
   }
   for (const a of adapters) console.log(`webgpu adapter: ${a}`);
   for (const e of poolErrors) console.log(`kernel pool did not start (the project's kernels ran on one thread): ${e}`);
-  console.log('ms/img: wall time per image of a batch. train/fwd: training step over forward pass (goal <= 4). ratio: tfjs over PyTorch.');
+  console.log('ms/img: wall time per image of a batch, the median of 5 steps (3 at batch 32) after a warm-up, PyTorch timed the same. train/fwd: training step over forward pass (goal <= 4). ratio: tfjs over PyTorch.');
   console.log("thr: the training kernels' threads (nat: the addon's, the wasm build single-threaded; wasm: the wasm build's, 2 being the threaded build with the kernel pool).");
   console.log(`kern: nat, the native addon (${nativeKernels().addon ? matrixProductsLine(1).replace(/ on 1 thread$/, '') : 'not built here'} products, the kernels' tasks compiled); wasm, XNNPACK's products and the wasm kernels (the baseline).`);
   console.log('goal: training ratio within 1.5x of PyTorch at batch 8, at most 1x at 0.35 / 224 px / batch 32; t/f>4 where train/fwd exceeds 4.');
