@@ -45,6 +45,32 @@ void ForEachTapRun(const Geometry& g, int64_t y0, int64_t y1, const Visit& visit
   }
 }
 
+// Calls fixed(std::integral_constant<int, W>{}, c0) over channels [0, c) in chunks of 64, then one chunk of 16 to 56
+// (in eights), and rest(c0, width) for what is left (fewer than 16 channels, or not in eights); rest(0, c) alone
+// without `chunks`. A loop over a fixed width keeps its running sums in registers; over a width known only at run
+// time, in memory, where each addition waits for the last one's store.
+constexpr int64_t kRegisterFilterChannels = 192; // the depthwise filter gradient holds its sums in registers up to this
+template <typename Fixed, typename Rest>
+void ForChannelChunks(int64_t c, bool chunks, const Fixed& fixed, const Rest& rest) {
+  if (!chunks) return rest(0, c);
+  int64_t c0 = 0;
+  const auto take = [&](auto width) {
+    fixed(width, c0);
+    c0 += decltype(width)::value;
+  };
+  while (c - c0 >= 64) take(std::integral_constant<int, 64>{});
+  switch (c - c0) {
+    case 16: take(std::integral_constant<int, 16>{}); break;
+    case 24: take(std::integral_constant<int, 24>{}); break;
+    case 32: take(std::integral_constant<int, 32>{}); break;
+    case 40: take(std::integral_constant<int, 40>{}); break;
+    case 48: take(std::integral_constant<int, 48>{}); break;
+    case 56: take(std::integral_constant<int, 56>{}); break;
+    default: break;
+  }
+  if (c0 < c) rest(c0, c - c0);
+}
+
 struct Task {
   const char* name;
   int params;
@@ -109,12 +135,30 @@ void DepthwiseFilter(const Heap& h, const double* p, int64_t lo, int64_t hi) {
     const float* xImage = h.At(p[1]) + n * g.H * g.W * c;
     const float* yImage = h.At(p[2]) + n * g.oh * g.ow * c;
     ForEachTapRun(g, 0, g.oh, [&](const TapRun& r) {
-      float* __restrict acc = slot + r.tap * c;
-      const float* __restrict x = xImage + (r.iy * g.W + r.ix0) * c;
-      const float* __restrict y = yImage + (r.y * g.ow + r.x0) * c;
-      const int64_t xStep = g.sw * c;
-      for (int64_t k = 0; k < r.x1 - r.x0; k++, x += xStep, y += c)
-        for (int64_t ch = 0; ch < c; ch++) acc[ch] += x[ch] * y[ch];
+      float* acc = slot + r.tap * c;
+      const float* x0 = xImage + (r.iy * g.W + r.ix0) * c;
+      const float* y0 = yImage + (r.y * g.ow + r.x0) * c;
+      const int64_t xStep = g.sw * c, count = r.x1 - r.x0;
+      // Each channel's sum runs along the run in order, whichever loop holds it (many channels: a long vector loop
+      // hides the additions' latency by itself).
+      ForChannelChunks(
+          c, c <= kRegisterFilterChannels,
+          [&](auto width, int64_t c0) {
+            constexpr int W = decltype(width)::value;
+            float sum[W];
+            for (int i = 0; i < W; i++) sum[i] = acc[c0 + i];
+            const float *x = x0 + c0, *y = y0 + c0;
+            for (int64_t k = 0; k < count; k++, x += xStep, y += c)
+              for (int i = 0; i < W; i++) sum[i] += x[i] * y[i];
+            for (int i = 0; i < W; i++) acc[c0 + i] = sum[i];
+          },
+          [&](int64_t c0, int64_t width) {
+            float* __restrict a = acc + c0;
+            const float* __restrict x = x0 + c0;
+            const float* __restrict y = y0 + c0;
+            for (int64_t k = 0; k < count; k++, x += xStep, y += c)
+              for (int64_t ch = 0; ch < width; ch++) a[ch] += x[ch] * y[ch];
+          });
     });
   }
 }
@@ -299,26 +343,14 @@ void ClipGrad(const Heap& h, const double* p, int64_t lo, int64_t hi) {
     const int64_t r0 = k * block, n = std::min(rows, r0 + block) - r0;
     float* dx = h.At(p[0]) + r0 * c;
     const float *dz = h.At(p[1]) + r0 * c, *x = h.At(p[2]) + r0 * c, *a = h.At(p[3]), *b = h.At(p[4]);
-    // Channels in chunks of 64, then one of 16 to 56; what is left (fewer than 16 channels, or not in eights) a
-    // row at a time.
-    int64_t c0 = 0;
-    const auto columns = [&](auto width) {
-      constexpr int W = decltype(width)::value;
-      ClipGradColumns<W>(dx + c0, dz + c0, x + c0, a + c0, b + c0, sums + c0, sums + c + c0, n, c, min, max);
-      c0 += W;
-    };
-    while (c - c0 >= 64) columns(std::integral_constant<int, 64>{});
-    switch (c - c0) {
-      case 16: columns(std::integral_constant<int, 16>{}); break;
-      case 24: columns(std::integral_constant<int, 24>{}); break;
-      case 32: columns(std::integral_constant<int, 32>{}); break;
-      case 40: columns(std::integral_constant<int, 40>{}); break;
-      case 48: columns(std::integral_constant<int, 48>{}); break;
-      case 56: columns(std::integral_constant<int, 56>{}); break;
-      default: break;
-    }
-    if (c0 < c)
-      for (int64_t r = 0; r < n; r++) ClipGradRow(dx + r * c + c0, dz + r * c + c0, x + r * c + c0, a + c0, b + c0, sums + c0, sums + c + c0, c - c0, min, max);
+    ForChannelChunks(
+        c, true,
+        [&](auto width, int64_t c0) {
+          ClipGradColumns<decltype(width)::value>(dx + c0, dz + c0, x + c0, a + c0, b + c0, sums + c0, sums + c + c0, n, c, min, max);
+        },
+        [&](int64_t c0, int64_t width) {
+          for (int64_t r = 0; r < n; r++) ClipGradRow(dx + r * c + c0, dz + r * c + c0, x + r * c + c0, a + c0, b + c0, sums + c0, sums + c + c0, width, min, max);
+        });
   }
 }
 
