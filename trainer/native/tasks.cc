@@ -71,6 +71,30 @@ void ForChannelChunks(int64_t c, bool chunks, const Fixed& fixed, const Rest& re
   if (c0 < c) rest(c0, c - c0);
 }
 
+// out[k * outStep + ch] += in[k * inStep + ch] * f[ch] for k < count, ch < c: a depthwise tap's run. In chunks of
+// 16 or 8 channels where c allows (a loop of fixed width, the chunk's filter taps held in registers: about twice as
+// fast at 16 to 64 channels), else one loop over the channels. Each value's additions come in the same order.
+template <int W>
+void TapRunChunks(float* out, int64_t outStep, const float* in, int64_t inStep, const float* f, int64_t count, int64_t c) {
+  for (int64_t c0 = 0; c0 < c; c0 += W) {
+    float tap[W];
+    for (int i = 0; i < W; i++) tap[i] = f[c0 + i];
+    float* __restrict o = out + c0;
+    const float* __restrict x = in + c0;
+    for (int64_t k = 0; k < count; k++, o += outStep, x += inStep)
+      for (int i = 0; i < W; i++) o[i] += x[i] * tap[i];
+  }
+}
+
+void TapRunProduct(float* out, int64_t outStep, const float* in, int64_t inStep, const float* f, int64_t count, int64_t c) {
+  if (c % 16 == 0) return TapRunChunks<16>(out, outStep, in, inStep, f, count, c);
+  if (c % 8 == 0) return TapRunChunks<8>(out, outStep, in, inStep, f, count, c);
+  float* __restrict o = out;
+  const float* __restrict x = in;
+  for (int64_t k = 0; k < count; k++, o += outStep, x += inStep)
+    for (int64_t ch = 0; ch < c; ch++) o[ch] += x[ch] * f[ch];
+}
+
 struct Task {
   const char* name;
   int params;
@@ -181,12 +205,7 @@ void DepthwiseInput(const Heap& h, const double* p, int64_t lo, int64_t hi) {
     ForEachTapRun(g, 0, g.oh, [&](const TapRun& r) {
       const int64_t row = n * g.H + r.iy;
       if (row < lo || row >= hi) return;
-      float* __restrict out = dx + row * rowSize + r.ix0 * c;
-      const float* __restrict y = dy + ((n * g.oh + r.y) * g.ow + r.x0) * c;
-      const float* __restrict f = w + r.tap * c;
-      const int64_t outStep = g.sw * c;
-      for (int64_t k = 0; k < r.x1 - r.x0; k++, out += outStep, y += c)
-        for (int64_t ch = 0; ch < c; ch++) out[ch] += y[ch] * f[ch];
+      TapRunProduct(dx + row * rowSize + r.ix0 * c, g.sw * c, dy + ((n * g.oh + r.y) * g.ow + r.x0) * c, c, w + r.tap * c, r.x1 - r.x0, c);
     });
   }
 }
@@ -208,12 +227,7 @@ void DepthwiseForward(const Heap& h, const double* p, int64_t lo, int64_t hi) {
   for (int64_t row = lo; row < hi; row++) {
     const int64_t n = row / g.oh;
     ForEachTapRun(g, row % g.oh, row % g.oh + 1, [&](const TapRun& r) {
-      float* __restrict o = out + row * rowSize + r.x0 * c;
-      const float* __restrict in = x + ((n * g.H + r.iy) * g.W + r.ix0) * c;
-      const float* __restrict f = w + r.tap * c;
-      const int64_t inStep = g.sw * c;
-      for (int64_t k = 0; k < r.x1 - r.x0; k++, o += c, in += inStep)
-        for (int64_t ch = 0; ch < c; ch++) o[ch] += in[ch] * f[ch];
+      TapRunProduct(out + row * rowSize + r.x0 * c, c, x + ((n * g.H + r.iy) * g.W + r.ix0) * c, g.sw * c, w + r.tap * c, r.x1 - r.x0, c);
     });
   }
 }
