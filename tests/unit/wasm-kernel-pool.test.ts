@@ -22,6 +22,7 @@ import { batchNormRelu } from '../../trainer/src/runtime/wasm/BatchNormRelu.js';
 import { BATCH_NORM_RELU_GRAD } from '../../trainer/src/runtime/wasm/BatchNormReluGrad.js';
 import { runTask, slicedTaskRuns } from '../../trainer/src/runtime/wasm/parallel.js';
 import { TASK_NAMES } from '../../trainer/src/runtime/wasm/tasks.js';
+import { ADAM } from '../../trainer/src/runtime/wasm/Adam.js';
 import { heapMemory, simdHeap } from '../../trainer/src/runtime/wasm/simd.js';
 import { useNativeKernels, type WasmBackend } from '../../trainer/src/runtime/wasm/shared.js';
 import { nativeKernels } from '../../trainer/src/runtime/native-kernels.js';
@@ -80,6 +81,12 @@ const KERNELS: Record<string, () => tf.Tensor> = {
     const p = bnParams(24);
     const inputs = { dy: tensor([4, 32, 32, 24], 31), x: tensor([4, 32, 32, 24], 32).mul(4), mean: p.mean, variance: p.variance, scale: p.scale, offset: p.offset };
     const outs = tf.engine().runKernel(BATCH_NORM_RELU_GRAD, inputs, { varianceEpsilon: p.varianceEpsilon, max: 6 }) as tf.Tensor[];
+    return tf.concat(outs.map((t) => t.flatten()));
+  },
+  'adam update, several blocks': () => {
+    const [value, m, v, g] = [40, 41, 42, 43].map((seed) => tensor([3, 100, 130], seed));
+    const attrs = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7, learningRate: 1e-2, oneMinusAccBeta1: Math.fround(1 - 0.9 ** 3), oneMinusAccBeta2: Math.fround(1 - 0.999 ** 3) };
+    const outs = tf.engine().runKernel(ADAM, { value, m: tf.mul(m, 0.1), v: tf.abs(v), g }, attrs) as tf.Tensor[];
     return tf.concat(outs.map((t) => t.flatten()));
   },
   'clip mask, with a tail': () =>

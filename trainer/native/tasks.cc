@@ -437,6 +437,36 @@ void Pad(const Heap& h, const double* p, int64_t lo, int64_t hi) {
   }
 }
 
+// adamBlocks [value, m, v, g, newValue, newM, newV, count, block, beta1, 1 - beta1, beta2, 1 - beta2,
+// 1 - beta1^t, 1 - beta2^t, epsilon, -rate]: per block k of `block` values, tfjs's Adam update (AdamOptimizer's
+// applyGradients) op by op in float32, each product, sum, quotient and root rounded as its own kernel rounds it,
+// so the bits are the fourteen ops'; one pass where those ops were fourteen kernel calls per variable.
+const char* CheckAdam(const Heap& h, const double* p, int64_t, int64_t total) {
+  if (!IsCount(p[7]) || !IsCount(p[8]) || p[8] < 1) return "adamBlocks: bad sizes";
+  const int64_t count = I(p[7]), block = I(p[8]);
+  if (total > (count + block - 1) / block) return "adamBlocks: more pieces than blocks";
+  for (int k = 0; k < 7; k++)
+    if (!h.Has(p[k], count)) return "adamBlocks: operands out of the heap's bounds";
+  return nullptr;
+}
+
+void Adam(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  const int64_t count = I(p[7]), block = I(p[8]);
+  const float b1 = static_cast<float>(p[9]), ob1 = static_cast<float>(p[10]), b2 = static_cast<float>(p[11]), ob2 = static_cast<float>(p[12]);
+  const float oab1 = static_cast<float>(p[13]), oab2 = static_cast<float>(p[14]), eps = static_cast<float>(p[15]), rate = static_cast<float>(p[16]);
+  const float *value = h.At(p[0]), *m = h.At(p[1]), *v = h.At(p[2]), *g = h.At(p[3]);
+  float *outValue = h.At(p[4]), *outM = h.At(p[5]), *outV = h.At(p[6]);
+  for (int64_t i = lo * block; i < std::min(count, hi * block); i++) {
+    const float gi = g[i];
+    const float mNew = m[i] * b1 + gi * ob1;
+    const float vNew = v[i] * b2 + (gi * gi) * ob2;
+    const float step = (mNew / oab1) / (std::sqrt(vNew / oab2) + eps);
+    outM[i] = mNew;
+    outV[i] = vNew;
+    outValue[i] = step * rate + value[i];
+  }
+}
+
 // clipMaskQuads [out, x, dy, lo, hi]: groups of four [lo, hi) of out = lo <= x <= hi ? dy : 0.
 const char* CheckClipMask(const Heap& h, const double* p, int64_t, int64_t total) {
   if (!h.Has(p[0], 4 * total) || !h.Has(p[1], 4 * total) || !h.Has(p[2], 4 * total)) return "clipMaskQuads: operands out of the heap's bounds";
@@ -465,6 +495,7 @@ const Task kTasks[] = {
     {"columnBlocks", 7, CheckColumns, Columns},
     {"clipMaskQuads", 5, CheckClipMask, ClipMask},
     {"padRows", 8, CheckPad, Pad},
+    {"adamBlocks", 17, CheckAdam, Adam},
 };
 constexpr int kTaskCount = sizeof(kTasks) / sizeof(kTasks[0]);
 

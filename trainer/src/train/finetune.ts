@@ -11,6 +11,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Progress } from './progress.js';
 import { accumulatedGradients, applyAccumulated, microBatchRanges } from './accumulate.js';
+import { adam } from './adam.js';
 import { readOnHost } from '../runtime/webgpu.js';
 import { resolveSplitLayer, runGraphFrom, splitGraph } from '../model/graph-run.js';
 import { SeededRng } from '../data/rng.js';
@@ -285,7 +286,7 @@ export async function fineTune(model: tf.LayersModel, data: FineTuneData, opts: 
     await rm(join(opts.checkpointDir, 'state.json'), { force: true });
   }
 
-  const optimizer = tf.train.adam(opts.learningRate);
+  const optimizer = adam(opts.learningRate);
   const rng = new SeededRng(opts.seed);
   let history: EpochRecord[] = [];
   let bestEpoch = 0;

@@ -27,6 +27,7 @@ import {
 } from '../model/segmenter.js';
 import { greyCell, imageGrid, markedCell, writeRgbaPng } from '../report/png.js';
 import { writeJsonAtomic } from './experiment.js';
+import { adam } from './adam.js';
 import { ImageSet } from './images.js';
 import { DEFAULT_AUGMENTATION, type Augmentation, type SegmenterTrainingDefaults } from './options.js';
 
@@ -236,7 +237,7 @@ export async function trainSegmenter(train: PairSet, val: PairSet, o: SegmenterT
   const size = o.inputSize;
   const check = (s: PairSet) => s.images.every((im) => im.width === size && im.height === size);
   if (!check(train) || !check(val)) throw new Error(`segmenter pairs must be loaded at ${size} px`);
-  const optimizer = tf.train.adam(o.learningRate);
+  const optimizer = adam(o.learningRate);
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const evalSet = val.images.length ? val : train;
   const history: SegmenterEpoch[] = [];

@@ -11,6 +11,7 @@
 //   each file says why that is safe.
 // Each kernel is a tf.KernelConfig in a file named after it; the SIMD routines are in simd_module.ts.
 import * as tf from '@tensorflow/tfjs';
+import { adamConfig } from './Adam.js';
 import { batchNormReluConfig } from './BatchNormRelu.js';
 import { batchNormReluGradConfig } from './BatchNormRelu_grad.js';
 import { batchNormReluGradConfig as batchNormReluGradKernel } from './BatchNormReluGrad.js';
@@ -54,10 +55,10 @@ const TRAINING_KERNELS: WasmKernelConfig[] = [
 ];
 
 /**
- * Helper kernels of the replaced gradients, and the training forward's BatchNorm + ReLU with its gradient's
- * kernel (not tfjs kernel names; not in the returned lists).
+ * Helper kernels of the replaced gradients, the training forward's BatchNorm + ReLU with its gradient's kernel,
+ * and the fused Adam update (not tfjs kernel names; not in the returned lists).
  */
-const GRADIENT_HELPER_KERNELS: WasmKernelConfig[] = [columnDotConfig, scaleChannelsConfig, clipByValueGradConfig, batchNormReluConfig, batchNormReluGradKernel];
+const GRADIENT_HELPER_KERNELS: WasmKernelConfig[] = [columnDotConfig, scaleChannelsConfig, clipByValueGradConfig, batchNormReluConfig, batchNormReluGradKernel, adamConfig];
 
 let inference: string[] | null = null;
 let training: string[] | null = null;
