@@ -314,12 +314,17 @@ const char* CheckClipGrad(const Heap& h, const double* p, int64_t, int64_t total
   return nullptr;
 }
 
+// One value's g: dz where the BatchNorm's output x * a + b lay in [min, max], else 0.
+inline float MaskedGrad(float x, float dz, float a, float b, float min, float max) {
+  const float z = x * a + b;
+  return ((z >= min) & (z <= max)) ? dz : 0.0f;
+}
+
 // One row of ClipGrad, apart so that the compiler sees the operands cannot overlap (and vectorizes it).
 void ClipGradRow(float* __restrict dx, const float* __restrict dz, const float* __restrict x, const float* __restrict a, const float* __restrict b,
                  float* __restrict sumG, float* __restrict sumGX, int64_t c, float min, float max) {
   for (int64_t ch = 0; ch < c; ch++) {
-    const float z = x[ch] * a[ch] + b[ch], d = dz[ch];
-    const float g = ((z >= min) & (z <= max)) ? d : 0.0f;
+    const float g = MaskedGrad(x[ch], dz[ch], a[ch], b[ch], min, max);
     dx[ch] = g * a[ch];
     sumG[ch] += g;
     sumGX[ch] += g * x[ch];
@@ -338,8 +343,7 @@ void ClipGradColumns(float* __restrict dx, const float* __restrict dz, const flo
     const float *xr = x + r * c, *dr = dz + r * c;
     float* o = dx + r * c;
     for (int i = 0; i < W; i++) {
-      const float z = xr[i] * av[i] + bv[i], d = dr[i];
-      const float g = ((z >= min) & (z <= max)) ? d : 0.0f;
+      const float g = MaskedGrad(xr[i], dr[i], av[i], bv[i], min, max);
       o[i] = g * av[i];
       sg[i] += g;
       sgx[i] += g * xr[i];
