@@ -31,7 +31,10 @@ async function probe(c: ProbeCase): Promise<{ threads: number; wasmThreads: numb
     cost.dataSync();
     cost.dispose();
   };
-  step(); // warm-up: operators created, code compiled
+  // Warm-up: operators created, code compiled, the heap grown. The first timed steps after one warm-up step were
+  // still up to twice the later ones' on two threads, enough to pick the wrong count.
+  step();
+  step();
   const stepMs: number[] = [];
   for (let i = 0; i < c.steps; i++) {
     const t0 = performance.now();

@@ -70,7 +70,7 @@ export async function probeThreads(o: { alpha: number; size: number; batch: numb
   const fastest: (number | null)[] = [];
   const stepMs: Record<string, number> = {};
   for (const threads of counts) {
-    const r = await runChild({ threads, alpha: o.alpha, size: o.size, batch: o.batch, steps: o.steps ?? 3 });
+    const r = await runChild({ threads, alpha: o.alpha, size: o.size, batch: o.batch, steps: o.steps ?? 5 });
     const ms = r.ok && r.threads === threads && r.stepMs?.length ? Math.min(...r.stepMs) : null;
     o.log?.(`threads probe: ${threads} thread${threads > 1 ? 's' : ''}: ${ms === null ? `unavailable (${r.error ?? `got ${r.threads} threads`})` : `${ms.toFixed(0)} ms per step`}`);
     fastest.push(ms);
