@@ -9,7 +9,8 @@
 // machine's.
 //
 // After the table, the matrix-multiply ceiling: one-thread GEMM throughput of tfjs wasm against PyTorch on the
-// shapes MobileNetV2's pointwise convolutions take (gemm-case.ts, torch_gemm.py).
+// shapes MobileNetV2's pointwise convolutions take (gemm-case.ts, torch_gemm.py); then the fine-tune's Adam update
+// against tfjs's (adam-case.ts).
 //
 //   npm run bench -- trainer [--quick] [--no-torch] [--profile]
 //   --quick: 128 px, batch 8 only; --no-torch: skip the PyTorch baseline; --profile: where a batch-8 training
@@ -21,6 +22,7 @@ import { mayHaveGpu } from '../../trainer/src/runtime/webgpu.js';
 import { matrixProductsLine, nativeKernels } from '../../trainer/src/runtime/native-kernels.js';
 import type { Case, Result } from './trainer-case.js';
 import type { GemmResult } from './gemm-case.js';
+import type { AdamResult } from './adam-case.js';
 import { BUSY_PER_CORE, cores, cpuSnapshot, loadAverage, loadBusy, loadLine, othersBusy, othersCores } from './machine-load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -126,6 +128,19 @@ function printProfile(c: Case, r: Result): void {
   for (const k of p.kernels.filter((k) => k.share >= 0.005)) console.log(`  ${k.name.padEnd(40)} ${pad(String(k.count), 6)} ${pad(`${(100 * k.share).toFixed(1)}%`, 7)}`);
 }
 
+/** The fine-tune's optimizer update against tfjs's Adam (adam-case.ts): the trainer's step beyond the SGD above. */
+function printOptimizerUpdate(): void {
+  const r = spawnJson(process.execPath, ['--import', 'tsx', join(here, 'adam-case.ts')], 300_000).result as unknown as AdamResult;
+  if (!r.ok) {
+    console.log(`\noptimizer update: ${r.error}`);
+    return;
+  }
+  console.log(`\noptimizer update, Adam over MobileNetV2 0.35's ${r.variables} variables (${r.values} values), wasm, 1 thread, median of 9:`);
+  console.log(`  tfjs's AdamOptimizer (the baseline, 14 kernel calls per variable): ${fmt(r.tfjsMs)} ms;`);
+  console.log(`  the fine-tune's fused Adam (1 call per variable): ${r.fusedMs === undefined ? 'no addon here' : `${fmt(r.fusedMs)} ms on the native addon`}, ${fmt(r.fusedJsMs)} ms in JS (${fmt(ratio(r.tfjsMs, r.fusedMs ?? r.fusedJsMs), 1)}x faster).`);
+  console.log('  The rows above train with plain SGD on both sides; the trainer fine-tunes with Adam, and the difference comes off each of its steps.');
+}
+
 /** A square product and MobileNetV2 1.0's pointwise convs at 224 px, batch 8 (rows = images x height x width). */
 const GEMM_SHAPES: [number, number, number][] = [[1024, 1024, 1024], [25088, 24, 144], [25088, 144, 24], [6272, 192, 32], [1568, 64, 384], [392, 960, 160]];
 
@@ -223,6 +238,7 @@ async function main(): Promise<void> {
   console.log(`load1: 1-minute load average after the row (counts the benchmark's own threads); others: cores' worth of CPU other processes took during it (BUSY above ${BUSY_PER_CORE} per core).`);
   for (const [c, r] of profiled) printProfile(c, r);
   printGemmCeiling(py);
+  printOptimizerUpdate();
   const busyAtEnd = loadBusy();
   console.log(`\nend: ${loadLine()}`);
   if (busyAtStart || busyRows > 0) {
