@@ -11,6 +11,7 @@ import { mobileNetV2 } from '../../trainer/src/model/mobilenet-v2.js';
 import { nativeKernels } from '../../trainer/src/runtime/native-kernels.js';
 import { useNativeKernels } from '../../trainer/src/runtime/wasm/shared.js';
 import { adam } from '../../trainer/src/train/adam.js';
+import { median } from './trainer-case.js';
 
 export interface AdamResult {
   ok: boolean;
@@ -28,7 +29,7 @@ async function main(): Promise<AdamResult> {
   const model = mobileNetV2(0.35, 224);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const grads = vars.map((v, i) => ({ name: v.name, tensor: tf.randomNormal(v.shape, 0, 1e-2, 'float32', i) }));
-  const median = (opt: tf.Optimizer): number => {
+  const time = (opt: tf.Optimizer): number => {
     for (let i = 0; i < 3; i++) opt.applyGradients(grads);
     const times: number[] = [];
     for (let i = 0; i < 9; i++) {
@@ -37,13 +38,13 @@ async function main(): Promise<AdamResult> {
       vars[0].dataSync(); // the update is done
       times.push(performance.now() - t0);
     }
-    return times.sort((a, b) => a - b)[4];
+    return median(times);
   };
   const addon = nativeKernels().addon;
-  const tfjsMs = median(tf.train.adam(1e-4));
-  const fusedMs = addon ? median(adam(1e-4)) : undefined;
+  const tfjsMs = time(tf.train.adam(1e-4));
+  const fusedMs = addon ? time(adam(1e-4)) : undefined;
   useNativeKernels(null);
-  const fusedJsMs = median(adam(1e-4));
+  const fusedJsMs = time(adam(1e-4));
   return { ok: true, variables: vars.length, values: vars.reduce((p, v) => p + v.size, 0), tfjsMs, fusedMs, fusedJsMs };
 }
 

@@ -94,6 +94,13 @@ async function profileKernels(f: () => Promise<void>, stepMs: number): Promise<P
   return { kernels, outside: Math.max(0, 1 - total / stepMs), sliced };
 }
 
+/** The median of `values` (the mean of the middle two for an even count), as Python's statistics.median. */
+export function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
 export async function runCase(c: Case): Promise<Result> {
   const backend = await initBackend(c.backend as BackendName, { threads: c.threads, native: c.kernels !== 'wasm' });
   if (backend !== c.backend) throw new Error(`backend ${c.backend} unavailable (got ${backend})`);
@@ -150,9 +157,7 @@ export async function runCase(c: Case): Promise<Result> {
       await f();
       times.push(performance.now() - t0);
     }
-    times.sort((a, b) => a - b);
-    const mid = times.length >> 1;
-    return (times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2) / c.batch;
+    return median(times) / c.batch;
   };
   const forwardMsPerImg = await time(forward, c.iters + 1);
   const trainMsPerImg = await time(trainStep, c.iters);

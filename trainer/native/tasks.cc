@@ -46,13 +46,11 @@ void ForEachTapRun(const Geometry& g, int64_t y0, int64_t y1, const Visit& visit
 }
 
 // Calls fixed(std::integral_constant<int, W>{}, c0) over channels [0, c) in chunks of 64, then one chunk of 16 to 56
-// (in eights), and rest(c0, width) for what is left (fewer than 16 channels, or not in eights); rest(0, c) alone
-// without `chunks`. A loop over a fixed width keeps its running sums in registers; over a width known only at run
+// (in eights), and rest(c0, width) for what is left (fewer than 16 channels, or not in eights). A loop over a fixed width keeps its running sums in registers; over a width known only at run
 // time, in memory, where each addition waits for the last one's store.
 constexpr int64_t kRegisterFilterChannels = 192; // the depthwise filter gradient holds its sums in registers up to this
 template <typename Fixed, typename Rest>
-void ForChannelChunks(int64_t c, bool chunks, const Fixed& fixed, const Rest& rest) {
-  if (!chunks) return rest(0, c);
+void ForChannelChunks(int64_t c, const Fixed& fixed, const Rest& rest) {
   int64_t c0 = 0;
   const auto take = [&](auto width) {
     fixed(width, c0);
@@ -165,24 +163,24 @@ void DepthwiseFilter(const Heap& h, const double* p, int64_t lo, int64_t hi) {
       const int64_t xStep = g.sw * c, count = r.x1 - r.x0;
       // Each channel's sum runs along the run in order, whichever loop holds it (many channels: a long vector loop
       // hides the additions' latency by itself).
-      ForChannelChunks(
-          c, c <= kRegisterFilterChannels,
-          [&](auto width, int64_t c0) {
-            constexpr int W = decltype(width)::value;
-            float sum[W];
-            for (int i = 0; i < W; i++) sum[i] = acc[c0 + i];
-            const float *x = x0 + c0, *y = y0 + c0;
-            for (int64_t k = 0; k < count; k++, x += xStep, y += c)
-              for (int i = 0; i < W; i++) sum[i] += x[i] * y[i];
-            for (int i = 0; i < W; i++) acc[c0 + i] = sum[i];
-          },
-          [&](int64_t c0, int64_t width) {
-            float* __restrict a = acc + c0;
-            const float* __restrict x = x0 + c0;
-            const float* __restrict y = y0 + c0;
-            for (int64_t k = 0; k < count; k++, x += xStep, y += c)
-              for (int64_t ch = 0; ch < width; ch++) a[ch] += x[ch] * y[ch];
-          });
+      const auto fixed = [&](auto width, int64_t c0) {
+        constexpr int W = decltype(width)::value;
+        float sum[W];
+        for (int i = 0; i < W; i++) sum[i] = acc[c0 + i];
+        const float *x = x0 + c0, *y = y0 + c0;
+        for (int64_t k = 0; k < count; k++, x += xStep, y += c)
+          for (int i = 0; i < W; i++) sum[i] += x[i] * y[i];
+        for (int i = 0; i < W; i++) acc[c0 + i] = sum[i];
+      };
+      const auto rest = [&](int64_t c0, int64_t width) {
+        float* __restrict a = acc + c0;
+        const float* __restrict x = x0 + c0;
+        const float* __restrict y = y0 + c0;
+        for (int64_t k = 0; k < count; k++, x += xStep, y += c)
+          for (int64_t ch = 0; ch < width; ch++) a[ch] += x[ch] * y[ch];
+      };
+      if (c <= kRegisterFilterChannels) ForChannelChunks(c, fixed, rest);
+      else rest(0, c);
     });
   }
 }
@@ -362,7 +360,7 @@ void ClipGrad(const Heap& h, const double* p, int64_t lo, int64_t hi) {
     float* dx = h.At(p[0]) + r0 * c;
     const float *dz = h.At(p[1]) + r0 * c, *x = h.At(p[2]) + r0 * c, *a = h.At(p[3]), *b = h.At(p[4]);
     ForChannelChunks(
-        c, true,
+        c,
         [&](auto width, int64_t c0) {
           ClipGradColumns<decltype(width)::value>(dx + c0, dz + c0, x + c0, a + c0, b + c0, sums + c0, sums + c + c0, n, c, min, max);
         },

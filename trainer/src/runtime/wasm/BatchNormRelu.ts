@@ -23,15 +23,24 @@ export interface BatchNormParams {
 }
 
 /**
+ * Whether the one-pass BatchNorm kernel `kernel` (this op's, or its gradient's) takes x: float32 with channels in
+ * fours on the last axis, on wasm with SIMD, the kernel registered.
+ */
+export function onePassBatchNorm(x: tf.Tensor, kernel: string): boolean {
+  if (tf.getBackend() !== BACKEND || !tf.getKernel(kernel, BACKEND)) return false;
+  if (x.dtype !== 'float32' || x.rank < 2 || x.shape[x.rank - 1] % 4 !== 0) return false;
+  return !!simdHeap(tf.backend() as unknown as WasmBackend);
+}
+
+/**
  * min(max(batchNorm(x), 0), max) as the one kernel on wasm; undefined where that kernel cannot run (the caller
  * then applies the two ops).
  */
 export function batchNormRelu(x: tf.Tensor, p: BatchNormParams, max: number): tf.Tensor | undefined {
-  if (tf.getBackend() !== BACKEND || !tf.getKernel(BATCH_NORM_RELU, BACKEND) || !tf.getGradient(BATCH_NORM_RELU)) return undefined;
+  if (!onePassBatchNorm(x, BATCH_NORM_RELU) || !tf.getGradient(BATCH_NORM_RELU)) return undefined;
   const c = x.shape[x.rank - 1];
   const perChannel = [p.mean, p.variance, p.scale, p.offset].every((t) => t.rank === 1 && t.shape[0] === c && t.dtype === 'float32');
-  if (x.dtype !== 'float32' || x.rank < 2 || c % 4 !== 0 || !perChannel || !(max > 0)) return undefined;
-  if (!simdHeap(tf.backend() as unknown as WasmBackend)) return undefined;
+  if (!perChannel || !(max > 0)) return undefined;
   const inputs = { x, mean: p.mean, variance: p.variance, scale: p.scale, offset: p.offset };
   return tf.engine().runKernel(BATCH_NORM_RELU, inputs, { varianceEpsilon: p.varianceEpsilon, max }) as tf.Tensor;
 }

@@ -11,15 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_RELU_GRAD } from './BatchNormReluGrad.js';
 import { columnSums } from './ColumnDot.js';
+import { onePassBatchNorm } from './BatchNormRelu.js';
 import { scaleChannels } from './ScaleChannels.js';
-import { BACKEND, type WasmBackend } from './shared.js';
-import { simdHeap } from './simd.js';
-
-/** Whether the one-pass gradient kernel takes this BatchNorm: float32 channels in fours, on wasm with SIMD. */
-function onePass(x: tf.Tensor): boolean {
-  return tf.getBackend() === BACKEND && !!tf.getKernel(BATCH_NORM_RELU_GRAD, BACKEND) && x.dtype === 'float32' && x.shape[x.rank - 1] % 4 === 0 &&
-    !!simdHeap(tf.backend() as unknown as WasmBackend);
-}
 
 /** The replacement gradient config; `original` (tfjs' own) takes the cases it does not cover. */
 export function fusedBatchNormGradConfig(original: tf.GradConfig): tf.GradConfig {
@@ -33,7 +26,7 @@ export function fusedBatchNormGradConfig(original: tf.GradConfig): tf.GradConfig
       const channels = x.shape[x.shape.length - 1];
       if (mean.rank !== 1 || mean.shape[0] !== channels || x.rank < 2) return original.gradFunc(dy, saved, attrs);
       const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
-      if (onePass(x)) {
+      if (onePassBatchNorm(x, BATCH_NORM_RELU_GRAD)) {
         // On wasm: the one-pass kernel of the BatchNorm + ReLU gradient with nothing masked.
         const inputs = { dy: dyT, x, mean, variance, ...(scale ? { scale } : {}) };
         const [dx, dMean, dVariance, dScale, dOffset] = tf.engine().runKernel(BATCH_NORM_RELU_GRAD, inputs, { varianceEpsilon: eps, min: -Infinity, max: Infinity }) as tf.Tensor[];
