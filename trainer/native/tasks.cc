@@ -245,10 +245,42 @@ const char* CheckStem(const Heap& h, const double* p, int64_t, int64_t total) {
   return nullptr;
 }
 
+// One tap run of the stem's filter gradient with A input and 8 * V output channels: the tap's A x 8V sums held in
+// vector lanes along the run, where the plain loop read and wrote them back at every step (each sum still runs
+// along the run in order, so the bits are the plain loop's).
+template <int A, int V>
+void StemRegisterRun(float* tapOut, const float* x, int64_t xStep, const float* y, int64_t count) {
+  Lanes8 acc[A][V];
+  for (int a = 0; a < A; a++)
+    for (int v = 0; v < V; v++) acc[a][v] = Load8(tapOut + a * 8 * V + 8 * v);
+  for (int64_t k = 0; k < count; k++, x += xStep, y += 8 * V)
+    for (int v = 0; v < V; v++) {
+      const Lanes8 yv = Load8(y + 8 * v);
+      for (int a = 0; a < A; a++) acc[a][v] = acc[a][v] + x[a] * yv;
+    }
+  for (int a = 0; a < A; a++)
+    for (int v = 0; v < V; v++) Store8(tapOut + a * 8 * V + 8 * v, acc[a][v]);
+}
+
+using StemRunFn = void (*)(float*, const float*, int64_t, const float*, int64_t);
+
+// The register run for an RGB stem with 8 to 32 output channels (MobileNets'), else none.
+StemRunFn StemRegisterRunFor(int64_t cin, int64_t cout) {
+  if (cin != 3 || cout % 8 != 0) return nullptr;
+  switch (cout / 8) {
+    case 1: return StemRegisterRun<3, 1>;
+    case 2: return StemRegisterRun<3, 2>;
+    case 3: return StemRegisterRun<3, 3>;
+    case 4: return StemRegisterRun<3, 4>;
+    default: return nullptr;
+  }
+}
+
 void Stem(const Heap& h, const double* p, int64_t lo, int64_t hi) {
   Geometry g;
   ReadGeometry(p + 5, &g);
   const int64_t cin = I(p[3]), cout = I(p[4]), size = g.fh * g.fw * cin * cout;
+  const StemRunFn registerRun = StemRegisterRunFor(cin, cout);
   for (int64_t n = lo; n < hi; n++) {
     float* slot = h.At(p[0]) + n * size;
     std::fill(slot, slot + size, 0.0f);
@@ -258,6 +290,7 @@ void Stem(const Heap& h, const double* p, int64_t lo, int64_t hi) {
       float* tapOut = slot + r.tap * cin * cout;
       const float* x = xImage + (r.iy * g.W + r.ix0) * cin;
       const float* y = yImage + (r.y * g.ow + r.x0) * cout;
+      if (registerRun) return registerRun(tapOut, x, g.sw * cin, y, r.x1 - r.x0);
       for (int64_t k = 0; k < r.x1 - r.x0; k++, x += g.sw * cin, y += cout)
         for (int64_t a = 0; a < cin; a++) {
           float* __restrict out = tapOut + a * cout;
@@ -332,25 +365,34 @@ void ClipGradRow(float* __restrict dx, const float* __restrict dz, const float* 
   }
 }
 
-// The same for `rows` rows of channels [0, W) (rows c floats apart), the sums held in registers across the rows:
+// The same for `rows` rows of channels [0, W) (rows c floats apart), the sums held in vector lanes across the rows:
 // each channel's rows still summed in order, so the bits are ClipGradRow's, where summing into memory row by row
-// waited on the last row's store (3-6x slower at 16 to 48 channels).
+// waited on the last row's store (3-6x slower at 16 to 48 channels). Wider than 32 channels, in halves: the sums,
+// scales and offsets of 32 channels fill the vector registers.
 template <int W>
 void ClipGradColumns(float* __restrict dx, const float* __restrict dz, const float* __restrict x, const float* __restrict a, const float* __restrict b,
                      float* __restrict sumG, float* __restrict sumGX, int64_t rows, int64_t c, float min, float max) {
-  float sg[W], sgx[W], av[W], bv[W];
-  for (int i = 0; i < W; i++) sg[i] = sumG[i], sgx[i] = sumGX[i], av[i] = a[i], bv[i] = b[i];
-  for (int64_t r = 0; r < rows; r++) {
-    const float *xr = x + r * c, *dr = dz + r * c;
-    float* o = dx + r * c;
-    for (int i = 0; i < W; i++) {
-      const float g = MaskedGrad(xr[i], dr[i], av[i], bv[i], min, max);
-      o[i] = g * av[i];
-      sg[i] += g;
-      sgx[i] += g * xr[i];
+  if constexpr (W > 32) {
+    ClipGradColumns<32>(dx, dz, x, a, b, sumG, sumGX, rows, c, min, max);
+    ClipGradColumns<W - 32>(dx + 32, dz + 32, x + 32, a + 32, b + 32, sumG + 32, sumGX + 32, rows, c, min, max);
+  } else {
+    constexpr int V = W / 8;
+    Lanes8 sg[V], sgx[V], av[V], bv[V];
+    for (int v = 0; v < V; v++) sg[v] = Load8(sumG + 8 * v), sgx[v] = Load8(sumGX + 8 * v), av[v] = Load8(a + 8 * v), bv[v] = Load8(b + 8 * v);
+    for (int64_t r = 0; r < rows; r++) {
+      const float *xr = x + r * c, *dr = dz + r * c;
+      float* o = dx + r * c;
+      for (int v = 0; v < V; v++) {
+        const Lanes8 xv = Load8(xr + 8 * v), z = xv * av[v] + bv[v];
+        // MaskedGrad: dz where min <= z <= max, else +0 (a NaN z fails both).
+        const Lanes8 g = ((z >= min) & (z <= max)) ? Load8(dr + 8 * v) : Lanes8{};
+        Store8(o + 8 * v, g * av[v]);
+        sg[v] = sg[v] + g;
+        sgx[v] = sgx[v] + g * xv;
+      }
     }
+    for (int v = 0; v < V; v++) Store8(sumG + 8 * v, sg[v]), Store8(sumGX + 8 * v, sgx[v]);
   }
-  for (int i = 0; i < W; i++) sumG[i] = sg[i], sumGX[i] = sgx[i];
 }
 
 void ClipGrad(const Heap& h, const double* p, int64_t lo, int64_t hi) {
