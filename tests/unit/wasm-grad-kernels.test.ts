@@ -41,7 +41,8 @@ interface Case {
   x: [number, number, number, number];
   filter: [number, number, number, number];
   stride: number;
-  pad: 'same' | 'valid';
+  /** Explicit: [[0, 0], [top, bottom], [left, right], [0, 0]], as the training forward passes a zero padding. */
+  pad: 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 }
 
 /** dL/dx and dL/dfilter of sum(conv(x, filter) * r) on the given backend (r: fixed random weights). */
@@ -106,6 +107,12 @@ const CASES: Case[] = [
   { kind: 'depthwise', x: [2, 8, 8, 3], filter: [3, 3, 3, 2], stride: 2, pad: 'same' },
   { kind: 'depthwise', x: [2, 7, 7, 6], filter: [1, 1, 6, 1], stride: 1, pad: 'same' },
   { kind: 'depthwise', x: [2, 6, 5, 20], filter: [3, 3, 20, 1], stride: 1, pad: 'same' }, // register sums: 16 + 4 channels
+  // Explicit padding (a zero padding folded into a 'valid' conv): MobileNetV2's stride-2 blocks and its stem (RGB into
+  // 16 channels, the stem's register sums).
+  { kind: 'depthwise', x: [2, 9, 8, 16], filter: [3, 3, 16, 1], stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] },
+  { kind: 'depthwise', x: [2, 8, 7, 12], filter: [3, 3, 12, 1], stride: 2, pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
+  { kind: 'conv', x: [2, 9, 8, 3], filter: [3, 3, 3, 16], stride: 2, pad: 'same' },
+  { kind: 'conv', x: [2, 10, 9, 3], filter: [3, 3, 3, 16], stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] },
 ];
 
 test('registers the missing conv gradient kernels for wasm, once', () => {
@@ -149,7 +156,7 @@ test('Identity on wasm shares the data under a reference count: the clone outliv
 const KERNELS = ['native', 'wasm'] as const;
 
 for (const c of CASES) for (const kernels of KERNELS) {
-  const label = `${c.kind} x=[${c.x}] filter=[${c.filter}] stride ${c.stride} ${c.pad} (${kernels} kernels)`;
+  const label = `${c.kind} x=[${c.x}] filter=[${c.filter}] stride ${c.stride} ${typeof c.pad === 'string' ? c.pad : JSON.stringify(c.pad)} (${kernels} kernels)`;
   test(`gradients on wasm match the cpu backend: ${label}`, async () => {
     const { addon } = nativeKernels();
     if (kernels === 'native') assert.ok(addon, NOT_BUILT);
@@ -305,6 +312,38 @@ test('the training forward runs each BatchNorm + ReLU6 of MobileNetV2 as one op,
     assert.ok(e <= 1e-4, `${v.name}: relative error ${e}`);
   }
   tf.dispose([x, labels, fused.value, apart.value, ...Object.values(fused.grads), ...Object.values(apart.grads)]);
+  model.dispose();
+});
+
+test('the training forward folds each zero padding into the conv that reads it: no pad or slice, the layers\' loss and gradients', async () => {
+  const model = mobileNetV2(0.35, 64);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  model.weights.forEach((w, i) => {
+    const v = w.read() as tf.Variable;
+    if (v.name.includes('kernel')) v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i));
+  });
+  const x = tf.tensor(values(2 * 64 * 64 * 3, 41), [2, 64, 64, 3]);
+  const labels = tf.tensor2d([[1, 0], [0, 1]]);
+  const step = (forward: () => tf.Tensor) =>
+    tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, tf.log(tf.clipByValue(forward(), 1e-7, 1))) as tf.Scalar, vars);
+  const training = () => runGraphFrom([model.outputs[0]], new Map([[model.inputs[0].id, x]]), true)[0];
+  const layers = () => model.apply(x, { training: false }) as tf.Tensor;
+  const kernelsOf = async (forward: () => tf.Tensor) => (await tf.profile(() => tf.dispose(Object.values(step(forward).grads)))).kernels.map((k) => k.name);
+  const pads = model.layers.filter((l) => l.getClassName() === 'ZeroPadding2D').length;
+  assert.ok(pads >= 2, 'the model has zero paddings');
+  assert.equal((await kernelsOf(layers)).filter((k) => k === 'PadV2').length, pads, 'the layers pad');
+  const folded = await kernelsOf(training);
+  assert.ok(!folded.includes('PadV2') && !folded.includes('Slice'), `no pad or slice left: ${folded.filter((k) => k === 'PadV2' || k === 'Slice').join(', ')}`);
+  const a = step(training);
+  const b = step(layers);
+  const la = a.value.dataSync()[0];
+  const lb = b.value.dataSync()[0];
+  assert.ok(Math.abs(la - lb) <= 1e-5 * Math.abs(lb), `loss ${la} against ${lb}`);
+  for (const v of vars) {
+    const e = relativeError(a.grads[v.name].dataSync() as Float32Array, b.grads[v.name].dataSync() as Float32Array);
+    assert.ok(e <= 1e-4, `${v.name}: relative error ${e}`);
+  }
+  tf.dispose([x, labels, a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads)]);
   model.dispose();
 });
 

@@ -74,7 +74,7 @@ const KERNELS: Record<string, () => tf.Tensor> = {
   'batch norm': () =>
     tf.batchNorm(tensor([4, 32, 32, 24], 18), tensor([24], 19), tf.abs(tensor([24], 20)).add(0.5), tensor([24], 21), tensor([24], 22), 1e-3),
   'scale channels': () => scaleChannels(tensor([4, 32, 32, 24], 23), tensor([24], 24) as tf.Tensor1D),
-  'zero padding': () => tf.pad(tensor([4, 33, 31, 24], 28), [[0, 0], [0, 1], [1, 1], [0, 0]]),
+  'zero padding, worth slicing': () => tf.pad(tensor([4, 65, 63, 24], 28), [[0, 0], [0, 1], [1, 1], [0, 0]]),
   'padding with a constant, channels too': () => tf.pad(tensor([3, 20, 21, 30], 29), [[1, 0], [2, 1], [0, 1], [1, 1]], 0.5),
   'batch norm + relu6': () => batchNormRelu(tensor([4, 32, 32, 24], 30).mul(4), bnParams(24), 6)!,
   'batch norm + relu6 gradient, several row blocks': () => {

@@ -169,6 +169,65 @@ function findPair(layer: tf.layers.Layer, input: tf.SymbolicTensor): BatchNormRe
   return { input: inputs[0], w: w as Required<BatchNormLayerLike>, axis: cfg.axis as number, epsilon: cfg.epsilon as number, max };
 }
 
+/** The parts of a tf.layers DepthwiseConv2D that paddedConv uses. */
+interface DepthwiseLayerLike {
+  depthwiseKernel?: { read(): tf.Tensor };
+}
+
+/** A 'valid' conv (plain or depthwise) reading a ZeroPadding2D's output that nothing else reads. */
+interface PaddedConv {
+  /** The ZeroPadding2D's input. */
+  input: tf.SymbolicTensor;
+  /** [[top, bottom], [left, right]]. */
+  padding: [[number, number], [number, number]];
+}
+
+const paddedConvs = new WeakMap<tf.layers.Layer, PaddedConv | null>();
+
+function findPaddedConv(layer: tf.layers.Layer, input: tf.SymbolicTensor): PaddedConv | null {
+  const kind = layer.getClassName();
+  if (kind !== 'Conv2D' && kind !== 'DepthwiseConv2D') return null;
+  const cfg = layer.getConfig();
+  if (cfg.padding !== 'valid' || cfg.dataFormat !== 'channelsLast') return null;
+  const pad = input.sourceLayer;
+  if (pad.getClassName() !== 'ZeroPadding2D' || pad.inboundNodes.length !== 1 || pad.outboundNodes.length !== 1) return null;
+  const padCfg = pad.getConfig();
+  const inputs = pad.inboundNodes[0].inputTensors;
+  if (padCfg.dataFormat !== 'channelsLast' || inputs.length !== 1) return null;
+  return { input: inputs[0], padding: padCfg.padding as [[number, number], [number, number]] };
+}
+
+/**
+ * A 'valid' convolution (plain or depthwise) of a ZeroPadding2D's output that nothing else reads, as the one conv
+ * op with that padding explicit: the padded copy is never made, nor the slice of its gradient (MobileNetV2's
+ * stem and stride-2 blocks: 5 pads and 4 slices a step). The same sums: a padded tap only ever added a zero.
+ * Undefined: not such a pair (the layers then run one by one).
+ */
+function paddedConv(layer: tf.layers.Layer, input: tf.SymbolicTensor, evaluate: (t: tf.SymbolicTensor) => tf.Tensor): tf.Tensor | undefined {
+  if (layer.inboundNodes.length !== 1) return undefined;
+  if (!paddedConvs.has(layer)) paddedConvs.set(layer, findPaddedConv(layer, input));
+  const found = paddedConvs.get(layer);
+  if (!found) return undefined;
+  const cfg = layer.getConfig();
+  const conv = layer as unknown as ConvLayerLike & DepthwiseLayerLike;
+  const pair = (v: unknown) => {
+    const [a, b] = [v].flat() as number[];
+    return [a, b ?? a] as [number, number];
+  };
+  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], found.padding[0], found.padding[1], [0, 0]];
+  const x = evaluate(found.input) as tf.Tensor4D;
+  let y: tf.Tensor;
+  if (layer.getClassName() === 'Conv2D') {
+    if (!conv.kernel) return undefined;
+    y = tf.conv2d(x, conv.kernel.read() as tf.Tensor4D, pair(cfg.strides), explicit, 'NHWC', pair(cfg.dilationRate));
+  } else {
+    if (!conv.depthwiseKernel) return undefined;
+    y = tf.depthwiseConv2d(x, conv.depthwiseKernel.read() as tf.Tensor4D, pair(cfg.strides), explicit, 'NHWC', pair(cfg.dilationRate));
+  }
+  if (conv.bias) y = tf.add(y, conv.bias.read());
+  return conv.activation ? conv.activation.apply(y) : y;
+}
+
 /** How the training forward computes layers, first match wins; a layer none matches runs its own apply. */
 export const TRAINING_OVERRIDES: readonly LayerOverride[] = [plainConv, relu6Op];
 
@@ -176,7 +235,8 @@ export const TRAINING_OVERRIDES: readonly LayerOverride[] = [plainConv, relu6Op]
  * Evaluates `outputs` of a functional model from concrete values of some of its symbolic tensors, by applying
  * the same layer objects to concrete tensors (which adds no inbound nodes). BatchNormalization always runs in
  * inference mode; `training` reaches the other layers (dropout), sends layers through TRAINING_OVERRIDES and
- * computes a BatchNorm + ReLU pair as one op where it can (batchNormReluPair).
+ * computes a BatchNorm + ReLU pair as one op where it can (batchNormReluPair), and a conv of a zero padding as
+ * one conv with that padding (paddedConv).
  */
 export function runGraphFrom(outputs: tf.SymbolicTensor[], known: Map<number, tf.Tensor>, training: boolean): tf.Tensor[] {
   const values = new Map(known);
@@ -188,7 +248,7 @@ export function runGraphFrom(outputs: tf.SymbolicTensor[], known: Map<number, tf
     const node = layer.inboundNodes[t.nodeIndex];
     const [first] = node.inputTensors;
     if (training && node.inputTensors.length === 1 && !values.has(first.id) && !requested.has(first.id)) {
-      const fused = batchNormReluPair(layer, first, evaluate);
+      const fused = batchNormReluPair(layer, first, evaluate) ?? paddedConv(layer, first, evaluate);
       if (fused) {
         node.outputTensors.forEach((o) => values.set(o.id, fused));
         return fused;
