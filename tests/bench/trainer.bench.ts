@@ -78,10 +78,10 @@ function buildCases(quick: boolean, profile: boolean): { cases: Case[]; gpuNote:
         // Batch 32 at 224 px goes through 8-image micro-batches (same update, bounded wasm heap).
         const micro = size >= 224 && batch > 8 ? 8 : batch;
         // One thread, then two: the native addon's where it is built, else the single-threaded and threaded builds.
-        for (const threads of [1, 2]) cases.push({ backend: 'wasm', threads, alpha, size, batch, micro, iters: batch >= 32 ? 3 : 5, profile: profile && batch === 8 });
+        for (const threads of [1, 2]) cases.push({ backend: 'wasm', threads, alpha, size, batch, micro, iters: batch >= 32 ? 5 : 15, profile: profile && batch === 8 });
         // The baseline where the addon is built: one thread of the wasm kernels and XNNPACK's products (the browser's
         // kernels, and the trainer's before the addon).
-        if (nativeKernels().addon) cases.push({ backend: 'wasm', threads: 1, alpha, size, batch, micro, iters: batch >= 32 ? 3 : 5, kernels: 'wasm' });
+        if (nativeKernels().addon) cases.push({ backend: 'wasm', threads: 1, alpha, size, batch, micro, iters: batch >= 32 ? 5 : 15, kernels: 'wasm' });
       }
     }
   }
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
   }
   for (const a of adapters) console.log(`webgpu adapter: ${a}`);
   for (const e of poolErrors) console.log(`kernel pool did not start (the project's kernels ran on one thread): ${e}`);
-  console.log('ms/img: wall time per image of a batch, the median of 5 steps (3 at batch 32) after a warm-up, PyTorch timed the same. train/fwd: training step over forward pass (goal <= 4). ratio: tfjs over PyTorch.');
+  console.log('ms/img: wall time per image of a batch, the median of 15 steps (5 at batch 32) after a warm-up, PyTorch timed the same. train/fwd: training step over forward pass (goal <= 4). ratio: tfjs over PyTorch.');
   console.log("thr: the training kernels' threads (nat: the addon's, the wasm build single-threaded; wasm: the wasm build's, 2 being the threaded build with the kernel pool).");
   console.log(`kern: nat, the native addon (${nativeKernels().addon ? matrixProductsLine(1).replace(/ on 1 thread$/, '') : 'not built here'} products, the kernels' tasks compiled); wasm, XNNPACK's products and the wasm kernels (the baseline).`);
   console.log('goal: training ratio within 1.5x of PyTorch at batch 8, at most 1x at 0.35 / 224 px / batch 32; t/f>4 where train/fwd exceeds 4.');
