@@ -107,6 +107,14 @@ const CASES: Case[] = [
   { kind: 'depthwise', x: [2, 8, 8, 3], filter: [3, 3, 3, 2], stride: 2, pad: 'same' },
   { kind: 'depthwise', x: [2, 7, 7, 6], filter: [1, 1, 6, 1], stride: 1, pad: 'same' },
   { kind: 'depthwise', x: [2, 6, 5, 20], filter: [3, 3, 20, 1], stride: 1, pad: 'same' }, // register sums: 16 + 4 channels
+  // Channels in eights: the forward's and the stride-1 input gradient's sums in vector lanes (8 to 32 channels a
+  // pass, several columns at a time inside the image, one at a time at its edges; tiny images are all edge).
+  { kind: 'depthwise', x: [2, 7, 11, 24], filter: [3, 3, 24, 1], stride: 1, pad: 'same' },
+  { kind: 'depthwise', x: [2, 9, 10, 40], filter: [3, 3, 40, 1], stride: 1, pad: 'valid' },
+  { kind: 'depthwise', x: [1, 9, 13, 32], filter: [5, 5, 32, 1], stride: 1, pad: 'same' },
+  { kind: 'depthwise', x: [3, 2, 2, 16], filter: [3, 3, 16, 1], stride: 1, pad: 'same' },
+  { kind: 'depthwise', x: [2, 5, 1, 8], filter: [3, 3, 8, 1], stride: 1, pad: 'same' },
+  { kind: 'depthwise', x: [2, 6, 9, 56], filter: [3, 2, 56, 1], stride: 1, pad: [[0, 0], [2, 0], [0, 3], [0, 0]] },
   // Explicit padding (a zero padding folded into a 'valid' conv): MobileNetV2's stride-2 blocks and its stem (RGB into
   // 16 channels, the stem's register sums).
   { kind: 'depthwise', x: [2, 9, 8, 16], filter: [3, 3, 16, 1], stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] },

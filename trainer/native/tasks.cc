@@ -194,6 +194,53 @@ const char* CheckDepthwiseInput(const Heap& h, const double* p, int64_t, int64_t
   return CheckDepthwise({"depthwiseInputRows", {kInput, kOutput, kFilter}, kInput}, h, p, total);
 }
 
+// The filter's taps along one axis that land inside [0, size) from position `base` (tap k at base + k * step):
+// [first, end), empty where none does.
+inline void TapRange(int64_t base, int64_t step, int64_t taps, int64_t size, int64_t* first, int64_t* end) {
+  *first = base >= 0 ? 0 : (-base + step - 1) / step;
+  *end = base > size - 1 ? 0 : std::min(taps, (size - 1 - base) / step + 1);
+  if (*end < *first) *end = *first;
+}
+
+// X consecutive input-gradient values of a stride-1 depthwise conv (columns ix0 .. ix0 + X - 1 of input row iy;
+// X > 1 only where every filter column reaches dy), channels [c0, c0 + 8U): each the sum of dy * filter over the taps that reach it,
+// in the runs' order (output rows ascending, so filter rows descending, then filter columns ascending), held in
+// vector lanes and stored once. `dyImage` and `w` point at channel c0.
+template <int U, int X>
+inline void DepthwiseInputs(float* dx, const float* dyImage, const float* w, const Geometry& g, int64_t c, int64_t iy, int64_t ix0) {
+  Lanes8 acc[X][U] = {};
+  for (int64_t i = g.fh - 1; i >= 0; i--) {
+    const int64_t y = iy + g.padTop - i * g.dh;
+    if (y < 0 || y >= g.oh) continue;
+    const float* dyRow = dyImage + y * g.ow * c;
+    for (int64_t j = 0; j < g.fw; j++) {
+      const int64_t x = ix0 + g.padLeft - j * g.dw;
+      if (X == 1 && (x < 0 || x >= g.ow)) continue;
+      Lanes8 f[U];
+      for (int u = 0; u < U; u++) f[u] = Load8(w + (i * g.fw + j) * c + 8 * u);
+      const float* d = dyRow + x * c;
+      for (int k = 0; k < X; k++)
+        for (int u = 0; u < U; u++) acc[k][u] = acc[k][u] + Load8(d + k * c + 8 * u) * f[u];
+    }
+  }
+  for (int k = 0; k < X; k++)
+    for (int u = 0; u < U; u++) Store8(dx + k * c + 8 * u, acc[k][u]);
+}
+
+// One input row's gradient of a stride-1 depthwise conv, channels [c0, c0 + 8U), every column: X columns at a time
+// where every filter column reaches dy, one at a time at the edges.
+template <int U>
+void DepthwiseInputRow(float* dx, const float* dyImage, const float* w, const Geometry& g, int64_t c, int64_t c0, int64_t iy) {
+  constexpr int X = U >= 3 ? 2 : 4;
+  // 0 <= ix + padLeft - j * dw <= ow - 1 for every j.
+  const int64_t first = std::min(g.W, std::max<int64_t>(0, (g.fw - 1) * g.dw - g.padLeft));
+  const int64_t end = std::max(first, std::min(g.W, g.ow - g.padLeft));
+  int64_t ix = 0;
+  for (; ix < first; ix++) DepthwiseInputs<U, 1>(dx + ix * c + c0, dyImage + c0, w + c0, g, c, iy, ix);
+  for (; ix + X <= end; ix += X) DepthwiseInputs<U, X>(dx + ix * c + c0, dyImage + c0, w + c0, g, c, iy, ix);
+  for (; ix < g.W; ix++) DepthwiseInputs<U, 1>(dx + ix * c + c0, dyImage + c0, w + c0, g, c, iy, ix);
+}
+
 void DepthwiseInput(const Heap& h, const double* p, int64_t lo, int64_t hi) {
   Geometry g;
   ReadGeometry(p + 4, &g);
@@ -201,6 +248,21 @@ void DepthwiseInput(const Heap& h, const double* p, int64_t lo, int64_t hi) {
   float* dx = h.At(p[0]);
   const float* dy = h.At(p[1]);
   const float* w = h.At(p[2]);
+  if (c % 8 == 0 && g.sh == 1 && g.sw == 1) {
+    // Each value gathered from the taps that reach it and stored once, in the runs' order (the same bits as below),
+    // where the runs read and wrote every value once per tap. At stride 2 a tap reaches every other column, and
+    // finding which costs more than the runs do.
+    for (int64_t row = lo; row < hi; row++) {
+      const float* dyImage = dy + (row / g.H) * g.oh * g.ow * c;
+      float* d = dx + row * rowSize;
+      int64_t c0 = 0;
+      for (; c - c0 >= 32; c0 += 32) DepthwiseInputRow<4>(d, dyImage, w, g, c, c0, row % g.H);
+      if (c - c0 == 24) DepthwiseInputRow<3>(d, dyImage, w, g, c, c0, row % g.H);
+      if (c - c0 == 16) DepthwiseInputRow<2>(d, dyImage, w, g, c, c0, row % g.H);
+      if (c - c0 == 8) DepthwiseInputRow<1>(d, dyImage, w, g, c, c0, row % g.H);
+    }
+    return;
+  }
   std::fill(dx + lo * rowSize, dx + hi * rowSize, 0.0f);
   for (int64_t n = lo / g.H; n <= (hi - 1) / g.H; n++) {
     ForEachTapRun(g, 0, g.oh, [&](const TapRun& r) {
@@ -217,6 +279,53 @@ const char* CheckDepthwiseForward(const Heap& h, const double* p, int64_t, int64
   return CheckDepthwise({"depthwiseForwardRows", {kOutput, kInput, kFilter}, kOutput}, h, p, total);
 }
 
+// X consecutive outputs (columns x0 .. x0 + X - 1 of one output row), channels [c0, c0 + 8U): each the sum over the
+// filter rows [i0, i1) and columns [j0, j1), tap by tap in the runs' order, held in vector lanes and stored once.
+// `xTap` is the input under tap (i0, j0) of column x0, channel c0.
+template <int U, int X>
+inline void DepthwiseOutputs(float* out, const float* xTap, const float* w, const Geometry& g, int64_t c, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  Lanes8 acc[X][U] = {};
+  for (int64_t i = i0; i < i1; i++, xTap += g.dh * g.W * c) {
+    for (int64_t j = j0; j < j1; j++) {
+      Lanes8 f[U];
+      for (int u = 0; u < U; u++) f[u] = Load8(w + (i * g.fw + j) * c + 8 * u);
+      const float* xp = xTap + (j - j0) * g.dw * c;
+      for (int k = 0; k < X; k++)
+        for (int u = 0; u < U; u++) acc[k][u] = acc[k][u] + Load8(xp + k * g.sw * c + 8 * u) * f[u];
+    }
+  }
+  for (int k = 0; k < X; k++)
+    for (int u = 0; u < U; u++) Store8(out + k * c + 8 * u, acc[k][u]);
+}
+
+// One output row's channels [c0, c0 + 8U) for every column: X columns at a time where every filter column lies
+// inside the image, one at a time (with its own columns) at the edges.
+template <int U>
+void DepthwiseOutputRow(float* out, const float* xImage, const float* w, const Geometry& g, int64_t c, int64_t c0, int64_t y) {
+  constexpr int X = U >= 3 ? 2 : 4; // the sums of X columns x U lanes in registers
+  int64_t i0, i1;
+  TapRange(y * g.sh - g.padTop, g.dh, g.fh, g.H, &i0, &i1);
+  if (i0 == i1) {
+    for (int64_t x = 0; x < g.ow; x++) DepthwiseOutputs<U, 1>(out + x * c + c0, xImage, w + c0, g, c, 0, 0, 0, 0);
+    return;
+  }
+  const float* xRows = xImage + (y * g.sh - g.padTop + i0 * g.dh) * g.W * c + c0;
+  const auto one = [&](int64_t x) {
+    int64_t j0, j1;
+    const int64_t base = x * g.sw - g.padLeft;
+    TapRange(base, g.dw, g.fw, g.W, &j0, &j1);
+    DepthwiseOutputs<U, 1>(out + x * c + c0, xRows + std::max<int64_t>(0, base + j0 * g.dw) * c, w + c0, g, c, i0, i1, j0, j1);
+  };
+  // Columns whose every tap is inside: x * sw - padLeft >= 0 and x * sw - padLeft + (fw - 1) * dw <= W - 1.
+  const int64_t inFirst = std::min(g.ow, (g.padLeft + g.sw - 1 > 0 ? (g.padLeft + g.sw - 1) / g.sw : 0));
+  const int64_t lastIn = g.W - 1 - (g.fw - 1) * g.dw + g.padLeft;
+  const int64_t inEnd = std::max(inFirst, std::min(g.ow, lastIn < 0 ? 0 : lastIn / g.sw + 1));
+  int64_t x = 0;
+  for (; x < inFirst; x++) one(x);
+  for (; x + X <= inEnd; x += X) DepthwiseOutputs<U, X>(out + x * c + c0, xRows + (x * g.sw - g.padLeft) * c, w + c0, g, c, i0, i1, 0, g.fw);
+  for (; x < g.ow; x++) one(x);
+}
+
 void DepthwiseForward(const Heap& h, const double* p, int64_t lo, int64_t hi) {
   Geometry g;
   ReadGeometry(p + 4, &g);
@@ -224,6 +333,20 @@ void DepthwiseForward(const Heap& h, const double* p, int64_t lo, int64_t hi) {
   float* out = h.At(p[0]);
   const float* x = h.At(p[1]);
   const float* w = h.At(p[2]);
+  if (c % 8 == 0) {
+    // Each output's taps summed in registers and stored once, in the runs' order (the same bits as below), where
+    // the runs read and wrote every output once per tap.
+    for (int64_t row = lo; row < hi; row++) {
+      const float* xImage = x + (row / g.oh) * g.H * g.W * c;
+      float* o = out + row * rowSize;
+      int64_t c0 = 0;
+      for (; c - c0 >= 32; c0 += 32) DepthwiseOutputRow<4>(o, xImage, w, g, c, c0, row % g.oh);
+      if (c - c0 == 24) DepthwiseOutputRow<3>(o, xImage, w, g, c, c0, row % g.oh);
+      if (c - c0 == 16) DepthwiseOutputRow<2>(o, xImage, w, g, c, c0, row % g.oh);
+      if (c - c0 == 8) DepthwiseOutputRow<1>(o, xImage, w, g, c, c0, row % g.oh);
+    }
+    return;
+  }
   std::fill(out + lo * rowSize, out + hi * rowSize, 0.0f);
   for (int64_t row = lo; row < hi; row++) {
     const int64_t n = row / g.oh;
