@@ -69,7 +69,7 @@ function withPipelineOptions(cmd: Command): Command {
     .option('--limit <n>', 'use at most n images per class (quick runs)', positiveInt('--limit'))
     .option('--seed <n>', 'seed for splits, initialisation and shuffling', (v) => Number(v), DEFAULTS.seed)
     .addOption(new Option('--backend <name>', 'tfjs backend (auto: wasm, and fine-tuning on a GPU through WebGPU where one exists; webgpu: fine-tune on WebGPU or fail)').choices(['auto', 'wasm', 'cpu', 'webgpu']).default('auto'))
-    .option('--threads <n>', "training threads: the native kernels' where their addon is built, else tfjs's threaded wasm build (same results with any count); 'auto' times a few training steps with 1 and 2 (and more, on more cores) at the start and keeps the fastest. Default 1 (a second thread competes with any other job on the cores; npm run bench -- trainer compares them)", positiveIntOrAuto('--threads'), 1)
+    .option('--threads <n>', "training threads: the native kernels' where their addon is built, else tfjs's threaded wasm build (the same results with any count); 'auto' (the default) times a few training steps with 1 and 2 (and more, on more cores) at the start and keeps the fastest, so a busy machine keeps one thread", positiveIntOrAuto('--threads'), 'auto')
     .addOption(new Option('--variant <v>', "'raw': whole images; 'masked': lungs only (dataset masks, else --segmenter's)").choices(['raw', 'masked']).default('raw'))
     .option('--segmenter <dir>', 'trained lung segmenter (zerovar segmenter train) for the masked variant; the bundle carries it')
     .option('--ood <dir...>', 'folders of out-of-distribution images (lateral views, CT slices...) to measure the guard on; synthetic ones are always added')
