@@ -120,6 +120,9 @@ const CASES: Case[] = [
   { kind: 'depthwise', x: [2, 9, 8, 16], filter: [3, 3, 16, 1], stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] },
   { kind: 'depthwise', x: [2, 8, 7, 12], filter: [3, 3, 12, 1], stride: 2, pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
   { kind: 'conv', x: [2, 9, 8, 3], filter: [3, 3, 3, 16], stride: 2, pad: 'same' },
+  { kind: 'conv', x: [2, 8, 9, 3], filter: [3, 3, 3, 8], stride: 1, pad: 'same' },
+  { kind: 'conv', x: [2, 9, 9, 3], filter: [3, 3, 3, 24], stride: 2, pad: 'valid' },
+  { kind: 'conv', x: [2, 11, 10, 3], filter: [3, 3, 3, 32], stride: 2, pad: 'same' }, // MobileNetV2 1.0's stem
   { kind: 'conv', x: [2, 10, 9, 3], filter: [3, 3, 3, 16], stride: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] },
 ];
 
