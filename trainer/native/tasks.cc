@@ -194,6 +194,17 @@ const char* CheckDepthwiseInput(const Heap& h, const double* p, int64_t, int64_t
   return CheckDepthwise({"depthwiseInputRows", {kInput, kOutput, kFilter}, kInput}, h, p, total);
 }
 
+// Calls pass(std::integral_constant<int, U>{}, c0) over channels [0, c), c a multiple of 8: blocks of 32 channels
+// (U = 4 lanes of 8), then one of 8 to 24, the lanes a depthwise pass holds per column.
+template <typename Pass>
+void ForLaneBlocks(int64_t c, const Pass& pass) {
+  int64_t c0 = 0;
+  for (; c - c0 >= 32; c0 += 32) pass(std::integral_constant<int, 4>{}, c0);
+  if (c - c0 == 24) pass(std::integral_constant<int, 3>{}, c0);
+  if (c - c0 == 16) pass(std::integral_constant<int, 2>{}, c0);
+  if (c - c0 == 8) pass(std::integral_constant<int, 1>{}, c0);
+}
+
 // The filter's taps along one axis that land inside [0, size) from position `base` (tap k at base + k * step):
 // [first, end), empty where none does.
 inline void TapRange(int64_t base, int64_t step, int64_t taps, int64_t size, int64_t* first, int64_t* end) {
@@ -255,11 +266,7 @@ void DepthwiseInput(const Heap& h, const double* p, int64_t lo, int64_t hi) {
     for (int64_t row = lo; row < hi; row++) {
       const float* dyImage = dy + (row / g.H) * g.oh * g.ow * c;
       float* d = dx + row * rowSize;
-      int64_t c0 = 0;
-      for (; c - c0 >= 32; c0 += 32) DepthwiseInputRow<4>(d, dyImage, w, g, c, c0, row % g.H);
-      if (c - c0 == 24) DepthwiseInputRow<3>(d, dyImage, w, g, c, c0, row % g.H);
-      if (c - c0 == 16) DepthwiseInputRow<2>(d, dyImage, w, g, c, c0, row % g.H);
-      if (c - c0 == 8) DepthwiseInputRow<1>(d, dyImage, w, g, c, c0, row % g.H);
+      ForLaneBlocks(c, [&](auto lanes, int64_t c0) { DepthwiseInputRow<decltype(lanes)::value>(d, dyImage, w, g, c, c0, row % g.H); });
     }
     return;
   }
@@ -339,11 +346,7 @@ void DepthwiseForward(const Heap& h, const double* p, int64_t lo, int64_t hi) {
     for (int64_t row = lo; row < hi; row++) {
       const float* xImage = x + (row / g.oh) * g.H * g.W * c;
       float* o = out + row * rowSize;
-      int64_t c0 = 0;
-      for (; c - c0 >= 32; c0 += 32) DepthwiseOutputRow<4>(o, xImage, w, g, c, c0, row % g.oh);
-      if (c - c0 == 24) DepthwiseOutputRow<3>(o, xImage, w, g, c, c0, row % g.oh);
-      if (c - c0 == 16) DepthwiseOutputRow<2>(o, xImage, w, g, c, c0, row % g.oh);
-      if (c - c0 == 8) DepthwiseOutputRow<1>(o, xImage, w, g, c, c0, row % g.oh);
+      ForLaneBlocks(c, [&](auto lanes, int64_t c0) { DepthwiseOutputRow<decltype(lanes)::value>(o, xImage, w, g, c, c0, row % g.oh); });
     }
     return;
   }
