@@ -214,9 +214,9 @@ inline void TapRange(int64_t base, int64_t step, int64_t taps, int64_t size, int
 }
 
 // X consecutive input-gradient values of a stride-1 depthwise conv (columns ix0 .. ix0 + X - 1 of input row iy;
-// X > 1 only where every filter column reaches dy), channels [c0, c0 + 8U): each the sum of dy * filter over the taps that reach it,
-// in the runs' order (output rows ascending, so filter rows descending, then filter columns ascending), held in
-// vector lanes and stored once. `dyImage` and `w` point at channel c0.
+// X > 1 only where every filter column reaches dy), channels [c0, c0 + 8U): each the sum of dy * filter over the
+// taps that reach it, in the runs' order (output rows ascending, so filter rows descending, then filter columns
+// ascending), held in vector lanes and stored once. `dyImage` and `w` point at channel c0.
 template <int U, int X>
 inline void DepthwiseInputs(float* dx, const float* dyImage, const float* w, const Geometry& g, int64_t c, int64_t iy, int64_t ix0) {
   Lanes8 acc[X][U] = {};

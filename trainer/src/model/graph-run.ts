@@ -70,6 +70,12 @@ interface ConvLayerLike {
   activation?: { apply(x: tf.Tensor): tf.Tensor };
 }
 
+/** A layer config's stride or dilation (one number, or one per axis) as [rows, columns]. */
+function pairOf2(v: unknown): [number, number] {
+  const [a, b] = [v].flat() as number[];
+  return [a, b ?? a];
+}
+
 /**
  * A channels-last Conv2D through the plain conv op. tf.layers runs convs as the fused op, whose gradient always
  * computes the input gradient too; the plain op's registered gradient computes it only where it is needed, which
@@ -82,17 +88,7 @@ export function plainConv(layer: tf.layers.Layer, inputs: tf.Tensor[]): tf.Tenso
   const cfg = layer.getConfig();
   const conv = layer as unknown as ConvLayerLike;
   if (cfg.dataFormat !== 'channelsLast' || !conv.kernel || (cfg.padding !== 'same' && cfg.padding !== 'valid')) return undefined;
-  const pair = (v: unknown) => [v].flat() as number[];
-  const strides = pair(cfg.strides);
-  const dilations = pair(cfg.dilationRate);
-  let y: tf.Tensor = tf.conv2d(
-    inputs[0] as tf.Tensor4D,
-    conv.kernel.read() as tf.Tensor4D,
-    [strides[0], strides[1] ?? strides[0]],
-    cfg.padding,
-    'NHWC',
-    [dilations[0], dilations[1] ?? dilations[0]],
-  );
+  let y: tf.Tensor = tf.conv2d(inputs[0] as tf.Tensor4D, conv.kernel.read() as tf.Tensor4D, pairOf2(cfg.strides), cfg.padding, 'NHWC', pairOf2(cfg.dilationRate));
   if (conv.bias) y = tf.add(y, conv.bias.read());
   return conv.activation ? conv.activation.apply(y) : y;
 }
@@ -210,19 +206,15 @@ function paddedConv(layer: tf.layers.Layer, input: tf.SymbolicTensor, evaluate: 
   if (!found) return undefined;
   const cfg = layer.getConfig();
   const conv = layer as unknown as ConvLayerLike & DepthwiseLayerLike;
-  const pair = (v: unknown) => {
-    const [a, b] = [v].flat() as number[];
-    return [a, b ?? a] as [number, number];
-  };
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], found.padding[0], found.padding[1], [0, 0]];
   const x = evaluate(found.input) as tf.Tensor4D;
   let y: tf.Tensor;
   if (layer.getClassName() === 'Conv2D') {
     if (!conv.kernel) return undefined;
-    y = tf.conv2d(x, conv.kernel.read() as tf.Tensor4D, pair(cfg.strides), explicit, 'NHWC', pair(cfg.dilationRate));
+    y = tf.conv2d(x, conv.kernel.read() as tf.Tensor4D, pairOf2(cfg.strides), explicit, 'NHWC', pairOf2(cfg.dilationRate));
   } else {
     if (!conv.depthwiseKernel) return undefined;
-    y = tf.depthwiseConv2d(x, conv.depthwiseKernel.read() as tf.Tensor4D, pair(cfg.strides), explicit, 'NHWC', pair(cfg.dilationRate));
+    y = tf.depthwiseConv2d(x, conv.depthwiseKernel.read() as tf.Tensor4D, pairOf2(cfg.strides), explicit, 'NHWC', pairOf2(cfg.dilationRate));
   }
   if (conv.bias) y = tf.add(y, conv.bias.read());
   return conv.activation ? conv.activation.apply(y) : y;
