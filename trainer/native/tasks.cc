@@ -623,13 +623,12 @@ const char* CheckAdam(const Heap& h, const double* p, int64_t, int64_t total) {
   return nullptr;
 }
 
-void Adam(const Heap& h, const double* p, int64_t lo, int64_t hi) {
-  const int64_t count = I(p[7]), block = I(p[8]);
-  const float b1 = static_cast<float>(p[9]), ob1 = static_cast<float>(p[10]), b2 = static_cast<float>(p[11]), ob2 = static_cast<float>(p[12]);
-  const float oab1 = static_cast<float>(p[13]), oab2 = static_cast<float>(p[14]), eps = static_cast<float>(p[15]), rate = static_cast<float>(p[16]);
-  const float *value = h.At(p[0]), *m = h.At(p[1]), *v = h.At(p[2]), *g = h.At(p[3]);
-  float *outValue = h.At(p[4]), *outM = h.At(p[5]), *outV = h.At(p[6]);
-  for (int64_t i = lo * block; i < std::min(count, hi * block); i++) {
+// Values [0, n) of the update, apart so that the compiler sees the outputs (new tensors) cannot overlap the inputs
+// and vectorizes the loop: each lane's operations, sqrt and division included, rounded as the scalar ones.
+void AdamRun(const float* __restrict value, const float* __restrict m, const float* __restrict v, const float* __restrict g, float* __restrict outValue,
+             float* __restrict outM, float* __restrict outV, int64_t n, const float (&k)[8]) {
+  const float b1 = k[0], ob1 = k[1], b2 = k[2], ob2 = k[3], oab1 = k[4], oab2 = k[5], eps = k[6], rate = k[7];
+  for (int64_t i = 0; i < n; i++) {
     const float gi = g[i];
     const float mNew = m[i] * b1 + gi * ob1;
     const float vNew = v[i] * b2 + (gi * gi) * ob2;
@@ -638,6 +637,14 @@ void Adam(const Heap& h, const double* p, int64_t lo, int64_t hi) {
     outV[i] = vNew;
     outValue[i] = step * rate + value[i];
   }
+}
+
+void Adam(const Heap& h, const double* p, int64_t lo, int64_t hi) {
+  const int64_t count = I(p[7]), block = I(p[8]);
+  float k[8];
+  for (int i = 0; i < 8; i++) k[i] = static_cast<float>(p[9 + i]);
+  const int64_t i0 = lo * block, n = std::min(count, hi * block) - i0;
+  AdamRun(h.At(p[0]) + i0, h.At(p[1]) + i0, h.At(p[2]) + i0, h.At(p[3]) + i0, h.At(p[4]) + i0, h.At(p[5]) + i0, h.At(p[6]) + i0, n, k);
 }
 
 // clipMaskQuads [out, x, dy, lo, hi]: groups of four [lo, hi) of out = lo <= x <= hi ? dy : 0.

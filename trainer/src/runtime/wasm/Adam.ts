@@ -3,7 +3,7 @@
 // calls per variable: a MobileNetV2 fine-tune step had 2,200 of them beside its forward and backward 1,141, each
 // an engine round trip over a few values. Each op of the update is rounded as its kernel rounds it, so the new
 // value and moments are the same bits. Without the addon the kernel runs the same ops in JS, still faster than
-// tfjs's fourteen calls (MobileNetV2 0.35's 158 variables: 7.5 ms an update, the addon 4.3, tfjs 22.5).
+// tfjs's fourteen calls (npm run bench -- trainer ends with the three figures).
 import { runNativeTask } from './parallel.js';
 import { addressOf, wasmKernel, type Info, type Kernel, type KernelArgs, type WasmBackend } from './shared.js';
 import { heapMemory } from './simd.js';
