@@ -191,6 +191,20 @@ test('head threshold search: the largest head threshold whose recovered validati
   });
   assert.equal(none.threshold, null);
   assert.equal(none.chosen, undefined);
+  // A refit runs on each candidate before its recovery, and the chosen one's is kept with it.
+  const order: string[] = [];
+  const refitted = await searchHeadThreshold(model, { train, val }, sets.val, { threshold: 0, baselineValAccuracy: 0.9 }, {
+    protect, deadMargin: 0, margins, head: { features: 'fc2', logits: 'logits' }, grid: [0.5],
+    refit: (m, plan) => {
+      order.push(`refit ${plan.removedChannels.fc2?.length ?? 0}`);
+      return [{ layer: 'fc2', ridge: 0.1, valErrorFolded: 0.2, valError: 0.1 }];
+    },
+    recover: async () => (order.push('recover'), { valAccuracy: 0.9, epochs: 1 }),
+    tolerance: 0.005, log: () => {},
+  });
+  assert.deepEqual(order.map((o) => o.split(' ')[0]), ['refit', 'recover']);
+  assert.deepEqual(refitted.chosen?.refit, [{ layer: 'fc2', ridge: 0.1, valErrorFolded: 0.2, valError: 0.1 }]);
+  refitted.chosen?.applied.pruned.dispose();
   r.chosen?.applied.pruned.dispose();
   model.dispose();
 });

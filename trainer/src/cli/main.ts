@@ -53,6 +53,9 @@ function withPipelineOptions(cmd: Command): Command {
     .addOption(
       new Option('--head-recovery <fit>', "what the head's recovery fine-tune fits after a head threshold: 'distill', the unpruned network's logits on the training images, or 'labels'").choices(['distill', 'labels']).default(DEFAULTS.headRecovery),
     )
+    .addOption(
+      new Option('--head-refit <on|off>', "with a head threshold: refit fc1, fc2 and the logits by least squares to the unpruned network's pre-activations on the training images, before the recovery").choices(['on', 'off']).default(DEFAULTS.headRefit ? 'on' : 'off'),
+    )
     .option('--dead-margin <sd>', "remove a dead ReLU unit only if its largest pre-activation on the training images is this many standard deviations below 0 (0: the paper's plain rule)", nonNegativeNumber('--dead-margin'), DEFAULTS.deadMargin)
     .addOption(
       new Option('--k-protocol <p>', "how k is chosen: 'validation' (ours) or 'paper' (on the test split: optimistic)").choices(['validation', 'paper']).default('validation'),
@@ -106,6 +109,7 @@ function toPipelineOptions(o: RawOptions): PipelineOptions {
     varianceThreshold: o.varianceThreshold as PipelineOptions['varianceThreshold'],
     headThresholds: o.headThresholds as number[] | undefined,
     headRecovery: o.headRecovery as PipelineOptions['headRecovery'],
+    headRefit: o.headRefit === 'on',
     deadMargin: o.deadMargin as number,
     kProtocol: o.kProtocol as PipelineOptions['kProtocol'],
     kRule: o.kRule as PipelineOptions['kRule'],

@@ -12,6 +12,7 @@ import { HEAD_LAYERS } from '../model/backbones.js';
 import type { HeadPointStats } from '../model/manifest.js';
 import type { PruningPlan, UnitStatsLike } from '../model/surgery.js';
 import type { PreActivationStats } from './dead-margin.js';
+import type { RefitLayer } from './head-refit.js';
 import type { ImageSet } from './images.js';
 import { applyPlan, headOutputs, logitAccuracy, planAt, type AppliedPruning, type CheckedLayers, type PlanAt } from './prune-step.js';
 
@@ -26,6 +27,9 @@ export const HEAD_PRUNED_LAYERS: readonly string[] = [HEAD_LAYERS.first, HEAD_LA
 /** One head threshold tried, as the manifest records it (validation accuracy before and after the recovery). */
 export type HeadPoint = HeadPointStats;
 
+/** Refits the pruned model's dense head in place from its plan (train/head-refit.ts), before the recovery. */
+export type Refit = (pruned: tf.LayersModel, plan: PruningPlan) => RefitLayer[];
+
 /** Trains the pruned model's head in place (recovery fine-tune); returns its validation accuracy afterwards. */
 export type Recover = (pruned: tf.LayersModel) => Promise<{ valAccuracy: number; epochs: number }>;
 
@@ -34,7 +38,7 @@ export interface HeadSearch {
   threshold: number | null;
   points: HeadPoint[];
   /** The chosen pruning, its model already recovered; undefined when none held. */
-  chosen?: PlanAt & { applied: AppliedPruning; point: HeadPoint };
+  chosen?: PlanAt & { applied: AppliedPruning; point: HeadPoint; refit?: RefitLayer[] };
   recoveryEpochs?: number;
 }
 
@@ -52,6 +56,7 @@ export async function searchHeadThreshold(
     margins: (plan: PruningPlan) => Map<string, PreActivationStats>;
     head: CheckedLayers;
     recover: Recover;
+    refit?: Refit;
     grid?: readonly number[];
     tolerance: number;
     log: (line: string) => void;
@@ -66,6 +71,8 @@ export async function searchHeadThreshold(
   for (const threshold of grid) {
     const at = planAt(model, stats, base.threshold, { ...opts, layerThresholds: layerThresholdsFor(threshold) });
     const applied = applyPlan(model, at.plan, opts.head.features);
+    const refit = opts.refit?.(applied.pruned, at.plan);
+    if (refit) opts.log(`  head threshold ${threshold}: least-squares refit ${refit.map((r) => `${r.layer} ${r.ridge === null ? 'kept folded' : `ridge ${r.ridge}`} (validation error ${r.valErrorFolded.toExponential(2)} -> ${r.valError.toExponential(2)})`).join(', ')}`);
     const before = logitAccuracy(headOutputs(applied.pruned, val, opts.head).logits, val.labels);
     const recovered = await opts.recover(applied.pruned);
     const { summary } = applied;
@@ -88,7 +95,7 @@ export async function searchHeadThreshold(
       break;
     }
     chosen?.applied.pruned.dispose();
-    chosen = { ...at, applied, point };
+    chosen = { ...at, applied, point, refit };
     recoveryEpochs = recovered.epochs;
   }
   return { threshold: chosen?.point.threshold ?? null, points, chosen, recoveryEpochs };

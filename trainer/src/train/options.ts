@@ -37,6 +37,8 @@ export interface PipelineOptions {
   headThresholds?: number[];
   /** What the head's recovery fine-tune fits: the unpruned network's logits ('distill') or the labels. */
   headRecovery?: 'distill' | 'labels';
+  /** Refit each head candidate's dense layers by least squares before its recovery (train/head-refit.ts). */
+  headRefit?: boolean;
   /** Dead ReLU units are removed only if their largest training pre-activation is this many sd below 0 (0: the paper's plain zero-variance rule). */
   deadMargin: number;
   kProtocol: 'validation' | 'paper';
@@ -93,6 +95,7 @@ export const DEFAULTS = {
   // The first fine-tune fits the training split at 100 %: after a head pruning the labels carry little signal,
   // the unpruned network's logits carry its confidence per image (models/README.md, "Across splits").
   headRecovery: 'distill' as 'distill' | 'labels',
+  headRefit: true,
   seed: 42,
   // Measured on the released raw bundle: uint8 dense kernels change 2 of 480 validation answers and none of the
   // test's, for 0.9 MB less; the choice is re-measured on each run's validation split.

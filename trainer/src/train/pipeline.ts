@@ -13,6 +13,7 @@ import { amendBundle, fsFetcher, type BundleManifestDraft } from '../io/bundle-f
 import { loadLayersModel, saveLayersModel } from '../io/layers-fs.js';
 import { BACKBONES, HEAD_LAYERS, backboneFromPretrained, buildClassifierModel, buildVgg16, type BackboneInfo } from '../model/backbones.js';
 import type { ClassifierKind } from '../model/classifiers.js';
+import type { PruningPlan } from '../model/surgery.js';
 import { BundleModel, type BundleClassifier } from '../model/inference.js';
 import { evaluateScores, type ClassificationMetrics } from '../stats/metrics.js';
 import type { InputSpec } from '../image/pixels.js';
@@ -24,6 +25,7 @@ import { DEFAULTS, type PipelineOptions } from './options.js';
 import { gradcamGrid, writeRgbaPng } from '../report/png.js';
 import { headOutputs, pruneStep, type PruneResult } from './prune-step.js';
 import { recoverHead } from './recover.js';
+import { refitHead, refitReference, type RefitReference } from './head-refit.js';
 import { selectStep, type SelectResult } from './select-step.js';
 import { loadPretrained } from './weights.js';
 import { loadSegmenter, maskImageSet, segmenterFiles, type LoadedSegmenter } from './segmenter.js';
@@ -333,6 +335,10 @@ export class Pipeline {
       let teacher: Float32Array[] | undefined;
       const teacherLogits = (): Float32Array[] => (teacher ??= headOutputs(model, sets.train, HEAD_LAYERS).logits);
       const distill = (this.opts.headRecovery ?? DEFAULTS.headRecovery) === 'distill';
+      let reference: RefitReference | undefined;
+      const refit = (this.opts.headRefit ?? DEFAULTS.headRefit)
+        ? (m: tf.LayersModel, plan: PruningPlan) => refitHead(m, (reference ??= refitReference(model, sets)), sets, plan.removedChannels)
+        : undefined;
       const { pruned, result } = await pruneStep(model, sets, {
         varianceThreshold: this.opts.varianceThreshold,
         deadMargin: this.opts.deadMargin,
@@ -345,6 +351,7 @@ export class Pipeline {
             ? undefined
             : (m) => recoverHead(m, sets, this.opts, this.exp.path('recovery'), { teacherLogits: distill ? teacherLogits() : undefined }),
         recoveryFit: distill ? 'distill' : 'labels',
+        refit,
         headThresholds: this.opts.headThresholds,
       });
       await saveLayersModel(pruned, this.exp.path('pruned'));

@@ -21,7 +21,8 @@ import {
 import { deadReluUnits, preActivationStats, type PreActivationStats } from './dead-margin.js';
 import { predictRows, type ImageSet } from './images.js';
 import { measureUnitStats, type UnitStats } from './variance.js';
-import { searchHeadThreshold, type HeadPoint, type Recover } from './head-prune.js';
+import { searchHeadThreshold, type HeadPoint, type Recover, type Refit } from './head-prune.js';
+import type { RefitLayer } from './head-refit.js';
 
 export interface PruneResult extends PruningSummary {
   /** max |pruned - unpruned| over the kept penultimate features and the logits, on the test split. */
@@ -57,6 +58,8 @@ export interface PruneResult extends PruningSummary {
   /** Epochs of the head's recovery fine-tune after the chosen head pruning. */
   recoveryEpochs?: number;
   recoveryFit?: 'distill' | 'labels';
+  /** The chosen head pruning's least-squares refit per dense layer, when it was refitted. */
+  headRefit?: RefitLayer[];
 }
 
 /** The two head layers the surgery check compares: the penultimate features and the logits. */
@@ -89,6 +92,8 @@ export interface PruneOptions {
   recover?: Recover;
   /** What `recover` fits (recorded with the result). */
   recoveryFit?: 'distill' | 'labels';
+  /** With 'auto': refits each head candidate's dense layers by least squares before its recovery. */
+  refit?: Refit;
   /** The head search's grid (default HEAD_THRESHOLD_GRID). */
   headThresholds?: readonly number[];
 }
@@ -442,7 +447,7 @@ export async function pruneStep(
   const threshold = auto ? chooseThreshold(sweep.points, sweep.baseline, stageOneTolerance) : (opts.varianceThreshold as number);
   if (auto) log(`variance threshold ${threshold} (relative): the largest up to which validation accuracy stays within ${(100 * stageOneTolerance).toFixed(2)} pt of the unpruned validation accuracy`);
   const headSearch = auto && threshold > 0 && opts.recover
-    ? await searchHeadThreshold(model, stats, val, { threshold, baselineValAccuracy: sweep.baseline }, { ...planOpts, head, recover: opts.recover, grid: opts.headThresholds, tolerance, log })
+    ? await searchHeadThreshold(model, stats, val, { threshold, baselineValAccuracy: sweep.baseline }, { ...planOpts, head, recover: opts.recover, refit: opts.refit, grid: opts.headThresholds, tolerance, log })
     : undefined;
   if (headSearch) log(headSearch.chosen ? `head threshold ${headSearch.threshold} (fc1, fc2), recovered in ${headSearch.recoveryEpochs} epoch(s)` : 'head threshold: none held; the backbone threshold applies to the head too');
   const { planned, plan, unconfirmed, thinMargin } = headSearch?.chosen ?? planAt(model, stats, threshold, planOpts);
@@ -490,6 +495,7 @@ export async function pruneStep(
       maxAbsDiffVal: chosen?.maxAbsDiff,
       ...(headSearch && { headSweep: headSearch.points }),
       ...(headSearch?.chosen && { headThreshold: headSearch.threshold ?? undefined, recoveryEpochs: headSearch.recoveryEpochs, recoveryFit: opts.recoveryFit }),
+      ...(headSearch?.chosen?.refit && { headRefit: headSearch.chosen.refit }),
     },
   };
 }

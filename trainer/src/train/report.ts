@@ -82,6 +82,7 @@ function pruningNotes(pr: PruneResult, sel: SelectResult | undefined): string[] 
     const tried = pr.headSweep.map((h) => `${h.threshold}: ${pct(h.paramsRemoved)} removed, validation ${h.valAccuracyBefore.toFixed(4)} -> ${h.valAccuracy.toFixed(4)}`).join('; ');
     out.push(
       `Head (fc1, fc2) threshold ${pr.headThreshold ?? 'none held'}` +
+        `${pr.headRefit ? `, refitted by least squares to the unpruned pre-activations (${pr.headRefit.map((r) => `${r.layer} ${r.ridge === null ? 'kept folded' : `validation error ${r.valErrorFolded.toExponential(1)} -> ${r.valError.toExponential(1)}`}`).join(', ')})` : ''}` +
         `${pr.recoveryEpochs !== undefined ? `, then a head-only recovery fine-tune${pr.recoveryFit === 'distill' ? " fitting the unpruned network's logits" : pr.recoveryFit === 'labels' ? ' on the labels' : ''} (best epoch ${pr.recoveryEpochs})` : ''}. Tried (before -> after recovery): ${tried}.`,
     );
   }
