@@ -2,7 +2,8 @@
 // with a 512-wide head, and their units tolerate far looser thresholds than the convolutions': a near-constant
 // fc unit's spread reaches only the next dense layer, while a conv channel's is carried through every later block.
 // Removing them by the same variance rule (mean folded into the consumers) moves the softmax head more than the
-// features it computes, so each candidate head threshold is followed by a short recovery fine-tune of the head
+// features it computes, so each candidate head threshold is refitted by least squares (train/head-refit.ts,
+// unless --head-refit off) and then followed by a short recovery fine-tune of the head
 // alone (the backbone frozen, its activations cached: seconds per epoch), as pruning toolkits do after an
 // approximate removal, and scored on validation like stage one. Thresholds are tried in increasing order; the
 // first one whose recovered validation accuracy falls more than the tolerance below the unpruned network's ends
