@@ -47,7 +47,7 @@ function withPipelineOptions(cmd: Command): Command {
     )
     .option(
       '--head-thresholds <list|none>',
-      "with --variance-threshold auto: the looser thresholds tried for fc1 and fc2, each followed by a head-only recovery fine-tune (comma-separated, relative like --variance-threshold; default 0.5,1; none: no head search)",
+      `with --variance-threshold auto: the looser thresholds tried for fc1 and fc2, each followed by a head-only recovery fine-tune (comma-separated, relative like --variance-threshold; default ${DEFAULTS.headThresholds.join(',')}; none: no head search)`,
       (v: string) => (v === 'none' ? [] : v.split(',').map((x) => nonNegativeNumber('--head-thresholds')(x.trim()))),
     )
     .addOption(

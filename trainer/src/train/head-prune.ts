@@ -15,16 +15,12 @@ import type { PruningPlan, UnitStatsLike } from '../model/surgery.js';
 import type { PreActivationStats } from './dead-margin.js';
 import type { RefitLayer } from './head-refit.js';
 import type { ImageSet } from './images.js';
+import { DEFAULTS } from './options.js';
 import { applyPlan, headOutputs, logitAccuracy, planAt, type AppliedPruning, type CheckedLayers, type PlanAt } from './prune-step.js';
 
 /** Head thresholds tried (relative, as stage one's): a unit of fc1 or fc2 goes when its training variance is at
- * most this multiple of its layer's mean unit variance. The grid stops at 1 (a unit no more varied than its
- * layer's average), although 2 and 3 often hold on validation: 480 validation images cannot tell 1 from 3 apart
- * (a candidate's recovered accuracy moves by one or two images), so "the largest that holds" took the most
- * aggressive of equals: on five held-out splits that cost 0.37 pt of test accuracy pooled (0.5-1 pt on two),
- * where stopping at 1 matched the fine-tuned softmax (models/README.md, "Across splits"). Threshold 1 already
- * removes 40-48 % of the parameters; `--head-thresholds 0.5,1,2,3` still searches further. */
-export const HEAD_THRESHOLD_GRID: readonly number[] = [0.5, 1];
+ * most this multiple of its layer's mean unit variance. Why the grid stops at 1: train/options.ts. */
+export const HEAD_THRESHOLD_GRID: readonly number[] = DEFAULTS.headThresholds;
 
 /** The head layers stage two loosens. */
 export const HEAD_PRUNED_LAYERS: readonly string[] = [HEAD_LAYERS.first, HEAD_LAYERS.features];
